@@ -50,6 +50,11 @@ export function problemsFromZod(error: z.ZodError, prefix: string, code = "schem
   }));
 }
 
+/** Prefixes each problem's path with the place it came from, e.g. a file name. */
+export function atPlace(problems: readonly Problem[], place: string): Problem[] {
+  return problems.map((problem) => ({ ...problem, path: `${place}: ${problem.path || "(top level)"}` }));
+}
+
 /** Parses `input` with `schema`; on failure the problems name `prefix` and the path inside. */
 export function parseWith<T>(schema: z.ZodType<T>, input: unknown, prefix: string, code?: string): Result<T> {
   const parsed = schema.safeParse(input);

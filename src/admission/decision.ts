@@ -1,0 +1,76 @@
+// The outcome of one admission decision, independent of the wire: the webhook and
+// `nadguard admit` both turn it into an AdmissionReview response with `toAdmissionResponse`.
+import type { AdmissionResponse } from "../api/admission-review.js";
+import type { Snapshot } from "../api/snapshot.js";
+import type { AccessReviewer } from "../authz/nad-access.js";
+import type { Config } from "../config/config.js";
+import type { JsonPatchOp } from "./json-patch.js";
+
+/** Why a request was denied: a stable code, also the label of the denials metric. */
+export type DenialReason =
+  | "invalid-object"
+  | "invalid-network-selection"
+  | "network-not-found"
+  | "network-forbidden"
+  | "node-selector-conflict"
+  | "resource-container-missing"
+  | "invalid-nad"
+  | "nad-in-use"
+  | "invalid-policy";
+
+/** One resolved entry of the pod's networks annotation, for people reading the verdict. */
+export interface ResolvedAttachment {
+  readonly interfaceName: string;
+  /** `namespace/name` of the NAD. */
+  readonly network: string;
+  readonly cniType?: string;
+  readonly resourceName?: string;
+  /** How access was granted, e.g. `own namespace` or `RoleBinding tenant-b/x → ClusterRole y`. */
+  readonly access?: string;
+}
+
+export interface Decision {
+  readonly allowed: boolean;
+  readonly reason?: DenialReason;
+  /** The denial, one problem per line, each naming the element or field it is about. */
+  readonly message?: string;
+  readonly patch: readonly JsonPatchOp[];
+  readonly warnings: readonly string[];
+  readonly attachments: readonly ResolvedAttachment[];
+}
+
+/** What every decision reads: the snapshot, the config and who answers access questions. */
+export interface AdmissionEnv {
+  readonly snapshot: Snapshot;
+  readonly config: Config;
+  readonly access: AccessReviewer;
+}
+
+export const ALLOW: Decision = { allowed: true, patch: [], warnings: [], attachments: [] };
+
+export function deny(reason: DenialReason, message: string, extra: Partial<Decision> = {}): Decision {
+  return { ...ALLOW, ...extra, allowed: false, reason, message, patch: [] };
+}
+
+/** kube-apiserver caps what it shows of a warning; FIELD-NOTES: keep each under 120 characters. */
+export const MAX_WARNING = 119;
+
+export function clampWarning(warning: string): string {
+  return warning.length <= MAX_WARNING ? warning : `${warning.slice(0, MAX_WARNING - 1)}…`;
+}
+
+export const REASON_ANNOTATION = "nadguard.io/reason";
+
+/** The AdmissionReview v1 response body for a decision: denial in `status`, patch with its type. */
+export function toAdmissionResponse(uid: string, decision: Decision): AdmissionResponse {
+  const response: AdmissionResponse = { uid, allowed: decision.allowed };
+  if (!decision.allowed) {
+    response.status = { code: 403, reason: "Forbidden", message: decision.message ?? "denied by nadguard" };
+    response.auditAnnotations = { [REASON_ANNOTATION]: decision.reason ?? "unknown" };
+  } else if (decision.patch.length > 0) {
+    response.patch = Buffer.from(JSON.stringify(decision.patch)).toString("base64");
+    response.patchType = "JSONPatch";
+  }
+  if (decision.warnings.length > 0) response.warnings = decision.warnings.map(clampWarning);
+  return response;
+}

@@ -1,0 +1,335 @@
+import { describe, expect, it } from "vitest";
+import { createRequest, envOf, pod, snapshotFrom } from "../../test/support/cluster.js";
+import { toAdmissionResponse } from "./decision.js";
+import { applyPatch } from "./json-patch.js";
+import { decide } from "./review.js";
+
+const CLUSTER = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: tenant-a }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: tenant-b }
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: { name: macvlan-a, namespace: tenant-a }
+spec: { config: '{"cniVersion":"1.0.0","type":"macvlan","master":"eth1","ipam":{"type":"whereabouts","range":"198.18.1.0/24"}}' }
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: sriov-a
+  namespace: tenant-a
+  annotations: { k8s.v1.cni.cncf.io/resourceName: intel.com/sriov_a }
+spec: { config: '{"cniVersion":"1.0.0","type":"sriov"}' }
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: sriov-b
+  namespace: tenant-b
+  annotations:
+    k8s.v1.cni.cncf.io/resourceName: intel.com/sriov_b
+    k8s.v1.cni.cncf.io/nodeSelector: "sriov=true, zone"
+spec: { config: '{"cniVersion":"1.0.0","type":"sriov"}' }
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: pinned-b
+  namespace: tenant-b
+  annotations: { k8s.v1.cni.cncf.io/nodeSelector: "sriov=false" }
+spec: { config: '{"cniVersion":"1.0.0","type":"bridge"}' }
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: { name: ovn-b, namespace: tenant-b }
+spec: { config: '{"cniVersion":"1.0.0","type":"ovn-k8s-cni-overlay"}' }
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: { name: shared, namespace: infra }
+spec: { config: '{"cniVersion":"1.0.0","type":"bridge"}' }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: nad-user }
+rules: [{ apiGroups: [k8s.cni.cncf.io], resources: [network-attachment-definitions], verbs: [use] }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: tenant-a-sa, namespace: tenant-b }
+subjects: [{ kind: ServiceAccount, name: builder, namespace: tenant-a }]
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: nad-user }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: carol, namespace: tenant-b }
+subjects: [{ kind: User, name: carol, apiGroup: rbac.authorization.k8s.io }]
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: nad-user }
+`;
+
+const snapshot = snapshotFrom(CLUSTER);
+const env = envOf(snapshot);
+
+async function admit(object: Record<string, unknown>, options: { user?: string; config?: unknown; endpoint?: "mutate" | "validate" } = {}) {
+  const request = createRequest(object, options.user ?? "alice");
+  const decision = await decide(request, options.config ? envOf(snapshot, options.config) : env, options.endpoint ?? "mutate");
+  return { decision, after: applyPatch(object, decision.patch), response: toAdmissionResponse(request.uid, decision) };
+}
+
+describe("pods without secondary networks", () => {
+  it("are allowed with no patch and no warnings", async () => {
+    const { decision, response } = await admit(pod());
+    expect(decision).toEqual({ allowed: true, patch: [], warnings: [], attachments: [] });
+    expect(response).toEqual({ uid: expect.any(String), allowed: true });
+  });
+
+  it("are not even parsed: a pod no schema could read is still allowed", async () => {
+    const { decision } = await admit({ kind: "Pod", metadata: { name: "x" }, spec: "not a spec" });
+    expect(decision.allowed).toBe(true);
+  });
+});
+
+describe("NAD resolution", () => {
+  it("resolves a bare name in the pod's namespace and names the interfaces as Multus does", async () => {
+    const { decision } = await admit(pod({ networks: "macvlan-a@data0, macvlan-a" }));
+    expect(decision.allowed).toBe(true);
+    expect(decision.attachments).toEqual([
+      { interfaceName: "data0", network: "tenant-a/macvlan-a", cniType: "macvlan" },
+      { interfaceName: "net2", network: "tenant-a/macvlan-a", cniType: "macvlan" },
+    ]);
+  });
+
+  it("never resolves a bare name in default", async () => {
+    const { decision } = await admit(pod({ namespace: "tenant-b", networks: "macvlan-a" }));
+    expect(decision.allowed).toBe(false);
+    expect(decision.reason).toBe("network-not-found");
+    expect(decision.message).toBe(
+      'pod tenant-b/app: element 1 ("macvlan-a"): NetworkAttachmentDefinition tenant-b/macvlan-a does not exist; ' +
+        "NetworkAttachmentDefinitions in namespace tenant-b: ovn-b, pinned-b, sriov-b",
+    );
+  });
+
+  it("lists only the pod's own namespace's NADs when a missing NAD is elsewhere", async () => {
+    const { decision } = await admit(pod({ networks: "infra/nope" }), { config: { authorization: { mode: "none" } } });
+    expect(decision.message).toBe(
+      'pod tenant-a/app: element 1 ("infra/nope"): NetworkAttachmentDefinition infra/nope does not exist; ' +
+        "NetworkAttachmentDefinitions in namespace tenant-a: macvlan-a, sriov-a",
+    );
+  });
+
+  it("reports every missing NAD, once each, in one denial", async () => {
+    const { decision } = await admit(pod({ namespace: "empty", networks: "x, y, x@other" }));
+    expect(decision.message).toBe(
+      "pod empty/app:" +
+        '\n- element 1 ("x"): NetworkAttachmentDefinition empty/x does not exist; namespace empty has no NetworkAttachmentDefinitions' +
+        '\n- element 2 ("y"): NetworkAttachmentDefinition empty/y does not exist; namespace empty has no NetworkAttachmentDefinitions',
+    );
+  });
+
+  it("denies a malformed annotation with the element and the rule", async () => {
+    const { decision, response } = await admit(pod({ networks: "macvlan-a,,sriov-a" }));
+    expect(decision.reason).toBe("invalid-network-selection");
+    expect(decision.message).toBe(
+      'pod tenant-a/app: metadata.annotations["k8s.v1.cni.cncf.io/networks"]: element 2 ("") is empty; remove the extra comma',
+    );
+    expect(response.status?.code).toBe(403);
+  });
+});
+
+describe("authorization", () => {
+  it("denies a cross-namespace NAD without a grant, before saying whether it exists", async () => {
+    const exists = await admit(pod({ networks: "tenant-b/sriov-b" }));
+    const missing = await admit(pod({ networks: "tenant-b/no-such-nad" }));
+    expect(exists.decision.reason).toBe("network-forbidden");
+    expect(missing.decision.reason).toBe("network-forbidden");
+    expect(exists.decision.message).toContain(
+      'element 1 ("tenant-b/sriov-b"): may not use NetworkAttachmentDefinition tenant-b/sriov-b: it is not in the pod\'s namespace tenant-a',
+    );
+    expect(exists.decision.message).toContain("system:serviceaccount:tenant-a:default");
+    expect(exists.decision.message).toContain("kind: RoleBinding");
+  });
+
+  it("allows it through the pod's service account (pods made by controllers keep working)", async () => {
+    const object = pod({ networks: "tenant-b/sriov-b", spec: { serviceAccountName: "builder" } });
+    const { decision } = await admit(object, { user: "system:serviceaccount:kube-system:replicaset-controller" });
+    expect(decision.allowed).toBe(true);
+  });
+
+  it("allows it through the requesting user", async () => {
+    expect((await admit(pod({ networks: "tenant-b/sriov-b" }), { user: "carol" })).decision.allowed).toBe(true);
+  });
+
+  it.each([
+    ["namespace-isolation with a global namespace", { mode: "namespace-isolation", globalNamespaces: ["infra"] }, "infra/shared", true],
+    ["namespace-isolation elsewhere", { mode: "namespace-isolation", globalNamespaces: ["infra"] }, "tenant-b/sriov-b", false],
+    ["rbac with a global namespace", { mode: "rbac", globalNamespaces: ["infra"] }, "infra/shared", true],
+    ["none", { mode: "none" }, "tenant-b/sriov-b", true],
+  ])("mode %s", async (_, authorization, networks, allowed) => {
+    const { decision } = await admit(pod({ networks }), { config: { authorization } });
+    expect(decision.allowed).toBe(allowed);
+  });
+});
+
+describe("SR-IOV resource injection", () => {
+  it("counts one per reference and sets requests and limits on the first container", async () => {
+    const { after, decision } = await admit(pod({ networks: "sriov-a, sriov-a@vf1, macvlan-a" }));
+    const spec = (after as { spec: { containers: { resources: unknown }[] } }).spec;
+    expect(spec.containers[0]!.resources).toEqual({ requests: { "intel.com/sriov_a": "2" }, limits: { "intel.com/sriov_a": "2" } });
+    expect((after as { metadata: { annotations: Record<string, string> } }).metadata.annotations["nadguard.io/injected-resources"]).toBe(
+      '{"intel.com/sriov_a":2}',
+    );
+    expect(decision.patch.some((op) => op.path.includes("nadguard.io~1injected-resources"))).toBe(true);
+  });
+
+  it("sums across namespaces and targets the container named by nadguard.io/resource-container", async () => {
+    const object = pod({
+      networks: "sriov-a, tenant-b/sriov-b",
+      annotations: { "nadguard.io/resource-container": "dataplane" },
+      containers: [{ name: "sidecar" }, { name: "dataplane", resources: { requests: { cpu: "1" } } }],
+    });
+    const { after } = await admit(object, { config: { authorization: { mode: "none" } } });
+    const containers = (after as { spec: { containers: { name: string; resources?: unknown }[] } }).spec.containers;
+    expect(containers[0]).toEqual({ name: "sidecar" });
+    expect(containers[1]!.resources).toEqual({
+      requests: { cpu: "1", "intel.com/sriov_a": "1", "intel.com/sriov_b": "1" },
+      limits: { "intel.com/sriov_a": "1", "intel.com/sriov_b": "1" },
+    });
+  });
+
+  it("denies a resource container that does not exist", async () => {
+    const object = pod({ networks: "sriov-a", annotations: { "nadguard.io/resource-container": "nope" } });
+    const { decision } = await admit(object);
+    expect(decision.reason).toBe("resource-container-missing");
+    expect(decision.message).toBe('annotation nadguard.io/resource-container names container "nope", which the pod does not have (containers: app)');
+  });
+
+  it("leaves a resource the pod already asks for alone (any container)", async () => {
+    const object = pod({
+      networks: "sriov-a",
+      containers: [{ name: "app" }, { name: "other", resources: { limits: { "intel.com/sriov_a": "1" } } }],
+    });
+    const { decision } = await admit(object);
+    expect(decision.patch).toEqual([]);
+  });
+
+  it("adds to the existing value with honorExistingResources, once", async () => {
+    const object = pod({ networks: "sriov-a", containers: [{ name: "app", resources: { requests: { "intel.com/sriov_a": "1" }, limits: { "intel.com/sriov_a": "1" } } }] });
+    const config = { resources: { honorExistingResources: true } };
+    const first = await admit(object, { config });
+    const resources = (first.after as { spec: { containers: { resources: unknown }[] } }).spec.containers[0]!.resources;
+    expect(resources).toEqual({ requests: { "intel.com/sriov_a": "2" }, limits: { "intel.com/sriov_a": "2" } });
+    const second = await admit(first.after as Record<string, unknown>, { config });
+    expect(second.decision.patch).toEqual([]);
+  });
+
+  it("uses the configured resourceName keys", async () => {
+    const config = { resources: { resourceNameKeys: ["example.com/device"] } };
+    const { decision } = await admit(pod({ networks: "sriov-a" }), { config });
+    expect(decision.patch).toEqual([]);
+  });
+});
+
+describe("node selectors", () => {
+  it("merges k=v and bare k from the NAD annotation", async () => {
+    const { after } = await admit(pod({ networks: "tenant-b/sriov-b", spec: { nodeSelector: { disk: "ssd" } } }), { user: "carol" });
+    expect((after as { spec: { nodeSelector: unknown } }).spec.nodeSelector).toEqual({ disk: "ssd", sriov: "true", zone: "" });
+  });
+
+  it("denies two NADs that disagree", async () => {
+    const { decision } = await admit(pod({ namespace: "tenant-b", networks: "sriov-b, pinned-b" }));
+    expect(decision.reason).toBe("node-selector-conflict");
+    expect(decision.message).toBe(
+      "node selector conflict: NetworkAttachmentDefinition tenant-b/sriov-b needs sriov=true but tenant-b/pinned-b needs sriov=false; no node can satisfy both",
+    );
+  });
+
+  it("denies a NAD that disagrees with the pod's own nodeSelector", async () => {
+    const { decision } = await admit(pod({ namespace: "tenant-b", networks: "pinned-b", spec: { nodeSelector: { sriov: "true" } } }));
+    expect(decision.message).toBe(
+      "node selector conflict: NetworkAttachmentDefinition tenant-b/pinned-b needs sriov=false but the pod's spec.nodeSelector has sriov=true",
+    );
+  });
+});
+
+describe("downward API volume", () => {
+  const config = { injection: { downwardApi: true } };
+
+  it("adds podnetinfo once, mounted read-only in every container", async () => {
+    const object = pod({ networks: "macvlan-a", containers: [{ name: "a" }, { name: "b", volumeMounts: [{ name: "data", mountPath: "/data" }] }] });
+    const { after } = await admit(object, { config });
+    const spec = (after as { spec: { volumes: unknown[]; containers: { volumeMounts: unknown[] }[] } }).spec;
+    expect(spec.volumes).toEqual([
+      {
+        name: "podnetinfo",
+        downwardAPI: {
+          items: [
+            { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
+            { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" } },
+          ],
+        },
+      },
+    ]);
+    expect(spec.containers[0]!.volumeMounts).toEqual([{ name: "podnetinfo", mountPath: "/etc/podnetinfo", readOnly: true }]);
+    expect(spec.containers[1]!.volumeMounts).toEqual([
+      { name: "data", mountPath: "/data" },
+      { name: "podnetinfo", mountPath: "/etc/podnetinfo", readOnly: true },
+    ]);
+  });
+
+  it("is off by default", async () => {
+    expect((await admit(pod({ networks: "macvlan-a" }))).decision.patch).toEqual([]);
+  });
+});
+
+describe("idempotence", () => {
+  it.each([
+    ["resources", "sriov-a, sriov-a", {}],
+    ["resources, node selector and downward API", "tenant-b/sriov-b, sriov-a", { authorization: { mode: "none" }, injection: { downwardApi: true } }],
+  ])("applying the webhook to its own output yields no patch (%s)", async (_, networks, config) => {
+    const first = await admit(pod({ networks }), { config });
+    expect(first.decision.patch.length).toBeGreaterThan(0);
+    const second = await admit(first.after as Record<string, unknown>, { config });
+    expect(second.decision.patch).toEqual([]);
+  });
+});
+
+describe("warnings", () => {
+  it("warns about a CNI type the enforcer does not handle, in under 120 characters", async () => {
+    const { response } = await admit(pod({ namespace: "tenant-b", networks: "ovn-b" }));
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toEqual(["net1 (tenant-b/ovn-b): CNI type ovn-k8s-cni-overlay is not enforced by MultiNetworkPolicy"]);
+  });
+
+  it("the validating endpoint says when mutations are missing, and never patches", async () => {
+    const { decision } = await admit(pod({ networks: "sriov-a" }), { endpoint: "validate" });
+    expect(decision.patch).toEqual([]);
+    expect(decision.warnings).toEqual(["the pod lacks mutations nadguard would make (was the mutating webhook skipped?)"]);
+  });
+});
+
+describe("the AdmissionReview response", () => {
+  it("carries a denial in status with code 403 and no patch", async () => {
+    const { response } = await admit(pod({ networks: "nope" }));
+    expect(response).toMatchObject({ allowed: false, status: { code: 403, reason: "Forbidden" } });
+    expect(response.patch).toBeUndefined();
+    expect(response.patchType).toBeUndefined();
+  });
+
+  it("sends patch and patchType together, the patch base64 JSON", async () => {
+    const { response, decision } = await admit(pod({ networks: "sriov-a" }));
+    expect(response.patchType).toBe("JSONPatch");
+    expect(JSON.parse(Buffer.from(response.patch!, "base64").toString())).toEqual(decision.patch);
+  });
+
+  it("ignores UPDATE and subresources", async () => {
+    const request = { ...createRequest(pod({ networks: "nope" })), operation: "UPDATE" as const };
+    expect((await decide(request, env, "mutate")).allowed).toBe(true);
+    const status = { ...createRequest(pod({ networks: "nope" })), subResource: "status" };
+    expect((await decide(status, env, "mutate")).allowed).toBe(true);
+  });
+});

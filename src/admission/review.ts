@@ -1,0 +1,55 @@
+// One code path from an AdmissionRequest to a response, shared by the webhook's routes and by
+// `nadguard admit`: dispatch on the request's kind, decide, encode.
+import { randomUUID } from "node:crypto";
+import type { AdmissionRequest, AdmissionResponse } from "../api/admission-review.js";
+import { type AdmissionEnv, type Decision, ALLOW, toAdmissionResponse } from "./decision.js";
+import { admitPod, type Endpoint } from "./pod.js";
+
+/** Decides one request. Kinds nadguard does not judge are allowed untouched. */
+export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<Decision> {
+  switch (request.kind.kind) {
+    case "Pod":
+      // Only the pod itself: subresources (status, binding, ephemeralcontainers…) carry no networks.
+      return request.subResource ? ALLOW : admitPod(request, env, endpoint);
+    default:
+      return ALLOW;
+  }
+}
+
+export async function review(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<AdmissionResponse> {
+  return toAdmissionResponse(request.uid, await decide(request, env, endpoint));
+}
+
+const RESOURCES: Record<string, { group: string; version: string; resource: string }> = {
+  Pod: { group: "", version: "v1", resource: "pods" },
+  NetworkAttachmentDefinition: { group: "k8s.cni.cncf.io", version: "v1", resource: "network-attachment-definitions" },
+  MultiNetworkPolicy: { group: "k8s.cni.cncf.io", version: "v1beta1", resource: "multi-networkpolicies" },
+};
+
+/** Wraps a bare manifest as the CREATE request kube-apiserver would send for it. */
+export function requestForManifest(
+  object: Record<string, unknown>,
+  user: { username?: string; groups?: readonly string[] },
+): AdmissionRequest {
+  const kind = typeof object.kind === "string" ? object.kind : "Unknown";
+  const resource = RESOURCES[kind] ?? { group: "", version: "v1", resource: `${kind.toLowerCase()}s` };
+  const metadata = (object.metadata ?? {}) as { name?: string; namespace?: string };
+  const gvk = { group: resource.group, version: resource.version, kind };
+  const gvr = { group: resource.group, version: resource.version, resource: resource.resource };
+  return {
+    uid: randomUUID(),
+    kind: gvk,
+    resource: gvr,
+    requestKind: gvk,
+    requestResource: gvr,
+    ...(metadata.name !== undefined && { name: metadata.name }),
+    namespace: metadata.namespace ?? "default",
+    operation: "CREATE",
+    userInfo: {
+      ...(user.username !== undefined && { username: user.username }),
+      groups: [...(user.groups ?? []), "system:authenticated"],
+    },
+    object,
+    dryRun: false,
+  };
+}

@@ -1,0 +1,121 @@
+// The `nadguard` command's dispatcher (the entry point is main.ts). Each subcommand parses its flags here and runs in its own module;
+// exit codes follow DESIGN.md: 0 success/allowed, 3 denied, 2 usage or bad input, 1 otherwise.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { InputError } from "../api/errors.js";
+import { runAdmit } from "./admit.js";
+import { EXIT, UsageError } from "./io.js";
+import { runWebhook } from "./webhook.js";
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+const err = (line: string): void => void process.stderr.write(`${line}\n`);
+
+const str = (values: Values, key: string): string | undefined => values[key] as string | undefined;
+const required = (values: Values, key: string): string => {
+  const value = str(values, key);
+  if (!value) throw new UsageError(`--${key} is required`);
+  return value;
+};
+
+const COMMANDS: Record<string, Command> = {
+  webhook: {
+    summary: "serve the admission webhook (POST /mutate, /validate; GET /healthz, /readyz, /metrics)",
+    usage: "nadguard webhook --state DIR [--config FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--certs-dir DIR]",
+    options: {
+      state: { type: "string" },
+      config: { type: "string" },
+      listen: { type: "string", default: "0.0.0.0:8443" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "certs-dir": { type: "string" },
+    },
+    run: (values) =>
+      runWebhook(
+        {
+          state: required(values, "state"),
+          config: str(values, "config"),
+          listen: str(values, "listen")!,
+          tlsCert: str(values, "tls-cert"),
+          tlsKey: str(values, "tls-key"),
+          certsDir: str(values, "certs-dir"),
+        },
+        out,
+        err,
+      ),
+  },
+  admit: {
+    summary: "decide one AdmissionReview or bare manifest as the webhook would",
+    usage: "nadguard admit FILE --state DIR [--config FILE] [--as USER] [--as-group GROUP]... [--output json]",
+    options: {
+      state: { type: "string" },
+      config: { type: "string" },
+      as: { type: "string" },
+      "as-group": { type: "string", multiple: true, default: [] },
+      output: { type: "string", default: "human" },
+    },
+    run: (values, positionals) => {
+      if (positionals.length !== 1) throw new UsageError("admit takes exactly one FILE (a path, or - for standard input)");
+      const output = str(values, "output");
+      if (output !== "human" && output !== "json") throw new UsageError(`--output ${output}: expected json or human`);
+      return runAdmit(
+        {
+          file: positionals[0]!,
+          state: required(values, "state"),
+          config: str(values, "config"),
+          as: str(values, "as"),
+          asGroups: values["as-group"] as string[],
+          output,
+        },
+        out,
+        err,
+      );
+    },
+  },
+};
+
+function help(): string {
+  const lines = ["usage: nadguard COMMAND [options]", "", "commands:"];
+  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(9)} ${command.summary}`);
+  lines.push("", "Run `nadguard COMMAND --help` for a command's options.", "Exit codes: 0 success/allowed, 3 denied, 2 usage or bad input, 1 other failure.");
+  return lines.join("\n");
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    out(help());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    err(`nadguard: unknown command "${name}"\n\n${help()}`);
+    return EXIT.usage;
+  }
+  try {
+    if (rest.includes("--help") || rest.includes("-h")) {
+      out(`usage: ${command.usage}`);
+      return EXIT.ok;
+    }
+    const { values, positionals } = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true });
+    return await command.run(values as Values, positionals);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      err(`nadguard ${name}: ${(error as Error).message}\nusage: ${command.usage}`);
+      return EXIT.usage;
+    }
+    if (error instanceof InputError) {
+      err(`nadguard ${name}: bad input:\n${error.message}`);
+      return EXIT.usage;
+    }
+    err(`nadguard ${name}: ${(error as Error).stack ?? String(error)}`);
+    return EXIT.failure;
+  }
+}

@@ -1,0 +1,91 @@
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { stateDirSource } from "./cluster-state.js";
+import { loadStateDir } from "./state-dir.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "nadguard-state-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const NAD = (ns: string, name: string) => `apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: { name: ${name}, namespace: ${ns} }
+spec: { config: '{"type":"macvlan"}' }
+`;
+
+describe("loadStateDir", () => {
+  it("reads multi-document YAML, JSON and kind: List below the folder, recursively", async () => {
+    await mkdir(join(dir, "sub"));
+    await writeFile(join(dir, "a.yaml"), `${NAD("t1", "one")}---\n${NAD("t1", "two")}---\n`);
+    await writeFile(join(dir, "sub", "b.json"), JSON.stringify({ kind: "List", items: [JSON.parse(JSON.stringify({ kind: "Namespace", metadata: { name: "t2", labels: { team: "x" } } }))] }));
+    await writeFile(join(dir, "notes.txt"), "not read");
+    const snapshot = await loadStateDir(dir);
+    expect([...snapshot.nads.keys()]).toEqual(["t1/one", "t1/two"]);
+    expect(snapshot.nadNamesByNamespace.get("t1")).toEqual(["one", "two"]);
+    expect(snapshot.namespaces.get("t2")?.metadata.labels).toEqual({ team: "x", "kubernetes.io/metadata.name": "t2" });
+    // A namespace only referenced by its objects exists too, with the label the API server sets.
+    expect(snapshot.namespaces.get("t1")?.metadata.labels).toEqual({ "kubernetes.io/metadata.name": "t1" });
+    expect(snapshot.problems).toEqual([]);
+  });
+
+  it("puts namespaced objects without a namespace into default", async () => {
+    await writeFile(join(dir, "a.yaml"), "kind: NetworkAttachmentDefinition\nmetadata: { name: n }\n");
+    expect([...(await loadStateDir(dir)).nads.keys()]).toEqual(["default/n"]);
+  });
+
+  it("reports a bad file with its path and keeps the good ones", async () => {
+    await writeFile(join(dir, "good.yaml"), NAD("t1", "ok"));
+    await writeFile(join(dir, "broken.yaml"), "kind: [unclosed\n");
+    await writeFile(join(dir, "invalid.yaml"), `${NAD("t1", "fine")}---\nkind: Pod\nmetadata: { name: p, namespace: t1 }\nspec: { containers: 3 }\n`);
+    const snapshot = await loadStateDir(dir);
+    expect([...snapshot.nads.keys()]).toEqual(["t1/ok", "t1/fine"]);
+    expect(snapshot.problems.map((p) => [p.code, p.path])).toEqual([
+      ["state.yaml", "broken.yaml"],
+      ["state.invalid", "invalid.yaml#2 (Pod p): spec.containers"],
+    ]);
+    expect(snapshot.problems[1]!.message).toMatch(/expected array/);
+  });
+
+  it("notes kinds it does not read, objects without a name and duplicates", async () => {
+    await writeFile(
+      join(dir, "a.yaml"),
+      `kind: ConfigMap\nmetadata: { name: c }\n---\nkind: Namespace\nmetadata: {}\n---\n${NAD("t", "x")}---\n${NAD("t", "x")}`,
+    );
+    const snapshot = await loadStateDir(dir);
+    expect(snapshot.problems.map((p) => `${p.code} ${p.path}: ${p.message}`)).toEqual([
+      "state.kind-ignored a.yaml#1: kind ConfigMap is not read by nadguard; ignored",
+      "state.no-name a.yaml#2 (Namespace): has no metadata.name; skipped",
+      "state.duplicate a.yaml#4 (NetworkAttachmentDefinition x): duplicates NetworkAttachmentDefinition/t/x already defined at a.yaml#3 (NetworkAttachmentDefinition x); ignored",
+    ]);
+  });
+
+  it("reports a missing directory instead of throwing", async () => {
+    const snapshot = await loadStateDir(join(dir, "nope"));
+    expect(snapshot.problems[0]).toMatchObject({ code: "state.read", path: join(dir, "nope") });
+  });
+});
+
+describe("stateDirSource", () => {
+  it("is ready after the first load and publishes a new snapshot when a file changes", async () => {
+    await writeFile(join(dir, "a.yaml"), NAD("t", "one"));
+    const source = stateDirSource(dir, { debounceMs: 20 });
+    expect(source.ready()).toBe(false);
+    await source.start();
+    try {
+      expect(source.ready()).toBe(true);
+      expect([...source.current()!.nads.keys()]).toEqual(["t/one"]);
+      const next = new Promise<string[]>((resolve) => source.subscribe((s) => resolve([...s.nads.keys()])));
+      await writeFile(join(dir, "b.yaml"), NAD("t", "two"));
+      expect(await next).toEqual(["t/one", "t/two"]);
+      expect(source.current()!.version).toBe(2);
+    } finally {
+      await source.stop();
+    }
+  });
+});

@@ -1,0 +1,67 @@
+// The nadguard configuration file (YAML). Every key has a default, documented in README.md
+// ("Configuration"); unknown keys are rejected with their path so that a typo never silently
+// turns a protection off.
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { InputError, atPlace, problemsFromZod } from "../api/errors.js";
+
+export const DEFAULT_NETWORK_PLUGINS = ["macvlan", "ipvlan", "bridge", "sriov", "host-device", "bond", "vlan"] as const;
+
+const Authorization = z.strictObject({
+  mode: z.enum(["rbac", "namespace-isolation", "none"]).default("rbac"),
+  globalNamespaces: z.array(z.string()).default([]),
+});
+
+const Resources = z.strictObject({
+  resourceNameKeys: z.array(z.string().min(1)).min(1).default(["k8s.v1.cni.cncf.io/resourceName"]),
+  honorExistingResources: z.boolean().default(false),
+});
+
+const Injection = z.strictObject({
+  downwardApi: z.boolean().default(false),
+  nodeSelector: z.boolean().default(true),
+});
+
+const Enforcement = z.strictObject({
+  networkPlugins: z.array(z.string().min(1)).default([...DEFAULT_NETWORK_PLUGINS]),
+});
+
+const Nads = z.strictObject({
+  protectInUse: z.boolean().default(false),
+});
+
+export const Config = z.strictObject({
+  authorization: Authorization.default(Authorization.parse({})),
+  resources: Resources.default(Resources.parse({})),
+  injection: Injection.default(Injection.parse({})),
+  enforcement: Enforcement.default(Enforcement.parse({})),
+  nads: Nads.default(Nads.parse({})),
+});
+export type Config = z.infer<typeof Config>;
+
+export const DEFAULT_CONFIG: Config = Config.parse({});
+
+/** Parses a config document (already YAML-decoded); problems name the file and the key path. */
+export function parseConfig(document: unknown, source = "config"): Config {
+  const parsed = Config.safeParse(document ?? {});
+  if (!parsed.success) throw new InputError(atPlace(problemsFromZod(parsed.error, "", "config"), source));
+  return parsed.data;
+}
+
+export async function loadConfig(file: string | undefined): Promise<Config> {
+  if (!file) return DEFAULT_CONFIG;
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new InputError([{ code: "config.read", path: file, message: `cannot read: ${(error as Error).message}` }]);
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new InputError([{ code: "config.yaml", path: file, message: `is not valid YAML: ${(error as Error).message}` }]);
+  }
+  return parseConfig(document, file);
+}
