@@ -333,3 +333,31 @@ describe("the AdmissionReview response", () => {
     expect((await decide(status, env, "mutate")).allowed).toBe(true);
   });
 });
+
+describe("the default-network annotation", () => {
+  const withDefault = (value: string) => pod({ annotations: { "v1.multus-cni.io/default-network": value } });
+
+  it("resolves a bare name in Multus's namespace, as Multus does, and is authorized like any NAD", async () => {
+    const { decision } = await admit(withDefault("cluster-net"), { config: { multus: { namespace: "infra" } } });
+    expect(decision.reason).toBe("network-forbidden");
+    expect(decision.message).toContain("may not use NetworkAttachmentDefinition infra/cluster-net");
+    const global = await admit(withDefault("shared"), { config: { multus: { namespace: "infra" }, authorization: { globalNamespaces: ["infra"] } } });
+    expect(global.decision.allowed).toBe(true);
+    expect(global.decision.attachments).toEqual([{ interfaceName: "eth0", network: "infra/shared", cniType: "bridge" }]);
+  });
+
+  it("rejects more than one element", async () => {
+    const { decision } = await admit(withDefault("a, b"));
+    expect(decision.reason).toBe("invalid-network-selection");
+  });
+});
+
+describe("JSON form", () => {
+  it("labels a JSON element by its JSON, without double quoting", async () => {
+    const { decision } = await admit(pod({ networks: '[{"name":"nope","interface":"x0"}]' }));
+    expect(decision.message).toBe(
+      'pod tenant-a/app: element 1 ({"name":"nope","interface":"x0"}): NetworkAttachmentDefinition tenant-a/nope does not exist; ' +
+        "NetworkAttachmentDefinitions in namespace tenant-a: macvlan-a, sriov-a",
+    );
+  });
+});

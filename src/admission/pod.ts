@@ -12,7 +12,7 @@ import {
 } from "../api/objects.js";
 import { authorizeNadUse, type NadAccessDecision } from "../authz/nad-access.js";
 import { nadCniInfo } from "../networks/nad-config.js";
-import { parseDefaultNetwork, parseNetworkSelections, type NetworkSelection } from "../networks/index.js";
+import { describeSelection, parseDefaultNetwork, parseNetworkSelections, type NetworkSelection } from "../networks/index.js";
 import { ALLOW, type AdmissionEnv, type Decision, type ResolvedAttachment, deny } from "./decision.js";
 import { diff } from "./json-patch.js";
 import { countResources, injectDownwardApi, injectNodeSelectors, injectResources, resourceNameOf } from "./pod-mutations.js";
@@ -52,7 +52,7 @@ export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, end
   const namespace = request.namespace || pod.metadata.namespace || "default";
   const who = describePod(namespace, pod);
 
-  const references = parseReferences(networks, defaultNetwork, namespace);
+  const references = parseReferences(networks, defaultNetwork, namespace, env.config.multus.namespace);
   if (!references.ok) {
     return deny("invalid-network-selection", explain(who, references.problems.map(formatProblem)));
   }
@@ -72,14 +72,18 @@ function explain(who: string, lines: readonly string[]): string {
 
 type ReferencesResult = { ok: true; value: Reference[] } | { ok: false; problems: Problem[] };
 
-function parseReferences(networks: unknown, defaultNetwork: unknown, namespace: string): ReferencesResult {
+/**
+ * A bare name in the default-network annotation resolves in Multus's own namespace (Multus's
+ * tryLoadK8sPodDefaultNetwork uses multusNamespace), not the pod's; the networks annotation's do.
+ */
+function parseReferences(networks: unknown, defaultNetwork: unknown, namespace: string, multusNamespace: string): ReferencesResult {
   const problems: Problem[] = [];
   const references: Reference[] = [];
   if (defaultNetwork !== undefined) {
     if (typeof defaultNetwork !== "string") {
       problems.push({ code: "selection.not-string", path: `annotation ${ANNOTATION_DEFAULT_NETWORK}`, message: "must be a string" });
     } else {
-      const result = parseDefaultNetwork(defaultNetwork, namespace);
+      const result = parseDefaultNetwork(defaultNetwork, multusNamespace);
       if (result.ok) references.push({ selection: result.value, interfaceName: "eth0", label: `annotation ${ANNOTATION_DEFAULT_NETWORK}` });
       else problems.push(...result.error);
     }
@@ -94,7 +98,7 @@ function parseReferences(networks: unknown, defaultNetwork: unknown, namespace: 
           references.push({
             selection: attachment.selection,
             interfaceName: attachment.interfaceName,
-            label: `element ${attachment.selection.index + 1} ("${attachment.selection.written}")`,
+            label: describeSelection(attachment.selection),
           });
         }
       } else problems.push(...result.error);

@@ -13,6 +13,7 @@ describe("config", () => {
       injection: { downwardApi: false, nodeSelector: true },
       enforcement: { networkPlugins: ["macvlan", "ipvlan", "bridge", "sriov", "host-device", "bond", "vlan"] },
       nads: { protectInUse: false },
+      multus: { namespace: "kube-system" },
     });
   });
 

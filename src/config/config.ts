@@ -27,6 +27,11 @@ const Enforcement = z.strictObject({
   networkPlugins: z.array(z.string().min(1)).default([...DEFAULT_NETWORK_PLUGINS]),
 });
 
+const Multus = z.strictObject({
+  /** Where Multus looks up a bare name in v1.multus-cni.io/default-network (its multusNamespace). */
+  namespace: z.string().min(1).default("kube-system"),
+});
+
 const Nads = z.strictObject({
   protectInUse: z.boolean().default(false),
 });
@@ -37,6 +42,7 @@ export const Config = z.strictObject({
   injection: Injection.default(Injection.parse({})),
   enforcement: Enforcement.default(Enforcement.parse({})),
   nads: Nads.default(Nads.parse({})),
+  multus: Multus.default(Multus.parse({})),
 });
 export type Config = z.infer<typeof Config>;
 
