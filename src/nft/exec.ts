@@ -1,0 +1,121 @@
+// The seam between nadguard and the `nft` binary: the only place that spawns it (DESIGN.md). A
+// script goes to `nft -f -` on stdin; a network namespace is entered with `nsenter --net=PATH`,
+// which is lighter than `ip netns exec` (no mount namespace, FIELD-NOTES). Nothing here reads back
+// after a write: one process per transaction is the floor an apply is measured against.
+import { spawn } from "node:child_process";
+import { fail, ok, type Result } from "../api/errors.js";
+import { execError, nftErrorFromStderr, type NftError } from "./errors.js";
+import { parseJsonListing, withTextListing, type TableListing } from "./listing.js";
+import type { TableRef } from "./objects.js";
+
+export interface NftRunResult {
+  /** The process's exit code; -1 if it could not be started or was killed. */
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  /** A network namespace: a path (`/proc/123/ns/net`, `/run/netns/x`) or a name under /run/netns. Absent: the caller's. */
+  readonly netns?: string;
+  /** Ask `nft --check`: parse and validate against the kernel, change nothing. */
+  readonly check?: boolean;
+}
+
+export interface ListOptions {
+  readonly netns?: string;
+  /** Read set and map elements too (a full listing instead of `-t`). Default false. */
+  readonly elements?: boolean;
+  /** Also read the text listing for rule text, typeof, auto-merge and comments (one more process). Default false. */
+  readonly text?: boolean;
+}
+
+export interface NftExecutor {
+  /** Runs an `nft -f` script. Never rejects: failures to start are exit code -1 with the reason on stderr. */
+  run(script: string, opts: RunOptions): Promise<NftRunResult>;
+  /** Reads one table. A table that does not exist is an error with reason `not-found`. */
+  list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>>;
+}
+
+export interface ExecOptions {
+  /** Default `nft` (found on PATH). */
+  readonly nftPath?: string;
+  /** Default `nsenter`. */
+  readonly nsenterPath?: string;
+  /** Kill nft after this long; default 30 s. */
+  readonly timeoutMs?: number;
+}
+
+/** `/run/netns/NAME` for a bare name, the path itself otherwise. */
+export function netnsPath(netns: string): string {
+  return netns.includes("/") ? netns : `/run/netns/${netns}`;
+}
+
+/** Runs nft with a real process per call. */
+export class ExecNftExecutor implements NftExecutor {
+  readonly #nft: string;
+  readonly #nsenter: string;
+  readonly #timeoutMs: number;
+
+  constructor(opts: ExecOptions = {}) {
+    this.#nft = opts.nftPath ?? "nft";
+    this.#nsenter = opts.nsenterPath ?? "nsenter";
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  run(script: string, opts: RunOptions): Promise<NftRunResult> {
+    return this.#spawn(opts.check ? ["--check", "-f", "-"] : ["-f", "-"], opts.netns, script);
+  }
+
+  async list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>> {
+    const target = ["list", "table", table.family, table.name];
+    const jsonArgs = opts.elements ? ["-j", ...target] : ["-j", "-t", ...target];
+    const [json, text] = await Promise.all([
+      this.#spawn(jsonArgs, opts.netns),
+      opts.text ? this.#spawn(["-a", "-t", ...target], opts.netns) : Promise.resolve(undefined),
+    ]);
+    const failed = json.exitCode !== 0 ? json : text !== undefined && text.exitCode !== 0 ? text : undefined;
+    if (failed) {
+      if (failed.exitCode === -1) return fail(execError(failed.stderr, opts.netns));
+      return fail(nftErrorFromStderr(failed.stderr, { exitCode: failed.exitCode, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) }));
+    }
+    const parsed = parseJsonListing(json.stdout, table, opts.elements ?? false);
+    if (!parsed.ok) {
+      const message = `cannot read nft's listing: ${parsed.error.map((p) => `${p.path}: ${p.message}`).join("; ")}`;
+      return fail({ ...execError(message, opts.netns), code: "nft.unknown", reason: "unknown" });
+    }
+    return ok(text === undefined ? parsed.value : withTextListing(parsed.value, text.stdout));
+  }
+
+  #spawn(args: readonly string[], netns: string | undefined, stdin?: string): Promise<NftRunResult> {
+    const [command, argv] = netns === undefined ? [this.#nft, [...args]] : [this.#nsenter, [`--net=${netnsPath(netns)}`, this.#nft, ...args]];
+    return new Promise((resolve) => {
+      const child = spawn(command, argv, { stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"], timeout: this.#timeoutMs });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let settled = false;
+      const settle = (result: NftRunResult): void => {
+        if (!settled) resolve(result);
+        settled = true;
+      };
+      child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+      child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
+      child.on("error", (error) => settle({ exitCode: -1, stdout: "", stderr: `cannot run ${command}: ${error.message}` }));
+      child.on("close", (code, signal) => {
+        const err = Buffer.concat(stderr).toString("utf8");
+        // nsenter's own failures (no such netns) must not read as nft's "No such file or directory".
+        const enterFailed = netns !== undefined && err.startsWith("nsenter: ");
+        settle({
+          exitCode: enterFailed ? -1 : (code ?? -1),
+          stdout: Buffer.concat(stdout).toString("utf8"),
+          stderr: code === null ? `${command} was killed by ${signal ?? "a signal"} (timeout ${this.#timeoutMs} ms?)\n${err}` : err,
+        });
+      });
+      if (stdin !== undefined && child.stdin) {
+        // EPIPE when nft exits early (e.g. a bad option) is reported by `close`, not here.
+        child.stdin.on("error", () => undefined);
+        child.stdin.end(stdin);
+      }
+    });
+  }
+}
