@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type { AdmissionRequest, AdmissionResponse } from "../api/admission-review.js";
 import { type AdmissionEnv, type Decision, ALLOW, toAdmissionResponse } from "./decision.js";
+import { admitNad } from "./nad.js";
 import { admitPod, type Endpoint } from "./pod.js";
 
 /** Decides one request. Kinds nadguard does not judge are allowed untouched. */
@@ -11,6 +12,8 @@ export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpo
     case "Pod":
       // Only the pod itself: subresources (status, binding, ephemeralcontainers…) carry no networks.
       return request.subResource ? ALLOW : admitPod(request, env, endpoint);
+    case "NetworkAttachmentDefinition":
+      return request.subResource ? ALLOW : admitNad(request, env, endpoint);
     default:
       return ALLOW;
   }

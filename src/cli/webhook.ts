@@ -37,7 +37,8 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
   });
   await state.start();
 
-  const tls = options.tlsCert && options.tlsKey ? { certFile: options.tlsCert, keyFile: options.tlsKey } : await devCertificates(options, host, out);
+  const dev = options.tlsCert && options.tlsKey ? undefined : await devCertificates(options, host, out);
+  const tls = dev ?? { certFile: options.tlsCert!, keyFile: options.tlsKey! };
   const current = (): AdmissionEnv => {
     if (!env) throw new Error("no cluster state loaded yet");
     return env;
@@ -52,6 +53,11 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
     validate: (request) => review(request, current(), "validate"),
   });
   out(`nadguard webhook listening on https://${server.address.replace(/^https?:\/\//, "")} (state ${options.state})`);
+  if (dev) {
+    const curlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+    const example = relative(process.cwd(), join(PACKAGE_ROOT, "examples", "reviews", "pod-tenant-a-allowed.json"));
+    out(`try: curl --cacert ${dev.caPath} -H 'Content-Type: application/json' --data @${example} https://${curlHost}:${server.port}/mutate`);
+  }
   await server.closed;
   await state.stop();
   return 0;
@@ -64,8 +70,5 @@ async function devCertificates(options: WebhookCommandOptions, host: string, out
   const caPath = relative(process.cwd(), certs.caFile) || certs.caFile;
   out(`${certs.generated ? "generated" : "reusing"} a development CA and serving certificate in ${dir}`);
   out(`CA bundle (caBundle, base64): ${Buffer.from(certs.caBundle).toString("base64")}`);
-  const example = relative(process.cwd(), join(PACKAGE_ROOT, "examples", "reviews", "pod-tenant-a-allowed.json"));
-  const curlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-  out(`try: curl --cacert ${caPath} -H 'Content-Type: application/json' --data @${example} https://${curlHost}:${options.listen.split(":").pop()}/mutate`);
-  return { certFile: certs.certFile, keyFile: certs.keyFile };
+  return { certFile: certs.certFile, keyFile: certs.keyFile, caPath };
 }

@@ -1,0 +1,124 @@
+// POST /mutate and POST /validate: AdmissionReview v1 in, AdmissionReview v1 out. A body that is
+// not an AdmissionReview is the caller's mistake and gets a 4xx naming where it is wrong; a
+// well-formed review always gets HTTP 200 with a response, whatever the handler does.
+import type {
+  FastifyError,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  RawServerBase,
+  RouteGenericInterface,
+} from "fastify";
+import { type AdmissionRequest, AdmissionReviewRequest } from "../src/api/admission-review.js";
+import { type Problem, formatProblem, problemsFromZod } from "../src/api/errors.js";
+import type { Endpoint, ReviewHandler } from "./contract.js";
+import type { WebhookMetrics } from "./metrics.js";
+import { reviewEnvelope } from "./response.js";
+import { runReview } from "./review.js";
+import { reviewBudget } from "./timeout.js";
+
+export interface AdmissionRoutesOptions {
+  handlers: Record<Endpoint, ReviewHandler>;
+  defaultTimeoutMs: number;
+}
+
+/** The JSON body of every 4xx answer of these routes. */
+export interface RequestErrorBody {
+  code: string;
+  message: string;
+  problems: Problem[];
+}
+
+type Request = FastifyRequest<RouteGenericInterface, RawServerBase>;
+type Reply = FastifyReply<RouteGenericInterface, RawServerBase>;
+
+export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions, RawServerBase> = async (app, options) => {
+  // kube-apiserver sends application/json only; without this, a text/plain body would be parsed
+  // as a string and reported as a schema problem instead of the wrong media type it is.
+  app.removeContentTypeParser("text/plain");
+  app.setErrorHandler(answerRequestError);
+
+  for (const endpoint of ["mutate", "validate"] as const) {
+    app.post(`/${endpoint}`, reviewRoute(app.webhookMetrics, endpoint, options.handlers[endpoint], options.defaultTimeoutMs));
+  }
+};
+
+function reviewRoute(metrics: WebhookMetrics, endpoint: Endpoint, handler: ReviewHandler, defaultTimeoutMs: number) {
+  return async (request: Request, reply: Reply): Promise<Reply> => {
+    const started = performance.now();
+    const parsed = AdmissionReviewRequest.safeParse(request.body);
+    if (!parsed.success) {
+      metrics.observeMalformed(endpoint);
+      const problems = problemsFromZod(parsed.error, "", "review.schema");
+      return sendRequestError(request, reply, 400, "review.malformed", "the body is not an AdmissionReview admission.k8s.io/v1", problems);
+    }
+    const review = parsed.data.request;
+    const log = request.log.child(reviewLogBindings(review));
+    const budget = reviewBudget(queryParam(request.query, "timeout"), defaultTimeoutMs);
+    const { response, outcome } = await runReview(handler, review, endpoint, { budget, log });
+    const seconds = (performance.now() - started) / 1000;
+    metrics.observeReview(endpoint, outcome, seconds, response);
+    log.info(
+      {
+        endpoint,
+        outcome,
+        allowed: response.allowed,
+        code: response.status?.code,
+        reason: response.status?.reason,
+        patched: response.patch !== undefined,
+        durationMs: Math.round(seconds * 1e6) / 1e3,
+        timeoutMs: budget.timeoutMs,
+      },
+      "admission review",
+    );
+    return reply.code(200).type("application/json").send(reviewEnvelope(response));
+  };
+}
+
+function reviewLogBindings(review: AdmissionRequest): Record<string, unknown> {
+  const { group, version, kind } = review.kind;
+  return {
+    uid: review.uid,
+    kind: group ? `${group}/${version}/${kind}` : `${version}/${kind}`,
+    operation: review.operation,
+    namespace: review.namespace,
+    name: review.name,
+    dryRun: review.dryRun,
+  };
+}
+
+function queryParam(query: unknown, name: string): unknown {
+  return typeof query === "object" && query !== null ? (query as Record<string, unknown>)[name] : undefined;
+}
+
+/** Body-parser errors (too large, not JSON, wrong media type) in the same shape as schema problems. */
+function answerRequestError(error: FastifyError, request: Request, reply: Reply): Reply {
+  const status = error.statusCode ?? 500;
+  if (status >= 500) {
+    request.log.error({ err: error }, "admission route failed");
+    return sendRequestError(request, reply, 500, "review.internal", "nadguard could not process the request", []);
+  }
+  const code = REQUEST_ERROR_CODES[error.code] ?? "review.bad-request";
+  return sendRequestError(request, reply, status, code, error.message, [{ code, path: "", message: error.message }]);
+}
+
+const REQUEST_ERROR_CODES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "review.too-large",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "review.unsupported-media-type",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "review.invalid-json",
+  FST_ERR_CTP_INVALID_JSON_BODY: "review.invalid-json",
+};
+
+function sendRequestError(
+  request: Request,
+  reply: Reply,
+  status: number,
+  code: string,
+  summary: string,
+  problems: Problem[],
+): Reply {
+  const message = problems.length > 0 && code === "review.malformed" ? `${summary}: ${problems.map(formatProblem).join("; ")}` : summary;
+  request.log.warn({ status, code, problems, url: request.url }, "rejected a request that is not an admission review");
+  const body: RequestErrorBody = { code, message, problems };
+  return reply.code(status).type("application/json").send(body);
+}

@@ -1,0 +1,64 @@
+// One admission review, transport aside: runs the handler under the review's deadline and turns
+// whatever happens (an answer, a throw, a hang) into a response kube-apiserver accepts. It never
+// fails: a well-formed review always gets an AdmissionReview back (fail closed on nadguard's side
+// instead of leaving the outcome to the webhook's failurePolicy).
+import type { FastifyBaseLogger } from "fastify";
+import type { AdmissionRequest, AdmissionResponse } from "../src/api/admission-review.js";
+import type { Endpoint, Outcome, ReviewHandler } from "./contract.js";
+import { finalizeResponse, internalErrorResponse, timeoutResponse } from "./response.js";
+import type { ReviewBudget } from "./timeout.js";
+
+export interface ReviewResult {
+  response: AdmissionResponse;
+  outcome: Outcome;
+}
+
+type Settled = { kind: "value"; value: unknown } | { kind: "error"; error: unknown } | { kind: "timeout" };
+
+export async function runReview(
+  handler: ReviewHandler,
+  request: AdmissionRequest,
+  endpoint: Endpoint,
+  context: { budget: ReviewBudget; log: FastifyBaseLogger },
+): Promise<ReviewResult> {
+  const { budget, log } = context;
+  const controller = new AbortController();
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<Settled>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: "timeout" }), budget.budgetMs);
+  });
+  // Promise.resolve().then(): a handler that throws synchronously is caught like one that rejects;
+  // both arms are handled here, so a late rejection after a timeout is never unhandled.
+  const work = Promise.resolve()
+    .then(() => handler(request, { signal: controller.signal, log }))
+    .then(
+      (value): Settled => ({ kind: "value", value }),
+      (error: unknown): Settled => ({ kind: "error", error }),
+    );
+
+  const settled = await Promise.race([work, deadline]);
+  clearTimeout(timer);
+  if (settled.kind === "timeout") {
+    controller.abort(new DOMException(`the review's ${budget.budgetMs} ms budget ran out`, "TimeoutError"));
+    log.warn({ budgetMs: budget.budgetMs, timeoutMs: budget.timeoutMs }, "review handler did not answer in time; denied");
+    void work.then((late) => log.warn({ lateMs: Math.round(performance.now() - started), late: late.kind }, "review handler finished after its timeout"));
+    return { response: timeoutResponse(request.uid, budget.budgetMs, budget.timeoutMs), outcome: "timeout" };
+  }
+  if (settled.kind === "error") {
+    log.error({ err: settled.error }, "review handler threw; denied");
+    return { response: internalErrorResponse(request.uid, describe(settled.error)), outcome: "error" };
+  }
+
+  const finalized = finalizeResponse(request.uid, endpoint, settled.value);
+  if (!finalized.ok) {
+    log.error({ problem: finalized.error }, "review handler returned an unusable response; denied");
+    return { response: internalErrorResponse(request.uid, finalized.error), outcome: "error" };
+  }
+  if (finalized.notes.length > 0) log.warn({ notes: finalized.notes }, "review response corrected");
+  return { response: finalized.response, outcome: finalized.response.allowed ? "allowed" : "denied" };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
