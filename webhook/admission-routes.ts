@@ -16,6 +16,7 @@ import type { WebhookMetrics } from "./metrics.js";
 import { reviewEnvelope } from "./response.js";
 import { runReview } from "./review.js";
 import { reviewBudget } from "./timeout.js";
+import { REASON_ANNOTATION } from "../src/admission/decision.js";
 
 export interface AdmissionRoutesOptions {
   handlers: Record<Endpoint, ReviewHandler>;
@@ -64,7 +65,7 @@ function reviewRoute(metrics: WebhookMetrics, endpoint: Endpoint, handler: Revie
         outcome,
         allowed: response.allowed,
         code: response.status?.code,
-        reason: response.status?.reason,
+        reason: response.auditAnnotations?.[REASON_ANNOTATION] ?? response.status?.reason,
         patched: response.patch !== undefined,
         durationMs: Math.round(seconds * 1e6) / 1e3,
         timeoutMs: budget.timeoutMs,

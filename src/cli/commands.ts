@@ -28,7 +28,8 @@ const required = (values: Values, key: string): string => {
 const COMMANDS: Record<string, Command> = {
   webhook: {
     summary: "serve the admission webhook (POST /mutate, /validate; GET /healthz, /readyz, /metrics)",
-    usage: "nadguard webhook --state DIR [--config FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--certs-dir DIR]",
+    usage:
+      "nadguard webhook --state DIR [--config FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--certs-dir DIR] [--log-level LEVEL]",
     options: {
       state: { type: "string" },
       config: { type: "string" },
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "certs-dir": { type: "string" },
+      "log-level": { type: "string", default: "info" },
     },
     run: (values) =>
       runWebhook(
@@ -46,6 +48,7 @@ const COMMANDS: Record<string, Command> = {
           tlsCert: str(values, "tls-cert"),
           tlsKey: str(values, "tls-key"),
           certsDir: str(values, "certs-dir"),
+          logLevel: str(values, "log-level")!,
         },
         out,
         err,

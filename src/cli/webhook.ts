@@ -19,7 +19,11 @@ export interface WebhookCommandOptions {
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
   certsDir?: string | undefined;
+  /** pino level: fatal, error, warn, info, debug, trace or silent. */
+  logLevel: string;
 }
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const DEFAULT_CERTS_DIR = join(PACKAGE_ROOT, "certs", "generated");
@@ -27,6 +31,7 @@ export const DEFAULT_CERTS_DIR = join(PACKAGE_ROOT, "certs", "generated");
 export async function runWebhook(options: WebhookCommandOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const { host, port } = parseListen(options.listen);
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) throw new UsageError("--tls-cert and --tls-key go together");
+  if (!LOG_LEVELS.includes(options.logLevel)) throw new UsageError(`--log-level ${options.logLevel}: expected one of ${LOG_LEVELS.join(", ")}`);
   const config = await loadConfig(options.config);
 
   let env: AdmissionEnv | undefined;
@@ -48,6 +53,7 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
     port,
     tls,
     handleSignals: true,
+    logger: { level: options.logLevel },
     isReady: () => state.ready(),
     mutate: (request) => review(request, current(), "mutate"),
     validate: (request) => review(request, current(), "validate"),
