@@ -5,6 +5,7 @@ import type { AdmissionRequest, AdmissionResponse } from "../api/admission-revie
 import { type AdmissionEnv, type Decision, ALLOW, toAdmissionResponse } from "./decision.js";
 import { admitNad } from "./nad.js";
 import { admitPod, type Endpoint } from "./pod.js";
+import { admitPolicy } from "./policy.js";
 
 /** Decides one request. Kinds nadguard does not judge are allowed untouched. */
 export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<Decision> {
@@ -14,6 +15,8 @@ export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpo
       return request.subResource ? ALLOW : admitPod(request, env, endpoint);
     case "NetworkAttachmentDefinition":
       return request.subResource ? ALLOW : admitNad(request, env, endpoint);
+    case "MultiNetworkPolicy":
+      return request.subResource ? ALLOW : admitPolicy(request, env, endpoint);
     default:
       return ALLOW;
   }

@@ -3,6 +3,8 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { InputError } from "../api/errors.js";
 import { runAdmit } from "./admit.js";
+import { runRender } from "./render.js";
+import { runVerdict } from "./verdict.js";
 import { EXIT, UsageError } from "./io.js";
 import { runWebhook } from "./webhook.js";
 
@@ -75,6 +77,57 @@ const COMMANDS: Record<string, Command> = {
           config: str(values, "config"),
           as: str(values, "as"),
           asGroups: values["as-group"] as string[],
+          output,
+        },
+        out,
+        err,
+      );
+    },
+  },
+  render: {
+    summary: "print the nft script nadguard applies in a pod's network namespace",
+    usage: "nadguard render --state DIR --pod NS/NAME [--config FILE] [--accept-icmp-echo]",
+    options: {
+      state: { type: "string" },
+      pod: { type: "string" },
+      config: { type: "string" },
+      "accept-icmp-echo": { type: "boolean" },
+    },
+    run: (values) =>
+      runRender(
+        {
+          state: required(values, "state"),
+          pod: required(values, "pod"),
+          config: str(values, "config"),
+          ...(values["accept-icmp-echo"] !== undefined && { acceptIcmpEcho: values["accept-icmp-echo"] as boolean }),
+        },
+        out,
+        err,
+      ),
+  },
+  verdict: {
+    summary: "is a connection between two pods on a network allowed, and which policies decide it",
+    usage: "nadguard verdict --state DIR --from NS/POD --to NS/POD --network NS/NAD --port PORT[/PROTO] [--config FILE] [--output json]",
+    options: {
+      state: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      network: { type: "string" },
+      port: { type: "string" },
+      config: { type: "string" },
+      output: { type: "string", default: "human" },
+    },
+    run: (values) => {
+      const output = str(values, "output");
+      if (output !== "human" && output !== "json") throw new UsageError(`--output ${output}: expected json or human`);
+      return runVerdict(
+        {
+          state: required(values, "state"),
+          from: required(values, "from"),
+          to: required(values, "to"),
+          network: required(values, "network"),
+          port: required(values, "port"),
+          config: str(values, "config"),
           output,
         },
         out,

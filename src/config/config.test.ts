@@ -11,7 +11,7 @@ describe("config", () => {
       authorization: { mode: "rbac", globalNamespaces: [] },
       resources: { resourceNameKeys: ["k8s.v1.cni.cncf.io/resourceName"], honorExistingResources: false },
       injection: { downwardApi: false, nodeSelector: true },
-      enforcement: { networkPlugins: ["macvlan", "ipvlan", "bridge", "sriov", "host-device", "bond", "vlan"] },
+      enforcement: { networkPlugins: ["macvlan", "ipvlan", "bridge", "sriov", "host-device", "bond", "vlan"], acceptIcmpEcho: false },
       nads: { protectInUse: false },
       multus: { namespace: "kube-system" },
     });

@@ -25,6 +25,8 @@ const Injection = z.strictObject({
 
 const Enforcement = z.strictObject({
   networkPlugins: z.array(z.string().min(1)).default([...DEFAULT_NETWORK_PLUGINS]),
+  /** Accept ICMP and ICMPv6 echo requests on isolated interfaces (neighbour discovery always is). */
+  acceptIcmpEcho: z.boolean().default(false),
 });
 
 const Multus = z.strictObject({

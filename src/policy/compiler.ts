@@ -1,0 +1,342 @@
+// The compiler: snapshot → desired nft state per pod (pure), and the incremental path: given the
+// events between two snapshots, only the pods whose desired state changed, each with the smallest
+// transaction that gets its table there (element adds/deletes; a chain flushed and rebuilt, or the
+// table replaced, only when the static part changed).
+import type { Problem } from "../api/errors.js";
+import { ANNOTATION_POLICY_FOR, annotationsOf } from "../api/objects.js";
+import type { Snapshot } from "../api/snapshot.js";
+import type { Config } from "../config/config.js";
+import { type Element, NADGUARD_TABLE, quoted } from "../nft/objects.js";
+import { freshTableOps, type TableState } from "../nft/state.js";
+import { type Op, Transaction } from "../nft/transaction.js";
+import { type DirectionModel, type ModelOptions, type PeerPods, type PolicyModel, buildModel } from "./model.js";
+import { type Peer, type Policy, parsePolicyFor } from "./policy.js";
+import { type PodInfo, podInfo } from "./pods.js";
+import { type AddrRange, type Box, disjointBoxes, fullRange, mergeAddrRanges } from "./ranges.js";
+import { type DirectionDiff, type DirectionSets, type InterfaceState, type RulesetOptions, directionDiff, staticObjects, tableFor } from "./ruleset.js";
+
+export interface CompileOptions extends ModelOptions, RulesetOptions {
+  /** Only pods with this spec.nodeName; absent: every pod. */
+  readonly node?: string;
+}
+
+/** What one pod's netns should hold. */
+export interface DesiredState {
+  readonly pod: string;
+  /** Managed interfaces only (NAD CNI type in enforcement.networkPlugins), in network-status order. */
+  readonly interfaces: readonly InterfaceState[];
+  /** What the policies ask that could not be expressed for this pod. */
+  readonly warnings: readonly Problem[];
+  /** Equal fingerprints mean equal tables. */
+  readonly fingerprint: string;
+}
+
+export interface Compiled {
+  readonly snapshot: Snapshot;
+  readonly options: CompileOptions;
+  readonly model: PolicyModel;
+  /** Pods with at least one managed interface, by `ns/name`. Absent pods need no table. */
+  readonly states: ReadonlyMap<string, DesiredState>;
+  /** Problems of the policies and pods read (invalid selectors, ports, ipBlocks, network-status). */
+  readonly problems: readonly Problem[];
+  /** Normalised set elements by allow signature, reused by `recompile`. */
+  readonly setsCache: ReadonlyMap<string, DirectionSets>;
+}
+
+const NOT_ISOLATED: DirectionSets = { isolated: false, v4: [], v6: [], v4All: [], v6All: [], fingerprint: "-" };
+
+/** Normalises a direction's allows into disjoint set elements; cached by the allows' signatures. */
+function directionSets(model: DirectionModel, cache: Map<string, DirectionSets>): DirectionSets {
+  if (!model.isolated) return NOT_ISOLATED;
+  const signature = model.allows.map((a) => a.signature).sort().join("\n");
+  const cached = cache.get(signature);
+  if (cached) return cached;
+  const boxes: Record<4 | 6, Box[]> = { 4: [], 6: [] };
+  const all: Record<4 | 6, AddrRange[]> = { 4: [], 6: [] };
+  for (const a of model.allows) {
+    const ranges = a.addresses === "any" ? [fullRange(4), fullRange(6)] : a.addresses;
+    for (const r of ranges) {
+      if (a.ports === "any") all[r.family].push(r);
+      else for (const port of a.ports) boxes[r.family].push({ addr: r, port });
+    }
+  }
+  const v4All = mergeAddrRanges(all[4]);
+  const v6All = mergeAddrRanges(all[6]);
+  const v4 = disjointBoxes(boxes[4]);
+  const v6 = disjointBoxes(boxes[6]);
+  // Hex, not formatted addresses: computed once per distinct allow list, but those can be many.
+  const range = (r: AddrRange): string => `${r.from.toString(16)}-${r.to.toString(16)}`;
+  const text = (bs: readonly Box[]): string => bs.map((b) => `${range(b.addr)}.${b.port.protocol}.${b.port.from}-${b.port.to}`).join(",");
+  const fingerprint = `${text(v4)}|${text(v6)}|${v4All.map(range).join(",")}|${v6All.map(range).join(",")}`;
+  const sets: DirectionSets = { isolated: true, v4, v6, v4All, v6All, fingerprint };
+  cache.set(signature, sets);
+  return sets;
+}
+
+function stateFor(model: PolicyModel, podKey: string, cache: Map<string, DirectionSets>): DesiredState | undefined {
+  const interfaces: InterfaceState[] = [];
+  const warnings: Problem[] = [];
+  for (const m of model.podModel(podKey)) {
+    if (!m.managed || m.interface === undefined) continue;
+    interfaces.push({ name: m.interface, network: m.network, ingress: directionSets(m.ingress, cache), egress: directionSets(m.egress, cache) });
+    warnings.push(...m.warnings);
+  }
+  if (interfaces.length === 0) return undefined;
+  const fingerprint = interfaces.map((i) => `${i.name}\u0000${i.ingress.fingerprint}\u0000${i.egress.fingerprint}`).join("\u0001");
+  return { pod: podKey, interfaces, warnings, fingerprint };
+}
+
+function onNode(pod: PodInfo, node: string | undefined): boolean {
+  return !pod.hostNetwork && (node === undefined || pod.node === node);
+}
+
+/** Compiles every pod (of `options.node`) of the snapshot. Pure; never throws on invalid objects. */
+export function compile(snapshot: Snapshot, config: Config, given: CompileOptions = {}): Compiled {
+  // The config's choice unless the caller (e.g. `render --accept-icmp-echo`) says otherwise.
+  const options: CompileOptions = { acceptIcmpEcho: config.enforcement.acceptIcmpEcho, ...given };
+  const model = buildModel(snapshot, config, options);
+  const cache = new Map<string, DirectionSets>();
+  const states = new Map<string, DesiredState>();
+  for (const pod of model.pods.values()) {
+    if (!onNode(pod, options.node)) continue;
+    const state = stateFor(model, pod.key, cache);
+    if (state) states.set(pod.key, state);
+  }
+  return { snapshot, options, model, states, problems: model.problems(), setsCache: cache };
+}
+
+/** The desired state of one pod only (what `nadguard render` prints); undefined when it has no managed interface. */
+export function compilePod(snapshot: Snapshot, config: Config, podKey: string, options: CompileOptions = {}): DesiredState | undefined {
+  return stateFor(buildModel(snapshot, config, options), podKey, new Map());
+}
+
+/** The table a desired state renders to. */
+export function desiredTable(state: DesiredState | undefined, options: RulesetOptions = {}): TableState {
+  return tableFor(state?.interfaces ?? [], options);
+}
+
+// ---- incremental ----
+
+/** Something that changed between two snapshots; keys are `ns/name` (namespaces: their name). */
+export type PolicyEvent =
+  | { readonly kind: "pod"; readonly key: string }
+  | { readonly kind: "namespace"; readonly name: string }
+  | { readonly kind: "policy"; readonly key: string }
+  | { readonly kind: "nad"; readonly key: string };
+
+export interface PodChange {
+  readonly pod: string;
+  readonly before?: DesiredState;
+  /** Absent: the pod needs no table any more (deleted, moved, or no managed interface left). */
+  readonly after?: DesiredState;
+  /** The transaction for the pod's netns (empty `after`: the table is removed). */
+  readonly ops: readonly Op[];
+}
+
+export interface Recompiled {
+  readonly compiled: Compiled;
+  /** Exactly the pods whose desired state changed. */
+  readonly affected: ReadonlySet<string>;
+  readonly changes: ReadonlyMap<string, PodChange>;
+}
+
+/** The events that turn `before` into `after`, found by object identity and then by content. */
+export function diffSnapshots(before: Snapshot, after: Snapshot): PolicyEvent[] {
+  const events: PolicyEvent[] = [];
+  const changed = <T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): string[] => {
+    const keys: string[] = [];
+    for (const [k, v] of b) {
+      const old = a.get(k);
+      if (old !== v && (old === undefined || JSON.stringify(old) !== JSON.stringify(v))) keys.push(k);
+    }
+    for (const k of a.keys()) if (!b.has(k)) keys.push(k);
+    return keys;
+  };
+  for (const key of changed(before.pods, after.pods)) events.push({ kind: "pod", key });
+  for (const name of changed(before.namespaces, after.namespaces)) events.push({ kind: "namespace", name });
+  for (const key of changed(before.policies, after.policies)) events.push({ kind: "policy", key });
+  for (const key of changed(before.nads, after.nads)) events.push({ kind: "nad", key });
+  return events;
+}
+
+type PodsPeer = Peer & { kind: "pods" };
+
+function peersOf(policy: Policy): { peers: PodsPeer[]; egressToAll: boolean } {
+  const peers: PodsPeer[] = [];
+  let egressToAll = false;
+  for (const direction of ["ingress", "egress"] as const) {
+    for (const rule of policy[direction] ?? []) {
+      for (const peer of rule.peers ?? []) if (peer.kind === "pods") peers.push(peer);
+      // An egress rule without `to` resolves its named ports against every pod.
+      if (direction === "egress" && !rule.peers && rule.ports?.some((p) => p.kind === "named")) egressToAll = true;
+    }
+  }
+  return { peers, egressToAll };
+}
+
+function peerMayMatch(peer: PodsPeer, policy: Policy, pod: PodInfo, nsLabels: Readonly<Record<string, string>>): boolean {
+  if (peer.namespaceSelector ? !peer.namespaceSelector.matches(nsLabels) : pod.namespace !== policy.namespace) return false;
+  return !peer.podSelector || peer.podSelector.matches(pod.labels);
+}
+
+/** Pods whose desired state may change with `events`: a superset of the affected pods, never the whole cluster for one pod. */
+function candidates(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[]): Set<string> {
+  const out = new Set<string>();
+  const models = [prev, next];
+  const addSelected = (policyKey: string): void => {
+    for (const m of models) for (const k of m.selectedPods(policyKey)) out.add(k);
+  };
+  const nsLabelsIn = (m: PolicyModel, ns: string): Readonly<Record<string, string>> => m.snapshot.namespaces.get(ns)?.metadata.labels ?? {};
+  for (const event of events) {
+    switch (event.kind) {
+      case "policy":
+        addSelected(event.key);
+        break;
+      case "pod": {
+        out.add(event.key);
+        for (const m of models) {
+          const pod = m.pods.get(event.key);
+          if (!pod) continue;
+          for (const policy of m.policies.values()) {
+            const { peers, egressToAll } = peersOf(policy);
+            if (egressToAll || peers.some((peer) => peerMayMatch(peer, policy, pod, nsLabelsIn(m, pod.namespace)))) addSelected(policy.key);
+          }
+        }
+        break;
+      }
+      case "namespace":
+        for (const m of models) {
+          const labels = m.snapshot.namespaces.get(event.name)?.metadata.labels;
+          if (!labels) continue;
+          for (const policy of m.policies.values()) {
+            if (peersOf(policy).peers.some((peer) => peer.namespaceSelector?.matches(labels))) addSelected(policy.key);
+          }
+        }
+        break;
+      case "nad":
+        for (const m of models) {
+          for (const pod of m.pods.values()) if (pod.attachments.has(event.key)) out.add(pod.key);
+          for (const raw of m.snapshot.policies.values()) {
+            const ns = raw.metadata.namespace ?? "default";
+            if (parsePolicyFor(annotationsOf(raw.metadata)[ANNOTATION_POLICY_FOR], ns).includes(event.key)) addSelected(`${ns}/${raw.metadata.name ?? ""}`);
+          }
+        }
+        break;
+    }
+  }
+  return out;
+}
+
+/** Peer sets of the previous model that no event can have changed: the next model starts from them. */
+function reusablePeers(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[]): Map<string, PeerPods> {
+  const out = new Map(prev.peerSets());
+  const models = [prev, next];
+  const nsLabelsIn = (m: PolicyModel, ns: string): Readonly<Record<string, string>> => m.snapshot.namespaces.get(ns)?.metadata.labels ?? {};
+  for (const event of events) {
+    for (const [key, set] of out) {
+      let stale = false;
+      if (event.kind === "pod") {
+        stale = models.some((m) => {
+          const pod = m.pods.get(event.key);
+          if (!pod) return false;
+          if (!set.peer) return true;
+          const inNamespace = set.peer.namespaceSelector ? set.peer.namespaceSelector.matches(nsLabelsIn(m, pod.namespace)) : pod.namespace === set.namespace;
+          return inNamespace && (!set.peer.podSelector || set.peer.podSelector.matches(pod.labels));
+        });
+      } else if (event.kind === "namespace") {
+        stale = set.peer === undefined || models.some((m) => {
+          const labels = m.snapshot.namespaces.get(event.name)?.metadata.labels;
+          return labels != null && set.peer!.namespaceSelector !== undefined && set.peer!.namespaceSelector.matches(labels ?? {});
+        });
+      } else if (event.kind === "nad") {
+        stale = set.networks.includes(event.key);
+      }
+      if (stale) out.delete(key);
+    }
+  }
+  return out;
+}
+
+/** The transaction that turns a netns holding `before` into `after`. */
+export function transitionOps(
+  before: DesiredState | undefined,
+  after: DesiredState | undefined,
+  options: RulesetOptions = {},
+  beforeOptions: RulesetOptions = options,
+  diffCache?: Map<string, DirectionDiff>,
+): Op[] {
+  if (after === undefined) return [{ verb: "add", object: { kind: "table" } }, { verb: "delete", object: { kind: "table" } }];
+  if (before === undefined) return freshTableOps(desiredTable(after, options));
+  const prevStatic = staticObjects(beforeOptions);
+  const nextStatic = staticObjects(options);
+  if (JSON.stringify(prevStatic.sets) !== JSON.stringify(nextStatic.sets) || JSON.stringify(prevStatic.chains) !== JSON.stringify(nextStatic.chains)) return freshTableOps(desiredTable(after, options));
+  const ops: Op[] = [];
+  for (const c of nextStatic.chains) {
+    const a = prevStatic.rules.filter((r) => r.chain === c.name).map((r) => r.rule);
+    const b = nextStatic.rules.filter((r) => r.chain === c.name);
+    if (a.join("\n") !== b.map((r) => r.rule).join("\n")) {
+      ops.push({ verb: "flush", object: c });
+      for (const r of b) ops.push({ verb: "add", object: r });
+    }
+  }
+  const deletes: Element[] = [];
+  const adds: Element[] = [];
+  const names = [...new Set([...before.interfaces, ...after.interfaces].map((i) => i.name))];
+  for (const name of names) {
+    const a = before.interfaces.find((i) => i.name === name);
+    const b = after.interfaces.find((i) => i.name === name);
+    for (const direction of ["ingress", "egress"] as const) {
+      const diff = directionDiff(direction, a?.[direction], b?.[direction], diffCache);
+      const ifname = quoted(name);
+      for (const make of diff.deletes) deletes.push(make(ifname));
+      for (const make of diff.adds) adds.push(make(ifname));
+    }
+  }
+  // Deletes first, so that a new element never overlaps one on its way out (interval sets refuse overlaps).
+  const bySet = (x: Element, y: Element): number => (x.set < y.set ? -1 : x.set > y.set ? 1 : 0);
+  return [
+    ...deletes.sort(bySet).map((object): Op => ({ verb: "delete", object })),
+    ...ops,
+    ...adds.sort(bySet).map((object): Op => ({ verb: "add", object })),
+  ];
+}
+
+/**
+ * Recompiles after `events` (or, when absent, the events `diffSnapshots` finds). Only candidate
+ * pods are recompiled; the result's `affected` holds exactly those whose desired state changed.
+ */
+export function recompile(previous: Compiled, snapshot: Snapshot, config: Config, events?: readonly PolicyEvent[]): Recompiled {
+  const options = previous.options;
+  const list = events ?? diffSnapshots(previous.snapshot, snapshot);
+  const probe = buildModel(snapshot, config, options);
+  const model = buildModel(snapshot, config, { ...options, reusePeers: reusablePeers(previous.model, probe, list) });
+  const cache = new Map(previous.setsCache);
+  const states = new Map(previous.states);
+  const changes = new Map<string, PodChange>();
+  const diffCache = new Map<string, DirectionDiff>();
+  for (const key of candidates(previous.model, model, list)) {
+    const raw = snapshot.pods.get(key);
+    const pod = raw ? podInfo(raw) : undefined;
+    const after = pod && onNode(pod, options.node) ? stateFor(model, key, cache) : undefined;
+    const before = previous.states.get(key);
+    if (before?.fingerprint === after?.fingerprint) continue;
+    if (after) states.set(key, after);
+    else states.delete(key);
+    changes.set(key, { pod: key, ...(before && { before }), ...(after && { after }), ops: transitionOps(before, after, options, options, diffCache) });
+  }
+  return {
+    compiled: { snapshot, options, model, states, problems: model.problems(), setsCache: cache },
+    affected: new Set(changes.keys()),
+    changes,
+  };
+}
+
+/** The `nft -f` script that builds a pod's table from scratch (replacing whatever the table held). */
+export function podScript(state: DesiredState | undefined, options: RulesetOptions = {}): string {
+  return new Transaction(NADGUARD_TABLE).append(freshTableOps(desiredTable(state, options))).render();
+}
+
+/** The script of a transition (see `transitionOps`). */
+export function opsScript(ops: readonly Op[]): string {
+  return new Transaction(NADGUARD_TABLE).append(ops).render();
+}

@@ -1,0 +1,401 @@
+// The policy model: for each (pod, interface, direction), whether it is isolated and what the
+// applying policies allow, as (addresses × ports) entries that name the policy, rule and peer they
+// come from. The compiler turns these entries into set elements and the verdict oracle evaluates
+// probes against them, so both always agree (issue 3, section 6).
+//
+// Semantics: networking.k8s.io/v1 NetworkPolicy, per interface (issue 3, section 2). Work is shared
+// between pods: policies are indexed by NAD, target selections and peer address lists are computed
+// once per policy and rule, on first use.
+import type { Problem } from "../api/errors.js";
+import type { Snapshot } from "../api/snapshot.js";
+import type { Config } from "../config/config.js";
+import { nadCniInfo } from "../networks/nad-config.js";
+import { type Direction, type Peer, type Policy, type Port, readPolicy } from "./policy.js";
+import { type Address, type PodInfo, namedPortKey, podInfo } from "./pods.js";
+import { type AddrRange, type L4Protocol, type PortRange, mergeAddrRanges, mergePortRanges } from "./ranges.js";
+import type { Labels } from "./selector.js";
+
+/** One thing an applying policy allows: traffic to or from `addresses` on `ports`. */
+export interface AllowEntry {
+  /** `namespace/name` of the policy. */
+  readonly policy: string;
+  /** Index in spec.ingress or spec.egress. */
+  readonly rule: number;
+  /** Index in the rule's from/to; absent when the rule has no peers (every address). */
+  readonly peer?: number;
+  /** `any`, or sorted disjoint ranges (both families may be present). */
+  readonly addresses: "any" | readonly AddrRange[];
+  /** `any` (every protocol, ICMP included), or sorted disjoint port ranges. */
+  readonly ports: "any" | readonly PortRange[];
+  /** Identifies the content: equal signatures mean equal addresses and ports. */
+  readonly signature: string;
+}
+
+export interface DirectionModel {
+  /** A policy applying to this interface has this direction in its policyTypes (and the interface is managed). */
+  readonly isolated: boolean;
+  /** Applying policies with this direction, sorted. */
+  readonly policies: readonly string[];
+  readonly allows: readonly AllowEntry[];
+}
+
+export interface InterfaceModel {
+  readonly pod: string;
+  /** `ns/name` of the NAD. */
+  readonly network: string;
+  readonly interface?: string;
+  readonly addresses: readonly Address[];
+  /** The NAD exists, its CNI type is in enforcement.networkPlugins and the interface is named. */
+  readonly managed: boolean;
+  /** Why it is not managed. */
+  readonly unmanagedReason?: string;
+  readonly ingress: DirectionModel;
+  readonly egress: DirectionModel;
+  /** Parts of applying policies that could not be expressed for this interface. */
+  readonly warnings: readonly Problem[];
+}
+
+export interface ModelOptions {
+  /** Default: config.enforcement.networkPlugins. */
+  readonly networkPlugins?: readonly string[];
+  /** Peer sets known still valid (from an earlier model, see `recompile`), by their memo key. */
+  readonly reusePeers?: ReadonlyMap<string, PeerPods>;
+}
+
+export interface PolicyModel {
+  readonly snapshot: Snapshot;
+  /** Policies as read, by key. */
+  readonly policies: ReadonlyMap<string, Policy>;
+  readonly pods: ReadonlyMap<string, PodInfo>;
+  /** The model of one pod's attachment to `network`; undefined when the pod has no such attachment. */
+  interfaceModel(podKey: string, network: string): InterfaceModel | undefined;
+  /** Models of every attachment of a pod (none for hostNetwork or unknown pods), in network-status order. */
+  podModel(podKey: string): InterfaceModel[];
+  /** Pods (keys) selected by the policy's podSelector in its namespace, whatever their networks. */
+  selectedPods(policyKey: string): ReadonlySet<string>;
+  /** Every problem of the policies and pods read. */
+  problems(): Problem[];
+  /** The peer sets computed so far, by memo key (for reuse by the next model). */
+  peerSets(): ReadonlyMap<string, PeerPods>;
+}
+
+/** The pods a peer selects on some networks, and their addresses there. Shared by every policy with that peer. */
+export interface PeerPods {
+  readonly pods: readonly PodInfo[];
+  readonly ranges: readonly AddrRange[];
+  /** Unique across models: equal ids mean the same set (what set-element caches key on). */
+  readonly id: number;
+  readonly networks: readonly string[];
+  /** The peer; absent for "every pod" (egress named ports without `to`). */
+  readonly peer?: Peer & { kind: "pods" };
+  /** The namespace a peer without namespaceSelector looks in. */
+  readonly namespace: string;
+}
+
+// Module-wide so that ids from an earlier model, reused by a later one, never collide with new ones.
+let nextId = 1;
+
+const EMPTY_DIRECTION: DirectionModel = { isolated: false, policies: [], allows: [] };
+
+function portsText(ports: "any" | readonly PortRange[]): string {
+  return ports === "any" ? "any" : ports.map((p) => `${p.protocol}:${p.from}-${p.to}`).join(",");
+}
+
+/** Builds the model of a snapshot. Cheap: the work happens on first use of each policy and pod. */
+export function buildModel(snapshot: Snapshot, config: Config, options: ModelOptions = {}): PolicyModel {
+  const plugins = new Set(options.networkPlugins ?? config.enforcement.networkPlugins);
+  const policies = new Map<string, Policy>();
+  const byNetworkNamespace = new Map<string, Policy[]>();
+  for (const raw of snapshot.policies.values()) {
+    const policy = readPolicy(raw, snapshot);
+    policies.set(policy.key, policy);
+    for (const nad of policy.networks) {
+      const key = `${nad}\u0000${policy.namespace}`;
+      const list = byNetworkNamespace.get(key);
+      if (list) list.push(policy);
+      else byNetworkNamespace.set(key, [policy]);
+    }
+  }
+  const pods = new Map<string, PodInfo>();
+  const byNamespace = new Map<string, PodInfo[]>();
+  for (const raw of snapshot.pods.values()) {
+    const info = podInfo(raw);
+    pods.set(info.key, info);
+    const list = byNamespace.get(info.namespace);
+    if (list) list.push(info);
+    else byNamespace.set(info.namespace, [info]);
+  }
+  const namespaceLabels = (ns: string): Labels => snapshot.namespaces.get(ns)?.metadata.labels ?? {};
+
+  const selectedMemo = new Map<string, Set<string>>();
+  const peerMemo = new Map<string, PeerPods>(options.reusePeers ?? []);
+  const ruleMemo = new Map<string, { entries: AllowEntry[]; warnings: Problem[] }>();
+
+  /** The policies on `network` that select the pod: only those of its namespace are looked at. */
+  function applyingPolicies(pod: PodInfo, network: string): Policy[] {
+    if (pod.hostNetwork) return [];
+    const candidates = byNetworkNamespace.get(`${network}\u0000${pod.namespace}`) ?? [];
+    return candidates.filter((p) => p.podSelector.matches(pod.labels));
+  }
+
+  function selectedPods(policyKey: string): Set<string> {
+    let selected = selectedMemo.get(policyKey);
+    if (selected) return selected;
+    selected = new Set();
+    const policy = policies.get(policyKey);
+    if (policy) {
+      for (const pod of byNamespace.get(policy.namespace) ?? []) {
+        if (!pod.hostNetwork && policy.podSelector.matches(pod.labels)) selected.add(pod.key);
+      }
+    }
+    selectedMemo.set(policyKey, selected);
+    return selected;
+  }
+
+  /** Running, non-hostNetwork pods with addresses on one of the policy's networks, and those addresses. */
+  function eligiblePeer(policy: Policy, pod: PodInfo): readonly AddrRange[] | undefined {
+    if (!pod.peerEligible) return undefined;
+    if (policy.networks.length === 1) {
+      const ranges = pod.attachments.get(policy.networks[0]!)?.ranges;
+      return ranges && ranges.length > 0 ? ranges : undefined;
+    }
+    const ranges: AddrRange[] = [];
+    for (const nad of policy.networks) for (const r of pod.attachments.get(nad)?.ranges ?? []) ranges.push(r);
+    return ranges.length > 0 ? ranges : undefined;
+  }
+
+  function collectPeers(policy: Policy, candidates: readonly (readonly PodInfo[])[], peer: (Peer & { kind: "pods" }) | undefined): PeerPods {
+    const podSelector = peer?.podSelector;
+    const chosen: PodInfo[] = [];
+    const ranges: AddrRange[] = [];
+    for (const list of candidates) {
+      for (const pod of list) {
+        if (podSelector && !podSelector.matches(pod.labels)) continue;
+        const own = eligiblePeer(policy, pod);
+        if (!own) continue;
+        chosen.push(pod);
+        for (const r of own) ranges.push(r);
+      }
+    }
+    return { pods: chosen, ranges: sortRanges(ranges), id: nextId++, networks: policy.networks, ...(peer && { peer }), namespace: policy.namespace };
+  }
+
+  function podsOfNamespaces(peer: Peer & { kind: "pods" }, policy: Policy): PodInfo[][] {
+    if (!peer.namespaceSelector) return [byNamespace.get(policy.namespace) ?? []];
+    const lists: PodInfo[][] = [];
+    for (const [ns, list] of byNamespace) {
+      if (peer.namespaceSelector.everything || peer.namespaceSelector.matches(namespaceLabels(ns))) lists.push(list);
+    }
+    return lists;
+  }
+
+  /** The pods a peer selects; shared by every policy with the same networks and the same peer (templated policies). */
+  function peerPods(policy: Policy, peer: Peer & { kind: "pods" }): PeerPods {
+    const memoKey = `${policy.networks.join(",")}\u0000${peer.key}`;
+    let found = peerMemo.get(memoKey);
+    if (!found) {
+      found = collectPeers(policy, podsOfNamespaces(peer, policy), peer);
+      peerMemo.set(memoKey, found);
+    }
+    return found;
+  }
+
+  /** Every eligible pod on the policy's networks: the destinations of an egress rule without `to`, for its named ports. */
+  function allPeers(policy: Policy): PeerPods {
+    const memoKey = `${policy.networks.join(",")}\u0000all`;
+    let found = peerMemo.get(memoKey);
+    if (!found) {
+      found = collectPeers(policy, [[...pods.values()]], undefined);
+      peerMemo.set(memoKey, found);
+    }
+    return found;
+  }
+
+  function entry(policy: Policy, rule: number, peer: number | undefined, addrId: string, addresses: AllowEntry["addresses"], ports: AllowEntry["ports"]): AllowEntry {
+    return { policy: policy.key, rule, ...(peer !== undefined && { peer }), addresses, ports, signature: `${addrId}|${portsText(ports)}` };
+  }
+
+  /** The fixed (numeric) ports of a rule, its named ones, and whether it had a port list at all. */
+  function splitPorts(ports: readonly Port[] | undefined): { fixed: "any" | PortRange[]; named: { name: string; protocol: L4Protocol }[] } {
+    if (!ports) return { fixed: "any", named: [] };
+    const fixed: PortRange[] = [];
+    const named: { name: string; protocol: L4Protocol }[] = [];
+    for (const p of ports) {
+      if (p.kind === "range") fixed.push({ protocol: p.protocol, from: p.from, to: p.to });
+      else if (p.kind === "named") named.push({ name: p.name, protocol: p.protocol });
+    }
+    return { fixed: mergePortRanges(fixed), named };
+  }
+
+  /** Entries of one rule for every source/destination peer, with the given ports. */
+  function peerEntries(policy: Policy, direction: Direction, ruleIndex: number, ports: "any" | readonly PortRange[]): AllowEntry[] {
+    if (ports !== "any" && ports.length === 0) return [];
+    const rule = policy[direction]![ruleIndex]!;
+    if (!rule.peers) return [entry(policy, ruleIndex, undefined, "any", "any", ports)];
+    const out: AllowEntry[] = [];
+    rule.peers.forEach((peer, i) => {
+      if (peer.kind === "ipBlock") {
+        out.push(entry(policy, ruleIndex, i, `ip:${peer.ranges.map((r) => `${r.from}-${r.to}`).join(",")}`, peer.ranges, ports));
+      } else if (peer.kind === "pods") {
+        const found = peerPods(policy, peer);
+        if (found.ranges.length > 0) out.push(entry(policy, ruleIndex, i, `p${found.id}`, found.ranges, ports));
+      }
+    });
+    return out;
+  }
+
+  /** Egress named ports: resolved against each destination pod; pods grouped by what their names resolve to. */
+  function egressNamedEntries(policy: Policy, ruleIndex: number, named: { name: string; protocol: L4Protocol }[], warnings: Problem[]): AllowEntry[] {
+    const rule = policy.egress![ruleIndex]!;
+    const targets: { peer: number | undefined; found: PeerPods }[] = rule.peers
+      ? rule.peers.flatMap((peer, i) => (peer.kind === "pods" ? [{ peer: i, found: peerPods(policy, peer) }] : []))
+      : [{ peer: undefined, found: allPeers(policy) }];
+    const out: AllowEntry[] = [];
+    const resolvedNames = new Set<string>();
+    for (const { peer, found } of targets) {
+      const groups = new Map<string, { ports: PortRange[]; ranges: AddrRange[] }>();
+      for (const pod of found.pods) {
+        const ports: PortRange[] = [];
+        for (const n of named) {
+          const number = pod.namedPorts.get(namedPortKey(n.name, n.protocol));
+          if (number === undefined) continue;
+          resolvedNames.add(namedPortKey(n.name, n.protocol));
+          ports.push({ protocol: n.protocol, from: number, to: number });
+        }
+        if (ports.length === 0) continue;
+        const merged = mergePortRanges(ports);
+        const groupKey = portsText(merged);
+        let group = groups.get(groupKey);
+        if (!group) groups.set(groupKey, (group = { ports: merged, ranges: [] }));
+        for (const r of eligiblePeer(policy, pod) ?? []) group.ranges.push(r);
+      }
+      for (const group of groups.values()) {
+        out.push(entry(policy, ruleIndex, peer, `n${nextId++}`, sortRanges(group.ranges), group.ports));
+      }
+    }
+    for (const n of named) {
+      if (!resolvedNames.has(namedPortKey(n.name, n.protocol))) {
+        warnings.push({
+          code: "policy.named-port-unresolved",
+          path: `MultiNetworkPolicy ${policy.key}: spec.egress[${ruleIndex}].ports`,
+          message: `named port ${n.name}/${n.protocol} is defined by no destination pod; it allows nothing`,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Entries of a rule that do not depend on the target pod (all of egress; ingress without named ports). */
+  function sharedRuleEntries(policy: Policy, direction: Direction, ruleIndex: number): { entries: AllowEntry[]; warnings: Problem[] } {
+    const memoKey = `${policy.key}\u0000${direction}\u0000${ruleIndex}`;
+    let found = ruleMemo.get(memoKey);
+    if (found) return found;
+    const { fixed, named } = splitPorts(policy[direction]![ruleIndex]!.ports);
+    const warnings: Problem[] = [];
+    const entries = peerEntries(policy, direction, ruleIndex, fixed);
+    if (direction === "egress" && named.length > 0) entries.push(...egressNamedEntries(policy, ruleIndex, named, warnings));
+    found = { entries, warnings };
+    ruleMemo.set(memoKey, found);
+    return found;
+  }
+
+  /** Ingress named ports resolve against the target pod itself. */
+  function ingressNamedEntries(policy: Policy, ruleIndex: number, target: PodInfo, warnings: Problem[]): AllowEntry[] {
+    const { fixed, named } = splitPorts(policy.ingress![ruleIndex]!.ports);
+    if (named.length === 0) return [];
+    const ports: PortRange[] = [];
+    for (const n of named) {
+      const number = target.namedPorts.get(namedPortKey(n.name, n.protocol));
+      if (number !== undefined) ports.push({ protocol: n.protocol, from: number, to: number });
+      else {
+        warnings.push({
+          code: "policy.named-port-unresolved",
+          path: `MultiNetworkPolicy ${policy.key}: spec.ingress[${ruleIndex}].ports`,
+          message: `named port ${n.name}/${n.protocol} is not defined by pod ${target.key}; it allows nothing there`,
+        });
+      }
+    }
+    // Numeric ports of the same rule are in the shared entries already; only add what is new.
+    const extra = mergePortRanges(ports).filter((p) => fixed === "any" || !fixed.some((f) => f.protocol === p.protocol && f.from <= p.from && p.to <= f.to));
+    return peerEntries(policy, "ingress", ruleIndex, extra);
+  }
+
+  function directionModel(applying: readonly Policy[], direction: Direction, target: PodInfo, warnings: Problem[]): DirectionModel {
+    const isolating = applying.filter((p) => p[direction] !== undefined);
+    if (isolating.length === 0) return EMPTY_DIRECTION;
+    const allows: AllowEntry[] = [];
+    for (const policy of isolating) {
+      policy[direction]!.forEach((_, i) => {
+        const shared = sharedRuleEntries(policy, direction, i);
+        allows.push(...shared.entries);
+        warnings.push(...shared.warnings);
+        if (direction === "ingress") allows.push(...ingressNamedEntries(policy, i, target, warnings));
+      });
+    }
+    return { isolated: true, policies: isolating.map((p) => p.key).sort(), allows };
+  }
+
+  function unmanagedReason(network: string, iface: string | undefined): string | undefined {
+    const nad = snapshot.nads.get(network);
+    if (!nad) return `NAD ${network} does not exist`;
+    const type = nadCniInfo(nad).types[0];
+    if (type === undefined) return `the CNI type of NAD ${network} is unknown`;
+    if (!plugins.has(type)) return `CNI type ${type} of NAD ${network} is not in enforcement.networkPlugins`;
+    if (iface === undefined || iface === "") return "network-status names no interface";
+    return undefined;
+  }
+
+  function interfaceModel(podKey: string, network: string): InterfaceModel | undefined {
+    const pod = pods.get(podKey);
+    const attachment = pod?.attachments.get(network);
+    if (!pod || !attachment) return undefined;
+    const reason = unmanagedReason(network, attachment.interface);
+    const applying = applyingPolicies(pod, network);
+    const warnings: Problem[] = [];
+    const ingress = directionModel(applying, "ingress", pod, warnings);
+    const egress = directionModel(applying, "egress", pod, warnings);
+    const base = {
+      pod: podKey,
+      network,
+      ...(attachment.interface !== undefined && { interface: attachment.interface }),
+      addresses: attachment.addresses,
+    };
+    if (reason !== undefined) {
+      // Nothing enforces on this interface: report what the policies say, isolate nothing.
+      const open = (d: DirectionModel): DirectionModel => ({ ...d, isolated: false });
+      return { ...base, managed: false, unmanagedReason: reason, ingress: open(ingress), egress: open(egress), warnings };
+    }
+    return { ...base, managed: true, ingress, egress, warnings: dedupe(warnings) };
+  }
+
+  return {
+    snapshot,
+    policies,
+    pods,
+    interfaceModel,
+    podModel: (podKey) => {
+      const pod = pods.get(podKey);
+      if (!pod) return [];
+      return [...pod.attachments.keys()].map((network) => interfaceModel(podKey, network)!);
+    },
+    selectedPods,
+    peerSets: () => peerMemo,
+    problems: () => [...[...policies.values()].flatMap((p) => p.problems), ...[...pods.values()].flatMap((p) => p.problems)],
+  };
+}
+
+function sortRanges(ranges: AddrRange[]): AddrRange[] {
+  const v4 = mergeAddrRanges(ranges.filter((r) => r.family === 4));
+  const v6 = mergeAddrRanges(ranges.filter((r) => r.family === 6));
+  return [...v4, ...v6];
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.code}\u0000${p.path}\u0000${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
