@@ -27,6 +27,7 @@ import { isDns1123Label, isLabelValue, isQualifiedName, parseNetworkSelections, 
 import { ALLOW, type AdmissionEnv, type Decision, clampWarning, deny } from "./decision.js";
 import type { Endpoint } from "./pod.js";
 import { parseNodeSelector, resourceNameOf } from "./pod-mutations.js";
+import { canonicalJson } from "./canonical-json.js";
 
 /** How many pods a nad-in-use denial names before it counts the rest. */
 export const MAX_PODS_NAMED = 10;
@@ -107,19 +108,10 @@ function explain(who: string, problems: readonly Problem[]): string {
 function sameConfig(a: string | undefined, b: string | undefined): boolean {
   if ((a ?? "").trim() === (b ?? "").trim()) return true;
   try {
-    return canonical(JSON.parse(a ?? "")) === canonical(JSON.parse(b ?? ""));
+    return canonicalJson(JSON.parse(a ?? "")) === canonicalJson(JSON.parse(b ?? ""));
   } catch {
     return false;
   }
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.entries(value).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /**

@@ -33,6 +33,7 @@ import { type Direction, type Policy, type Rule, parsePolicyFor } from "../polic
 import { type PodInfo, namedPortKey } from "../policy/pods.js";
 import { ALLOW, type AdmissionEnv, type Decision, clampWarning, deny } from "./decision.js";
 import type { Endpoint } from "./pod.js";
+import { canonicalJson } from "./canonical-json.js";
 
 /** How many named-port warnings one policy gets before the rest are counted. */
 const MAX_NAMED_PORT_WARNINGS = 5;
@@ -63,7 +64,7 @@ function admitWrite(request: AdmissionRequest, env: AdmissionEnv): Decision {
   if (old && (policy.metadata as { deletionTimestamp?: unknown }).deletionTimestamp) return ALLOW; // finalizers being removed
   const policyFor = annotationsOf(policy.metadata)[ANNOTATION_POLICY_FOR];
   const policyForChanged = !old || annotationsOf(old.metadata)[ANNOTATION_POLICY_FOR] !== policyFor;
-  const specChanged = !old || canonical(old.spec) !== canonical(policy.spec);
+  const specChanged = !old || canonicalJson(old.spec) !== canonicalJson(policy.spec);
   if (!policyForChanged && !specChanged) return ALLOW;
 
   const problems = [...(policyForChanged ? checkPolicyFor(policyFor) : []), ...(specChanged ? checkSpec(policy.spec) : [])];
@@ -75,15 +76,6 @@ function admitWrite(request: AdmissionRequest, env: AdmissionEnv): Decision {
 function explain(who: string, problems: readonly Problem[]): string {
   const lines = problems.map(formatProblem);
   return lines.length === 1 ? `${who}: ${lines[0]}` : `${who}: ${lines.length} problems:${lines.map((line) => `\n- ${line}`).join("")}`;
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.entries(value).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "undefined";
 }
 
 /** How a value reads in a message: strings quoted, containers by their kind. */
