@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { InputError } from "../api/errors.js";
 import { runAdmit } from "./admit.js";
+import { CERTS_OPTIONS, CERTS_SUMMARY, CERTS_USAGE, certsOptionsFromValues, runCerts } from "./certs.js";
 import { runRender } from "./render.js";
 import { runVerdict } from "./verdict.js";
 import { EXIT, UsageError } from "./io.js";
@@ -134,6 +135,12 @@ const COMMANDS: Record<string, Command> = {
         err,
       );
     },
+  },
+  certs: {
+    summary: CERTS_SUMMARY,
+    usage: CERTS_USAGE,
+    options: CERTS_OPTIONS,
+    run: (values) => runCerts(certsOptionsFromValues(values), out, err),
   },
 };
 

@@ -1,0 +1,31 @@
+# nadguard's image: the webhook (`webhook --kube ...`) and the node enforcer (`enforce --kube ...`)
+# run from it; manifests/ sets the arguments.
+#   docker build -t nadguard:0.1.0 .
+# Two stages: the compiler (typescript) is a devDependency, the runtime needs none of them.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY webhook ./webhook
+COPY certs ./certs
+# tsconfig.build.json: src, webhook and certs to dist/ (rootDir "."), so dist/src/cli/main.js.
+RUN npm run build
+
+FROM node:20-bookworm-slim
+# nft for the enforcer's rules (Debian bookworm: nft 1.0.6), nsenter (util-linux) to enter pod
+# network namespaces, ip (iproute2) for `ip netns` and interface lookups.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nftables iproute2 util-linux \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+# Numeric, so that the kubelet can enforce runAsNonRoot; the enforcer's DaemonSet runs as root.
+USER 1000:1000
+ENTRYPOINT ["node", "dist/src/cli/main.js"]

@@ -1,0 +1,94 @@
+// The caBundle of nadguard's webhook configurations: rewritten in manifest files in place, or as
+// `kubectl patch` commands for configurations already in a cluster. Only the caBundle values of
+// webhooks whose clientConfig.service is the given Service change; every other byte of the file
+// (comments, order, quoting) stays as it was.
+import { readFile } from "node:fs/promises";
+import { isMap, isScalar, isSeq, parseAllDocuments } from "yaml";
+import { InputError } from "../src/api/errors.js";
+import type { SecretRef } from "./secret.js";
+import { writeIfChanged } from "./secret.js";
+
+export interface WebhookRef {
+  /** `mutatingwebhookconfiguration` or `validatingwebhookconfiguration`, as kubectl names it. */
+  resource: string;
+  configuration: string;
+  webhook: string;
+}
+
+export interface PatchedFile {
+  file: string;
+  changed: boolean;
+  webhooks: WebhookRef[];
+}
+
+const KINDS: Record<string, string> = {
+  MutatingWebhookConfiguration: "mutatingwebhookconfiguration",
+  ValidatingWebhookConfiguration: "validatingwebhookconfiguration",
+};
+
+/**
+ * Sets `clientConfig.caBundle` (base64 of the PEM bundle) of every webhook of `file` that calls
+ * `service`, and writes the file if that changed it. InputError when the file is not YAML, calls
+ * the service from no webhook, or such a webhook has no caBundle field to rewrite.
+ */
+export async function patchWebhookFile(file: string, caBundleBase64: string, service: SecretRef): Promise<PatchedFile> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new InputError([{ code: "certs.webhooks", path: file, message: `cannot read: ${(error as Error).message}` }]);
+  }
+  const { edits, webhooks } = findCaBundles(text, file, service);
+  let patched = text;
+  // From the end, so that the earlier offsets stay valid.
+  for (const [start, end] of edits.sort((a, b) => b[0] - a[0])) {
+    patched = `${patched.slice(0, start)}${caBundleBase64}${patched.slice(end)}`;
+  }
+  const changed = patched !== text && (await writeIfChanged(file, patched, 0o644));
+  return { file, changed, webhooks };
+}
+
+/** The webhooks of a manifest file that call `service` (for the kubectl commands), without writing. */
+export async function webhooksInFile(file: string, service: SecretRef): Promise<WebhookRef[]> {
+  return findCaBundles(await readFile(file, "utf8"), file, service).webhooks;
+}
+
+function findCaBundles(text: string, file: string, service: SecretRef): { edits: Array<[number, number]>; webhooks: WebhookRef[] } {
+  const problem = (path: string, message: string): InputError => new InputError([{ code: "certs.webhooks", path: `${file}: ${path}`, message }]);
+  const edits: Array<[number, number]> = [];
+  const webhooks: WebhookRef[] = [];
+  parseAllDocuments(text).forEach((doc, index) => {
+    if (doc.errors.length > 0) throw problem(`document ${index + 1}`, `is not valid YAML: ${doc.errors[0]!.message.split("\n")[0]}`);
+    const resource = KINDS[String(doc.get("kind"))];
+    const list = doc.get("webhooks", true);
+    if (resource === undefined || !isSeq(list)) return;
+    const configuration = String(doc.getIn(["metadata", "name"]));
+    list.items.forEach((item, position) => {
+      if (!isMap(item)) return;
+      const target = item.getIn(["clientConfig", "service"]);
+      if (!isMap(target) || target.get("name") !== service.name || target.get("namespace") !== service.namespace) return;
+      const name = String(item.get("name"));
+      const value = item.getIn(["clientConfig", "caBundle"], true);
+      if (!isScalar(value) || !value.range) {
+        throw problem(`${configuration} webhooks[${position}] (${name})`, 'has no clientConfig.caBundle to rewrite; add `caBundle: ""`');
+      }
+      edits.push([value.range[0], value.range[1]]);
+      webhooks.push({ resource, configuration, webhook: name });
+    });
+  });
+  if (webhooks.length === 0) throw problem("(top level)", `no webhook calls service ${service.namespace}/${service.name}`);
+  return { edits, webhooks };
+}
+
+/** One `kubectl patch` per configuration: a strategic merge on `webhooks` by name (its merge key). */
+export function kubectlPatchCommands(webhooks: readonly WebhookRef[], caBundleBase64: string): string[] {
+  const byConfiguration = new Map<string, WebhookRef[]>();
+  for (const ref of webhooks) {
+    const key = `${ref.resource} ${ref.configuration}`;
+    byConfiguration.set(key, [...(byConfiguration.get(key) ?? []), ref]);
+  }
+  return [...byConfiguration].map(([target, refs]) => {
+    const patch = { webhooks: refs.map((ref) => ({ name: ref.webhook, clientConfig: { caBundle: caBundleBase64 } })) };
+    return `kubectl patch ${target} --type=strategic -p '${JSON.stringify(patch)}'`;
+  });
+}
