@@ -8,5 +8,6 @@ export default defineConfig({
     // Network-namespace suites share the kernel's netns list; running files in parallel is fine
     // because every suite names what it creates with its own per-run prefix.
     pool: "forks",
+    reporters: ["default", "./test/support/summary-reporter.ts"],
   },
 });

@@ -3,6 +3,9 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { InputError } from "../api/errors.js";
 import { runAdmit } from "./admit.js";
+import { runEnforce } from "./enforce.js";
+import { runStatus } from "./status.js";
+import type { KubeFlags } from "./kube.js";
 import { CERTS_OPTIONS, CERTS_SUMMARY, CERTS_USAGE, certsOptionsFromValues, runCerts } from "./certs.js";
 import { runRender } from "./render.js";
 import { runVerdict } from "./verdict.js";
@@ -28,13 +31,44 @@ const required = (values: Values, key: string): string => {
   return value;
 };
 
+const KUBE_OPTIONS: Command["options"] = {
+  kube: { type: "boolean" },
+  kubeconfig: { type: "string" },
+  "in-cluster": { type: "boolean" },
+  context: { type: "string" },
+};
+
+/**
+ * Where cluster objects come from: `--state DIR`, or Kubernetes when any of `--kube`,
+ * `--kubeconfig`, `--in-cluster`, `--context` is given (exactly one source).
+ */
+function stateSource(values: Values): { state?: string; kube?: KubeFlags } {
+  const kube = Boolean(values.kube || values.kubeconfig || values["in-cluster"] || values.context);
+  const state = str(values, "state");
+  if (kube && state) throw new UsageError("give either --state DIR or Kubernetes (--kube, --kubeconfig, --in-cluster, --context), not both");
+  if (!kube && !state) throw new UsageError("--state DIR is required (or --kube to read a Kubernetes cluster)");
+  if (!kube) return { state: state! };
+  return {
+    kube: { kubeconfig: str(values, "kubeconfig"), inCluster: values["in-cluster"] === true, context: str(values, "context") },
+  };
+}
+
+function integer(values: Values, key: string): number | undefined {
+  const value = str(values, key);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${key} ${value}: expected a whole number`);
+  return Number(value);
+}
+
 const COMMANDS: Record<string, Command> = {
   webhook: {
     summary: "serve the admission webhook (POST /mutate, /validate; GET /healthz, /readyz, /metrics)",
     usage:
-      "nadguard webhook --state DIR [--config FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--certs-dir DIR] [--log-level LEVEL]",
+      "nadguard webhook (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) [--config FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--certs-dir DIR] [--log-level LEVEL] [--sar-failure-policy fail-closed|fail-open]",
     options: {
       state: { type: "string" },
+      ...KUBE_OPTIONS,
+      "sar-failure-policy": { type: "string" },
       config: { type: "string" },
       listen: { type: "string", default: "0.0.0.0:8443" },
       "tls-cert": { type: "string" },
@@ -45,7 +79,8 @@ const COMMANDS: Record<string, Command> = {
     run: (values) =>
       runWebhook(
         {
-          state: required(values, "state"),
+          ...stateSource(values),
+          sarFailurePolicy: str(values, "sar-failure-policy"),
           config: str(values, "config"),
           listen: str(values, "listen")!,
           tlsCert: str(values, "tls-cert"),
@@ -134,6 +169,51 @@ const COMMANDS: Record<string, Command> = {
         out,
         err,
       );
+    },
+  },
+  enforce: {
+    summary: "keep nadguard's nft table in every local pod's network namespace equal to the policies",
+    usage:
+      "nadguard enforce (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) --node NAME [--netns TEMPLATE|proc] [--config FILE] [--once] [--metrics-listen HOST:PORT] [--parallelism N] [--min-interval MS] [--max-interval MS] [--remove-on-exit]",
+    options: {
+      state: { type: "string" },
+      ...KUBE_OPTIONS,
+      node: { type: "string" },
+      netns: { type: "string" },
+      config: { type: "string" },
+      once: { type: "boolean" },
+      "metrics-listen": { type: "string" },
+      parallelism: { type: "string" },
+      "min-interval": { type: "string" },
+      "max-interval": { type: "string" },
+      "remove-on-exit": { type: "boolean" },
+    },
+    run: (values) =>
+      runEnforce(
+        {
+          ...stateSource(values),
+          node: required(values, "node"),
+          netns: str(values, "netns"),
+          config: str(values, "config"),
+          once: values.once === true,
+          metricsListen: str(values, "metrics-listen"),
+          parallelism: integer(values, "parallelism"),
+          minIntervalMs: integer(values, "min-interval"),
+          maxIntervalMs: integer(values, "max-interval"),
+          removeOnExit: values["remove-on-exit"] === true,
+        },
+        out,
+        err,
+      ),
+  },
+  status: {
+    summary: "print what nadguard owns in a network namespace",
+    usage: "nadguard status --netns PATH|NAME [--output json]",
+    options: { netns: { type: "string" }, output: { type: "string", default: "human" } },
+    run: (values) => {
+      const output = str(values, "output");
+      if (output !== "human" && output !== "json") throw new UsageError(`--output ${output}: expected json or human`);
+      return runStatus({ netns: required(values, "netns"), output }, out, err);
     },
   },
   certs: {

@@ -9,11 +9,19 @@ import type { AdmissionEnv } from "../admission/decision.js";
 import { review } from "../admission/review.js";
 import { stateDirSource } from "../cluster/cluster-state.js";
 import { loadConfig } from "../config/config.js";
+import type { AccessReviewer } from "../authz/nad-access.js";
+import type { ClusterState } from "../cluster/cluster-state.js";
+import { Registry } from "prom-client";
 import { envFor, reportStateProblems } from "./env.js";
+import { type KubeFlags, kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } from "./kube.js";
 import { UsageError, parseListen } from "./io.js";
 
 export interface WebhookCommandOptions {
-  state: string;
+  /** A state directory; or `kube`, to read the cluster through informers and authorize by SubjectAccessReview. */
+  state?: string | undefined;
+  kube?: KubeFlags | undefined;
+  /** What a failing SubjectAccessReview means: `fail-closed` (deny, the default) or `fail-open`. */
+  sarFailurePolicy?: string | undefined;
   config?: string | undefined;
   listen: string;
   tlsCert?: string | undefined;
@@ -35,12 +43,17 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
   const config = await loadConfig(options.config);
 
   let env: AdmissionEnv | undefined;
-  const state = stateDirSource(options.state, { onError: (error) => err(`state: ${error.message}`) });
+  const registry = new Registry();
+  const { state, access } = clusterSource(options, registry, err);
   state.subscribe((snapshot) => {
     reportStateProblems(snapshot, err);
-    env = envFor(snapshot, config);
+    // Offline, who may use a NAD is computed from the snapshot's RBAC objects; in a cluster, by SAR.
+    env = access ? { snapshot, config, access } : envFor(snapshot, config);
   });
-  await state.start();
+  // In a cluster the server listens (and /healthz answers) while the first lists load; /readyz
+  // says when they are done. A state directory is read before listening: it is quick.
+  const started = options.kube ? undefined : state.start();
+  await started;
 
   const dev = options.tlsCert && options.tlsKey ? undefined : await devCertificates(options, host, out);
   const tls = dev ?? { certFile: options.tlsCert!, keyFile: options.tlsKey! };
@@ -54,11 +67,13 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
     tls,
     handleSignals: true,
     logger: { level: options.logLevel },
+    registry,
     isReady: () => state.ready(),
     mutate: (request) => review(request, current(), "mutate"),
     validate: (request) => review(request, current(), "validate"),
   });
-  out(`nadguard webhook listening on https://${server.address.replace(/^https?:\/\//, "")} (state ${options.state})`);
+  out(`nadguard webhook listening on https://${server.address.replace(/^https?:\/\//, "")} (${options.kube ? "Kubernetes" : `state ${options.state}`})`);
+  if (!started) state.start().catch((error: Error) => err(`state: ${error.message}`));
   if (dev) {
     const curlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
     const example = relative(process.cwd(), join(PACKAGE_ROOT, "examples", "reviews", "pod-tenant-a-allowed.json"));
@@ -67,6 +82,18 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
   await server.closed;
   await state.stop();
   return 0;
+}
+
+function clusterSource(options: WebhookCommandOptions, registry: Registry, err: (line: string) => void): { state: ClusterState; access?: AccessReviewer } {
+  if (!options.kube) {
+    return { state: stateDirSource(options.state!, { onError: (error) => err(`state: ${error.message}`) }) };
+  }
+  const kubeConfig = loadKubeConfig(options.kube);
+  const failurePolicy = parseFailurePolicy(options.sarFailurePolicy);
+  return {
+    state: kubeStateFor(kubeConfig, { registry, log: err }),
+    access: sarReviewerFor(kubeConfig, { failurePolicy, registry, log: err }),
+  };
 }
 
 async function devCertificates(options: WebhookCommandOptions, host: string, out: (line: string) => void) {

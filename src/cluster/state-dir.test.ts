@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -84,6 +84,26 @@ describe("stateDirSource", () => {
       await writeFile(join(dir, "b.yaml"), NAD("t", "two"));
       expect(await next).toEqual(["t/one", "t/two"]);
       expect(source.current()!.version).toBe(2);
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it("sees a file replaced by rename again and again, as editors and kubectl save", async () => {
+    await writeFile(join(dir, "a.yaml"), NAD("t", "one"));
+    const source = stateDirSource(dir, { debounceMs: 20, pollIntervalMs: 50 });
+    await source.start();
+    try {
+      for (const name of ["two", "three", "four"]) {
+        const next = new Promise<string[]>((resolve) =>
+          source.subscribe((s) => {
+            if (s.nads.has(`t/${name}`)) resolve([...s.nads.keys()]);
+          }),
+        );
+        await writeFile(join(dir, ".a.yaml.tmp"), NAD("t", name));
+        await rename(join(dir, ".a.yaml.tmp"), join(dir, "a.yaml"));
+        expect(await next).toEqual([`t/${name}`]);
+      }
     } finally {
       await source.stop();
     }

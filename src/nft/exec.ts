@@ -1,8 +1,14 @@
 // The seam between nadguard and the `nft` binary: the only place that spawns it (DESIGN.md). A
-// script goes to `nft -f -` on stdin; a network namespace is entered with `nsenter --net=PATH`,
+// script is written whole to a private file and given to `nft -f FILE`: nft reading stdin would
+// apply whatever prefix it had received if nadguard died mid-write (EOF looks like the end of the
+// script), which breaks all-or-nothing. A network namespace is entered with `nsenter --net=PATH`,
 // which is lighter than `ip netns exec` (no mount namespace, FIELD-NOTES). Nothing here reads back
 // after a write: one process per transaction is the floor an apply is measured against.
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { unlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fail, ok, type Result } from "../api/errors.js";
 import { execError, nftErrorFromStderr, type NftError } from "./errors.js";
 import { parseJsonListing, withTextListing, type TableListing } from "./listing.js";
@@ -44,6 +50,8 @@ export interface ExecOptions {
   readonly nsenterPath?: string;
   /** Kill nft after this long; default 30 s. */
   readonly timeoutMs?: number;
+  /** Where script files are written (a private folder is made inside); default the OS temp dir. */
+  readonly scriptDir?: string;
 }
 
 /** `/run/netns/NAME` for a bare name, the path itself otherwise. */
@@ -56,15 +64,32 @@ export class ExecNftExecutor implements NftExecutor {
   readonly #nft: string;
   readonly #nsenter: string;
   readonly #timeoutMs: number;
+  readonly #scriptParent: string;
+  #scriptDir: string | undefined;
+  #scripts = 0;
 
   constructor(opts: ExecOptions = {}) {
     this.#nft = opts.nftPath ?? "nft";
     this.#nsenter = opts.nsenterPath ?? "nsenter";
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#scriptParent = opts.scriptDir ?? tmpdir();
   }
 
-  run(script: string, opts: RunOptions): Promise<NftRunResult> {
-    return this.#spawn(opts.check ? ["--check", "-f", "-"] : ["-f", "-"], opts.netns, script);
+  async run(script: string, opts: RunOptions): Promise<NftRunResult> {
+    let file: string;
+    try {
+      // mkdtemp makes the folder 0700: no other user can swap the script between write and read.
+      this.#scriptDir ??= mkdtempSync(join(this.#scriptParent, "nadguard-nft-"));
+      file = join(this.#scriptDir, `${process.pid}-${++this.#scripts}.nft`);
+      await writeFile(file, script, { mode: 0o600, flag: "wx" });
+    } catch (error) {
+      return { exitCode: -1, stdout: "", stderr: `cannot write the nft script: ${(error as Error).message}` };
+    }
+    try {
+      return await this.#spawn(opts.check ? ["--check", "-f", file] : ["-f", file], opts.netns);
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
   }
 
   async list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>> {
@@ -87,10 +112,10 @@ export class ExecNftExecutor implements NftExecutor {
     return ok(text === undefined ? parsed.value : withTextListing(parsed.value, text.stdout));
   }
 
-  #spawn(args: readonly string[], netns: string | undefined, stdin?: string): Promise<NftRunResult> {
+  #spawn(args: readonly string[], netns: string | undefined): Promise<NftRunResult> {
     const [command, argv] = netns === undefined ? [this.#nft, [...args]] : [this.#nsenter, [`--net=${netnsPath(netns)}`, this.#nft, ...args]];
     return new Promise((resolve) => {
-      const child = spawn(command, argv, { stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"], timeout: this.#timeoutMs });
+      const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], timeout: this.#timeoutMs });
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let settled = false;
@@ -111,11 +136,6 @@ export class ExecNftExecutor implements NftExecutor {
           stderr: code === null ? `${command} was killed by ${signal ?? "a signal"} (timeout ${this.#timeoutMs} ms?)\n${err}` : err,
         });
       });
-      if (stdin !== undefined && child.stdin) {
-        // EPIPE when nft exits early (e.g. a bad option) is reported by `close`, not here.
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(stdin);
-      }
     });
   }
 }

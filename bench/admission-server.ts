@@ -1,0 +1,73 @@
+// The webhook under load, in its own process: the real app (webhook/server.ts buildWebhook with
+// the review handlers of `nadguard webhook`) over a synthetic snapshot, plus two routes of the
+// bench on the same fastify instance and TLS listener:
+//   POST /floor      answers a constant, precomputed AdmissionReview (the body is still parsed):
+//                    the floor that nadguard's /mutate is compared with;
+//   GET  /bench/memory  runs the GC and reports process.memoryUsage().
+// Usage: node --expose-gc --import tsx bench/admission-server.ts '{"namespaces":1000,"nadsPerNamespace":10,"certFile":...,"keyFile":...}'
+// Prints one JSON line {"ready":true,"port":…} when listening; SIGTERM closes it.
+import type { AddressInfo } from "node:net";
+import { AdmissionReviewRequest } from "../src/api/admission-review.js";
+import { review } from "../src/admission/review.js";
+import { envFor } from "../src/cli/env.js";
+import { DEFAULT_CONFIG } from "../src/config/config.js";
+import { buildWebhook } from "../webhook/server.js";
+import { type AdmissionClusterOptions, admissionSnapshot, podReview } from "./synthetic.js";
+
+interface ServerArgs extends AdmissionClusterOptions {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+const FLOOR_BODY = JSON.stringify({
+  apiVersion: "admission.k8s.io/v1",
+  kind: "AdmissionReview",
+  response: { uid: "6f1c2b9a-3d4e-4f50-8a1b-2c3d4e5f6a7b", allowed: true },
+});
+
+function gc(): void {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (collect) {
+    collect();
+    collect();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? "{}") as ServerArgs;
+  const started = performance.now();
+  const snapshot = admissionSnapshot(args);
+  const env = envFor(snapshot, DEFAULT_CONFIG);
+  const buildMs = performance.now() - started;
+
+  // A misconfigured bench must not measure denials: check both pods once, as the route will see them.
+  for (const annotated of [true, false]) {
+    const request = AdmissionReviewRequest.parse(podReview(args, annotated)).request;
+    const response = await review(request, env, "mutate");
+    if (!response.allowed || (annotated ? response.patch === undefined : response.patch !== undefined)) {
+      throw new Error(`the ${annotated ? "annotated" : "plain"} pod is not reviewed as the bench expects: ${JSON.stringify(response).slice(0, 500)}`);
+    }
+  }
+
+  const app = await buildWebhook({
+    tls: { certFile: args.certFile, keyFile: args.keyFile },
+    logger: false,
+    isReady: () => true,
+    mutate: (request) => review(request, env, "mutate"),
+    validate: (request) => review(request, env, "validate"),
+  });
+  app.post("/floor", async (_request, reply) => reply.code(200).type("application/json").send(FLOOR_BODY));
+  app.get("/bench/memory", async (_request, reply) => {
+    gc();
+    return reply.send(process.memoryUsage());
+  });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  process.once("SIGTERM", () => void app.close().then(() => process.exit(0)));
+  process.stdout.write(`${JSON.stringify({ ready: true, port, pid: process.pid, buildMs, nads: snapshot.nads.size, namespaces: snapshot.namespaces.size })}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`admission-server: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

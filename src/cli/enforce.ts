@@ -1,0 +1,199 @@
+// `nadguard enforce --state DIR --node NAME [--netns TEMPLATE] [--config FILE] [--once]`: the node
+// enforcer. With --once, one full reconcile of the pods whose spec.nodeName is NAME, then exit 0, or
+// 1 when any netns failed (each named on stderr). Without it, keep following the state directory
+// until SIGTERM/SIGINT; the tables stay in place on exit unless --remove-on-exit (a restarting
+// enforcer must not open pods). Without --netns, pod sandboxes are found by scanning /proc.
+import type { Snapshot } from "../api/snapshot.js";
+import { formatProblem } from "../api/errors.js";
+import { staticState, stateDirSource, type ClusterState } from "../cluster/cluster-state.js";
+import { loadStateDir } from "../cluster/state-dir.js";
+import { type Config, loadConfig } from "../config/config.js";
+import { Enforcer, type DesiredStateSource, type DesiredTable, type LogLevel, type SyncReport } from "../enforcer/enforcer.js";
+import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enforcer/metrics.js";
+import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
+import { procResolver } from "../enforcer/proc-netns.js";
+import type { NftExecutor } from "../nft/exec.js";
+import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
+import { reportStateProblems } from "./env.js";
+import { type KubeFlags, kubeStateFor, loadKubeConfig } from "./kube.js";
+import { EXIT, UsageError, parseListen } from "./io.js";
+
+export interface EnforceOptions {
+  /** A state directory, or `kube` to follow the cluster (every pod: peers live on other nodes too). */
+  state?: string | undefined;
+  kube?: KubeFlags | undefined;
+  node: string;
+  /** A path template with {namespace}, {name}, {uid}; absent or `proc`: scan /proc for the pod sandbox. */
+  netns?: string | undefined;
+  config?: string | undefined;
+  once?: boolean | undefined;
+  /** `HOST:PORT` for GET /metrics; absent: no server. */
+  metricsListen?: string | undefined;
+  /** Netns worked on at once. Default 8. */
+  parallelism?: number | undefined;
+  /** Delete nadguard's table from every managed netns on exit. Default false. */
+  removeOnExit?: boolean | undefined;
+  /** Least time between two syncs (ms). Default 100. */
+  minIntervalMs?: number | undefined;
+  /** Full resync period (ms). Default 60 000. */
+  maxIntervalMs?: number | undefined;
+  /** Stops the enforcer when aborted; default: SIGTERM and SIGINT. */
+  signal?: AbortSignal | undefined;
+  /** For tests: another nft executor. */
+  executor?: NftExecutor | undefined;
+}
+
+/**
+ * The policy compiler as the enforcer's desired-state source: a full compile on the first call,
+ * the incremental path (`recompile`) after, and the rendered table of a pod reused while its
+ * fingerprint stays the same.
+ */
+export function compilerSource(config: Config): DesiredStateSource {
+  let compiled: Compiled | undefined;
+  let tables = new Map<string, DesiredTable>();
+  return {
+    desired(snapshot: Snapshot, node: string) {
+      compiled = compiled && compiled.options.node === node ? recompile(compiled, snapshot, config).compiled : compile(snapshot, config, { node });
+      const next = new Map<string, DesiredTable>();
+      for (const [key, state] of compiled.states) {
+        const previous = tables.get(key);
+        next.set(key, previous?.fingerprint === state.fingerprint ? previous : { state: desiredTable(state, compiled.options), fingerprint: state.fingerprint, warnings: state.warnings });
+      }
+      tables = next;
+      return next;
+    },
+  };
+}
+
+export function resolverFor(netns: string | undefined): NetnsResolver {
+  if (netns === undefined || netns === "proc") return procResolver();
+  const problems = templateProblems(netns);
+  if (problems.length > 0) throw new UsageError(`--netns ${netns}: ${problems.map((p) => p.message).join("; ")}`);
+  return templateResolver(netns);
+}
+
+function positive(value: number | undefined, flag: string): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new UsageError(`${flag} ${value}: expected a positive integer`);
+}
+
+export async function runEnforce(options: EnforceOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  if (!options.node) throw new UsageError("--node is required");
+  positive(options.parallelism, "--parallelism");
+  positive(options.minIntervalMs, "--min-interval");
+  positive(options.maxIntervalMs, "--max-interval");
+  const listen = options.metricsListen ? parseListen(options.metricsListen) : undefined;
+  const resolver = resolverFor(options.netns);
+  const config = await loadConfig(options.config);
+  const log = (level: LogLevel, message: string): void => (level === "info" ? out(message) : err(`${level}: ${message}`));
+  const common = {
+    node: options.node,
+    source: compilerSource(config),
+    resolver,
+    log,
+    ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
+    ...(options.executor !== undefined && { executor: options.executor }),
+  };
+
+  if (options.once) {
+    const snapshot = await oneSnapshot(options, err);
+    reportStateProblems(snapshot, err);
+    // Failures are printed once, by printReport; warnings (what a policy could not express) as they come.
+    const onceLog = (level: LogLevel, message: string): void => (level === "warn" ? err(`warn: ${message}`) : undefined);
+    const enforcer = new Enforcer({ ...common, log: onceLog, state: staticState(snapshot) });
+    const report = await enforcer.sync("full");
+    printReport(report, out, err);
+    return report.failures.length > 0 ? EXIT.failure : EXIT.ok;
+  }
+  return follow(options, common, listen, out, err);
+}
+
+async function follow(
+  options: EnforceOptions,
+  common: Omit<ConstructorParameters<typeof Enforcer>[0], "state">,
+  listen: { host: string; port: number } | undefined,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
+  const metrics = createEnforcerMetrics();
+  const state = clusterState(options, err);
+  state.subscribe((snapshot) => reportStateProblems(snapshot, err));
+  let server: MetricsServer | undefined;
+  const enforcer = new Enforcer({
+    ...common,
+    state,
+    metrics,
+    runner: { ...(options.minIntervalMs !== undefined && { minIntervalMs: options.minIntervalMs }), ...(options.maxIntervalMs !== undefined && { maxIntervalMs: options.maxIntervalMs }) },
+  });
+  const stopped = stopSignal(options.signal);
+  try {
+    await state.start();
+    if (listen) {
+      server = await serveMetrics(metrics.registry, listen.host, listen.port);
+      out(`metrics on ${server.url}/metrics`);
+    }
+    out(`nadguard enforce: node ${options.node}, ${options.kube ? "Kubernetes" : `state ${options.state}`}, netns by ${common.resolver.description}`);
+    enforcer.start();
+    const signal = await stopped.promise;
+    out(`nadguard enforce: ${signal}: stopping${options.removeOnExit ? " and removing nadguard's tables" : " (tables stay in place)"}`);
+  } finally {
+    stopped.dispose();
+    await enforcer.stop({ removeTables: options.removeOnExit === true });
+    await state.stop();
+    await server?.close();
+  }
+  return EXIT.ok;
+}
+
+function stopSignal(signal: AbortSignal | undefined): { promise: Promise<string>; dispose: () => void } {
+  if (signal) {
+    return {
+      promise: signal.aborted ? Promise.resolve("aborted") : new Promise((resolve) => signal.addEventListener("abort", () => resolve("aborted"), { once: true })),
+      dispose: () => undefined,
+    };
+  }
+  let onSignal: ((name: NodeJS.Signals) => void) | undefined;
+  const promise = new Promise<string>((resolve) => {
+    onSignal = (name) => resolve(name);
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  return {
+    promise,
+    dispose: () => {
+      process.off("SIGTERM", onSignal!);
+      process.off("SIGINT", onSignal!);
+    },
+  };
+}
+
+function printReport(report: SyncReport, out: (line: string) => void, err: (line: string) => void): void {
+  for (const o of report.outcomes) out(`${o.pod}\t${o.netns ?? "-"}\t${o.adopted ? "unchanged (already enforced)" : o.mode === "none" ? "unchanged" : o.mode}`);
+  for (const f of report.failures) err(`FAILED ${f.pod}${f.netns ? ` (${f.netns})` : ""}: ${formatProblem(f.problem)}`);
+  const changed = report.outcomes.filter((o) => o.mode !== "none").length;
+  out(`${report.outcomes.length} netns reconciled (${changed} changed), ${report.failures.length} failed, in ${Math.round(report.durationMs)} ms`);
+}
+
+/**
+ * The cluster to follow. In Kubernetes every pod is watched, not only this node's: the policy
+ * model takes peer addresses from pods on all nodes (stripped pods are small).
+ */
+function clusterState(options: EnforceOptions, err: (line: string) => void): ClusterState {
+  if (options.kube) return kubeStateFor(loadKubeConfig(options.kube), { allPods: true, log: (line) => err(`error: ${line}`) });
+  if (!options.state) throw new UsageError("--state DIR is required (or --kube)");
+  return stateDirSource(options.state, { onError: (error) => err(`error: state: ${error.message}`) });
+}
+
+/** For --once: the state directory as it is, or the cluster after its first lists. */
+async function oneSnapshot(options: EnforceOptions, err: (line: string) => void): Promise<Snapshot> {
+  if (!options.kube) {
+    if (!options.state) throw new UsageError("--state DIR is required (or --kube)");
+    return loadStateDir(options.state);
+  }
+  const state = clusterState(options, err);
+  try {
+    await state.start();
+    return state.current()!;
+  } finally {
+    await state.stop();
+  }
+}

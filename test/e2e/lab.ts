@@ -1,0 +1,381 @@
+// The end-to-end lab: "pods" are network namespaces of this run, attached to secondary networks by
+// the REAL reference CNI plugins (/usr/lib/cni: bridge, macvlan, ipvlan with host-local IPAM) per
+// the CNI spec, and described in a state directory the enforcer reads, with the addresses the
+// plugins returned in their network-status annotations.
+//
+// Topology: everything lives in namespaces named `ng-<pid>-<hex>-…` (PREFIX_PATTERN). A "switch"
+// netns holds the bridges and the macvlan/ipvlan parents, so nothing is created in the host's
+// netns and the host's firewall never sees the traffic; the plugins are run inside it with nsenter.
+// Each pod also gets an eth0-equivalent (a veth into a separate bridge in the switch) that nadguard
+// must never touch. Addresses: only 198.18.0.0/15 and fd00::/8; probes go only to pod addresses.
+import { randomUUID } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { Agent, type AgentPorts, type ProbeRequest, type ProbeResult } from "./agent-client.js";
+import { cleanupStale, must, newPrefix, run } from "./sys.js";
+
+export const CNI_DIR = "/usr/lib/cni";
+export const NODE = "node-1";
+const NETS_NAMESPACE = "nets";
+
+export type CniType = "bridge" | "macvlan" | "ipvlan";
+
+export interface NetworkSpec {
+  /** NAD name, in namespace `nets`. */
+  readonly name: string;
+  readonly type: CniType;
+  /** Interface name inside the pods. */
+  readonly ifname: string;
+  /** e.g. `198.18.0.0/24`. */
+  readonly v4Subnet: string;
+  /** e.g. `fd00:b::/64`. */
+  readonly v6Subnet: string;
+}
+
+export interface Attachment {
+  readonly network: string;
+  readonly v4: string;
+  readonly v6: string;
+}
+
+export interface PodSpec {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  /** containerPorts of the pod's one container. */
+  readonly ports?: readonly unknown[];
+  readonly attachments: readonly Attachment[];
+}
+
+/** What the plugins returned for one attachment. */
+export interface Attached {
+  readonly network: string;
+  readonly ifname: string;
+  readonly ips: readonly string[];
+  readonly mac?: string;
+}
+
+export interface LabPod {
+  readonly key: string;
+  readonly spec: PodSpec;
+  readonly netns: string;
+  readonly netnsPath: string;
+  readonly uid: string;
+  readonly eth0: { readonly v4: string; readonly v6: string };
+  readonly attached: readonly Attached[];
+  readonly agent: Agent;
+  readonly containerId: string;
+}
+
+const IN_TEST_RANGES = (address: string): boolean => /^198\.1[89]\./.test(address) || /^fd[0-9a-f]{2}:/i.test(address);
+
+function assertTestAddress(address: string): void {
+  // DESIGN.md "Test networks": nothing is ever sent outside 198.18.0.0/15 and fd00::/8.
+  if (!IN_TEST_RANGES(address)) throw new Error(`refusing to use ${address}: the lab uses only 198.18.0.0/15 and fd00::/8`);
+}
+
+export interface LabOptions {
+  readonly networks: readonly NetworkSpec[];
+  /** Namespaces with their labels. */
+  readonly namespaces: Record<string, Record<string, string>>;
+  readonly agentPorts: AgentPorts;
+}
+
+export class Lab {
+  readonly prefix: string;
+  readonly dir: string;
+  readonly stateDir: string;
+  readonly networks: readonly NetworkSpec[];
+  /** The agents' ports; SCTP ones only when the kernel has SCTP (see `sctp`). */
+  agentPorts: AgentPorts;
+  /** Whether SCTP probes can run here, and why not. */
+  sctp: { available: boolean; reason: string } = { available: false, reason: "not checked" };
+  readonly pods = new Map<string, LabPod>();
+  #namespaces: Record<string, Record<string, string>>;
+  #eth0Index = 0;
+  #generation = 0;
+  #destroyed = false;
+
+  private constructor(prefix: string, dir: string, options: LabOptions) {
+    this.prefix = prefix;
+    this.dir = dir;
+    this.stateDir = join(dir, "state");
+    this.networks = options.networks;
+    this.agentPorts = options.agentPorts;
+    this.#namespaces = { ...options.namespaces };
+  }
+
+  get switchNetns(): string {
+    return `${this.prefix}sw`;
+  }
+
+  /** The `--netns` template of this lab's pods. */
+  get netnsTemplate(): string {
+    return `/run/netns/${this.prefix}{namespace}_{name}`;
+  }
+
+  static async create(options: LabOptions): Promise<Lab> {
+    await cleanupStale();
+    const prefix = newPrefix();
+    const dir = await mkdtemp(join(tmpdir(), `nadguard-e2e-${prefix}`));
+    const lab = new Lab(prefix, dir, options);
+    try {
+      await lab.#init();
+    } catch (error) {
+      await lab.destroy();
+      throw error;
+    }
+    return lab;
+  }
+
+  async #init(): Promise<void> {
+    await mkdir(join(this.stateDir, "pods"), { recursive: true });
+    await must("ip", ["netns", "add", this.switchNetns]);
+    const sw = ["-n", this.switchNetns];
+    await must("ip", [...sw, "link", "set", "lo", "up"]);
+    await must("ip", [...sw, "link", "add", "ne-br", "type", "bridge"]);
+    await must("ip", [...sw, "link", "set", "ne-br", "up"]);
+    for (const net of this.networks) {
+      if (net.type === "bridge") continue; // the bridge plugin creates its bridge
+      // macvlan/ipvlan need a parent link: one end of a veth pair, both ends up.
+      await must("ip", [...sw, "link", "add", parentOf(net), "type", "veth", "peer", "name", `${parentOf(net)}p`]);
+      await must("ip", [...sw, "link", "set", parentOf(net), "up"]);
+      await must("ip", [...sw, "link", "set", `${parentOf(net)}p`, "up"]);
+    }
+    this.sctp = await sctpSupport(`/run/netns/${this.switchNetns}`);
+    if (!this.sctp.available) this.agentPorts = { tcp: this.agentPorts.tcp, udp: this.agentPorts.udp };
+    await this.#writeState("namespaces.yaml", this.#namespaceDocs());
+    await this.#writeState("nads.yaml", this.networks.map((n) => nadObject(n)));
+    await this.#writeState("policies.yaml", []);
+  }
+
+  #namespaceDocs(): unknown[] {
+    return [
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: NETS_NAMESPACE } },
+      ...Object.entries(this.#namespaces).map(([name, labels]) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name, labels } })),
+    ];
+  }
+
+  /**
+   * Writes a state file in place. Not atomically by rename: Node 20's recursive fs.watch on Linux
+   * (which stateDirSource uses) reports a file replaced by rename only the first time, so a second
+   * replacement of the same file would go unseen. The source's debounce (100 ms after the last
+   * event) keeps it from reading a half-written file.
+   */
+  async #writeState(file: string, objects: readonly unknown[]): Promise<void> {
+    await writeFile(join(this.stateDir, file), objects.map((o) => stringify(o)).join("---\n"));
+  }
+
+  async setPolicies(policies: readonly unknown[]): Promise<void> {
+    await this.#writeState("policies.yaml", policies);
+  }
+
+  async setNamespaceLabels(name: string, labels: Record<string, string>): Promise<void> {
+    this.#namespaces[name] = labels;
+    await this.#writeState("namespaces.yaml", this.#namespaceDocs());
+  }
+
+  network(name: string): NetworkSpec {
+    const net = this.networks.find((n) => `${NETS_NAMESPACE}/${n.name}` === name || n.name === name);
+    if (!net) throw new Error(`no network ${name} in the lab`);
+    return net;
+  }
+
+  /** Creates the pod's netns, its eth0-equivalent and attachments (CNI ADD), its agent, and its state file. */
+  async addPod(spec: PodSpec): Promise<LabPod> {
+    if (this.#destroyed) throw new Error("lab destroyed");
+    const key = `${spec.namespace}/${spec.name}`;
+    const netns = `${this.prefix}${spec.namespace}_${spec.name}`;
+    const netnsPath = `/run/netns/${netns}`;
+    const containerId = `${netns}-${++this.#generation}`;
+    await must("ip", ["netns", "add", netns]);
+    // No duplicate address detection: addresses are usable at once (and unique by construction).
+    await must("nsenter", [`--net=${netnsPath}`, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad"]);
+    await must("ip", ["-n", netns, "link", "set", "lo", "up"]);
+    const eth0 = await this.#addEth0(netns);
+    const attached: Attached[] = [];
+    for (const a of spec.attachments) attached.push(await this.#cni("ADD", this.network(a.network), netnsPath, containerId, a));
+    const uid = randomUUID();
+    const agent = await Agent.start(key, netnsPath, this.agentPorts);
+    const pod: LabPod = { key, spec, netns, netnsPath, uid, eth0, attached, agent, containerId };
+    this.pods.set(key, pod);
+    await this.writePod(pod);
+    return pod;
+  }
+
+  async #addEth0(netns: string): Promise<{ v4: string; v6: string }> {
+    const index = ++this.#eth0Index;
+    const host = `ne-${index}`;
+    const v4 = `198.19.0.${index}`;
+    const v6 = `fd00:e::${index.toString(16)}`;
+    await must("ip", ["-n", this.switchNetns, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", netns]);
+    await must("ip", ["-n", this.switchNetns, "link", "set", host, "master", "ne-br", "up"]);
+    await must("ip", ["-n", netns, "addr", "add", `${v4}/24`, "dev", "eth0"]);
+    await must("ip", ["-n", netns, "addr", "add", `${v6}/64`, "dev", "eth0"]);
+    await must("ip", ["-n", netns, "link", "set", "eth0", "up"]);
+    return { v4, v6 };
+  }
+
+  /** Runs a CNI plugin per the spec (env + config on stdin), inside the switch netns. */
+  async #cni(command: "ADD" | "DEL", net: NetworkSpec, netnsPath: string, containerId: string, a: Attachment): Promise<Attached> {
+    assertTestAddress(a.v4);
+    assertTestAddress(a.v6);
+    const config = cniConfig(net, join(this.dir, "ipam"), a);
+    const env = {
+      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: netnsPath,
+      CNI_IFNAME: net.ifname,
+      CNI_PATH: CNI_DIR,
+    };
+    const result = await run("nsenter", [`--net=/run/netns/${this.switchNetns}`, join(CNI_DIR, net.type)], { input: JSON.stringify(config), env });
+    if (result.code !== 0) throw new Error(`CNI ${command} ${net.type} for ${containerId}/${net.ifname} failed: ${result.stdout}${result.stderr}`);
+    if (command === "DEL") return { network: `${NETS_NAMESPACE}/${net.name}`, ifname: net.ifname, ips: [] };
+    const parsed = JSON.parse(result.stdout) as { interfaces?: { name: string; mac?: string; sandbox?: string }[]; ips?: { address: string; interface?: number }[] };
+    const ips = (parsed.ips ?? []).map((ip) => ip.address.split("/")[0]!);
+    ips.forEach(assertTestAddress);
+    const mac = parsed.interfaces?.find((i) => i.sandbox !== undefined && i.name === net.ifname)?.mac;
+    return { network: `${NETS_NAMESPACE}/${net.name}`, ifname: net.ifname, ips, ...(mac !== undefined && { mac }) };
+  }
+
+  /** Writes (or rewrites, e.g. after a relabel) the pod's object in the state directory. */
+  async writePod(pod: LabPod, labels: Record<string, string> = pod.spec.labels): Promise<void> {
+    const status = [
+      { name: "cluster", interface: "eth0", ips: [pod.eth0.v4, pod.eth0.v6], default: true },
+      ...pod.attached.map((a) => ({ name: a.network, interface: a.ifname, ips: a.ips, ...(a.mac !== undefined && { mac: a.mac }) })),
+    ];
+    const object = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: pod.spec.name,
+        namespace: pod.spec.namespace,
+        uid: pod.uid,
+        labels,
+        annotations: {
+          "k8s.v1.cni.cncf.io/networks": pod.attached.map((a) => `${a.network}@${a.ifname}`).join(","),
+          "k8s.v1.cni.cncf.io/network-status": JSON.stringify(status),
+        },
+      },
+      spec: { nodeName: NODE, containers: [{ name: "app", image: "registry.example/app:1", ...(pod.spec.ports && { ports: pod.spec.ports }) }] },
+      status: { phase: "Running" },
+    };
+    await this.#writeState(join("pods", `${pod.spec.namespace}_${pod.spec.name}.yaml`), [object]);
+  }
+
+  async relabelPod(key: string, labels: Record<string, string>): Promise<void> {
+    const pod = this.pod(key);
+    const updated: LabPod = { ...pod, spec: { ...pod.spec, labels } };
+    this.pods.set(key, updated);
+    await this.writePod(updated);
+  }
+
+  pod(key: string): LabPod {
+    const pod = this.pods.get(key);
+    if (!pod) throw new Error(`no pod ${key} in the lab`);
+    return pod;
+  }
+
+  /** Tears a pod down as the runtime would: agent stopped, CNI DEL per attachment, netns deleted; `keepState` leaves its object. */
+  async removePod(key: string, options: { keepState?: boolean } = {}): Promise<void> {
+    const pod = this.pod(key);
+    this.pods.delete(key);
+    await pod.agent.stop();
+    for (const [i, a] of pod.spec.attachments.entries()) {
+      await this.#cni("DEL", this.network(a.network), pod.netnsPath, pod.containerId, a).catch((error: Error) => {
+        throw new Error(`${error.message} (attachment ${i})`);
+      });
+    }
+    await must("ip", ["netns", "delete", pod.netns]);
+    if (!options.keepState) await rm(join(this.stateDir, "pods", `${pod.spec.namespace}_${pod.spec.name}.yaml`), { force: true });
+  }
+
+  /** A new sandbox for the pod: new netns, new addresses (`attachments`), new uid; its state object rewritten. */
+  async restartPod(key: string, attachments: readonly Attachment[]): Promise<LabPod> {
+    const pod = this.pod(key);
+    await this.removePod(key, { keepState: true });
+    return this.addPod({ ...pod.spec, attachments });
+  }
+
+  /** Probes from a pod's agent. */
+  probe(from: string, request: ProbeRequest): Promise<ProbeResult> {
+    assertTestAddress(request.host);
+    return this.pod(from).agent.probe(request);
+  }
+
+  /** Removes everything of the run: agents, attachments (CNI DEL), namespaces, temp dir. Never throws; idempotent. */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    await Promise.all([...this.pods.values()].map((p) => p.agent.stop().catch(() => undefined)));
+    await Promise.all(
+      [...this.pods.values()].map(async (p) => {
+        for (const a of p.spec.attachments) await this.#cni("DEL", this.network(a.network), p.netnsPath, p.containerId, a).catch(() => undefined);
+      }),
+    );
+    const names = (await run("ip", ["netns", "list"])).stdout
+      .split("\n")
+      .map((l) => l.split(" ")[0]!)
+      .filter((n) => n.startsWith(this.prefix));
+    for (const name of names) await run("ip", ["netns", "delete", name]);
+    this.pods.clear();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+function parentOf(net: NetworkSpec): string {
+  return `np-${net.name}`.slice(0, 13);
+}
+
+function nadObject(net: NetworkSpec): unknown {
+  const config = { ...pluginFields(net), ipam: { type: "host-local", ranges: [[{ subnet: net.v4Subnet }], [{ subnet: net.v6Subnet }]] } };
+  return {
+    apiVersion: "k8s.cni.cncf.io/v1",
+    kind: "NetworkAttachmentDefinition",
+    metadata: { name: net.name, namespace: NETS_NAMESPACE },
+    spec: { config: JSON.stringify(config) },
+  };
+}
+
+function pluginFields(net: NetworkSpec): Record<string, unknown> {
+  const common = { cniVersion: "1.0.0", name: net.name, type: net.type };
+  if (net.type === "bridge") return { ...common, bridge: `nb-${net.name}`.slice(0, 15) };
+  if (net.type === "macvlan") return { ...common, master: parentOf(net), mode: "bridge" };
+  return { ...common, master: parentOf(net), mode: "l2" };
+}
+
+/** The NAD's config as the runtime hands it to the plugin, with host-local pinned to the pod's addresses. */
+function cniConfig(net: NetworkSpec, dataDir: string, a: Attachment): unknown {
+  return {
+    ...pluginFields(net),
+    ipam: {
+      type: "host-local",
+      dataDir,
+      ranges: [[{ subnet: net.v4Subnet, rangeStart: a.v4, rangeEnd: a.v4 }], [{ subnet: net.v6Subnet, rangeStart: a.v6, rangeEnd: a.v6 }]],
+    },
+  };
+}
+
+/** Whether the kernel can make a link of this type (ipvlan and others may be missing as modules); the reason when not. */
+export async function kernelLinkSupport(type: "ipvlan" | "macvlan"): Promise<{ available: boolean; reason: string }> {
+  const netns = `${newPrefix()}probe`;
+  await must("ip", ["netns", "add", netns]);
+  try {
+    await must("ip", ["-n", netns, "link", "add", "parent", "type", "veth", "peer", "name", "peer"]);
+    const made = await run("ip", ["-n", netns, "link", "add", "link", "parent", "name", "child", "type", type]);
+    return { available: made.code === 0, reason: made.stderr.trim() };
+  } finally {
+    await run("ip", ["netns", "delete", netns]);
+  }
+}
+
+/** Whether SCTP sockets can be made here (kernel module) by the python3 helper; the reason when not. */
+export async function sctpSupport(netnsPath: string): Promise<{ available: boolean; reason: string }> {
+  const r = await run("nsenter", [`--net=${netnsPath}`, "python3", "-c", "import socket; socket.socket(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_SCTP)"]);
+  if (r.code === 0) return { available: true, reason: "" };
+  const reason = r.code === -1 || /No such file|not found/.test(r.stderr) ? "python3 is not installed" : (r.stderr.trim().split("\n").at(-1) ?? "unknown");
+  return { available: false, reason };
+}
