@@ -8,7 +8,7 @@ import { startWebhook } from "../../webhook/start.js";
 import type { AdmissionEnv } from "../admission/decision.js";
 import { review } from "../admission/review.js";
 import { stateDirSource } from "../cluster/cluster-state.js";
-import { loadConfig } from "../config/config.js";
+import { type Config, loadConfig } from "../config/config.js";
 import type { AccessReviewer } from "../authz/nad-access.js";
 import type { ClusterState } from "../cluster/cluster-state.js";
 import { Registry } from "prom-client";
@@ -44,7 +44,7 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
 
   let env: AdmissionEnv | undefined;
   const registry = new Registry();
-  const { state, access } = clusterSource(options, registry, err);
+  const { state, access } = clusterSource(options, config, registry, err);
   state.subscribe((snapshot) => {
     reportStateProblems(snapshot, err);
     // Offline, who may use a NAD is computed from the snapshot's RBAC objects; in a cluster, by SAR.
@@ -84,14 +84,20 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
   return 0;
 }
 
-function clusterSource(options: WebhookCommandOptions, registry: Registry, err: (line: string) => void): { state: ClusterState; access?: AccessReviewer } {
+function clusterSource(
+  options: WebhookCommandOptions,
+  config: Config,
+  registry: Registry,
+  err: (line: string) => void,
+): { state: ClusterState; access?: AccessReviewer } {
   if (!options.kube) {
     return { state: stateDirSource(options.state!, { onError: (error) => err(`state: ${error.message}`) }) };
   }
   const kubeConfig = loadKubeConfig(options.kube);
   const failurePolicy = parseFailurePolicy(options.sarFailurePolicy);
   return {
-    state: kubeStateFor(kubeConfig, { registry, log: err }),
+    // Pods only when nads.protectInUse needs to know which pods use a NAD.
+    state: kubeStateFor(kubeConfig, { registry, log: err, allPods: config.nads.protectInUse }),
     access: sarReviewerFor(kubeConfig, { failurePolicy, registry, log: err }),
   };
 }

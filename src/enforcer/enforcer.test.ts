@@ -144,6 +144,17 @@ describe("Enforcer", () => {
     expect(t.runs()).toHaveLength(1);
   });
 
+  it("logs and counts what a policy asks that the rules cannot express, when it applies the table", async () => {
+    const t = setup([pod("x", "a")]);
+    const warning = { code: "policy.named-port-unresolved", path: "x/p: spec.ingress[0].ports[0]", message: "named port http is defined by no pod" };
+    t.source.tables.set(A, { ...desired(tableWith(["198.18.0.1"])), warnings: [warning] });
+    enforcer = t.make();
+    await enforcer.sync("full");
+    expect(t.logs).toContain("warn: x/a: x/p: spec.ingress[0].ports[0]: named port http is defined by no pod");
+    const text = await t.metrics.registry.getSingleMetricAsString("nadguard_policy_warnings_total");
+    expect(text).toContain('nadguard_policy_warnings_total{code="policy.named-port-unresolved"} 1');
+  });
+
   it("does nothing on a partial sync when nothing changed", async () => {
     const t = setup([pod("x", "a")]);
     t.source.tables.set(A, desired(tableWith(["198.18.0.1"])));

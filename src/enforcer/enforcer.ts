@@ -308,7 +308,10 @@ export class Enforcer {
       }
       this.#opts.metrics?.observeApply(plan.mode);
       if (record.pendingSince !== undefined) this.#opts.metrics?.observeEventToApplied((this.#now() - record.pendingSince) / 1000);
-      if (desired?.warnings?.length) for (const w of desired.warnings) this.#log("warn", `${item.key}: ${formatProblem(w)}`);
+      for (const warning of desired?.warnings ?? []) {
+        this.#log("warn", `${item.key}: ${formatProblem(warning)}`);
+        this.#opts.metrics?.observeWarning(warning.code);
+      }
     }
     record.known = desired ? { kind: "table", state: desired.state } : ABSENT;
     record.fingerprint = desired?.fingerprint;

@@ -24,6 +24,8 @@ export interface EnforcerMetrics {
   /** `reason`: the nft error reason (`exec`, `syntax`, …), `netns` when the namespace was not found, `read` for a failed read-back. */
   observeFailure(reason: string): void;
   observeEventToApplied(seconds: number): void;
+  /** Something a policy asks that the ruleset cannot express (e.g. a named port no pod defines), by problem code. */
+  observeWarning(code: string): void;
 }
 
 export function createEnforcerMetrics(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}): EnforcerMetrics {
@@ -55,6 +57,12 @@ export function createEnforcerMetrics(registry: Registry = new Registry(), optio
     buckets: ENFORCER_BUCKETS,
     registers: [registry],
   });
+  const warnings = new Counter({
+    name: "nadguard_policy_warnings_total",
+    help: "What policies ask that the applied rules could not express (the interface stays as isolated as asked), by problem code.",
+    labelNames: ["code"] as const,
+    registers: [registry],
+  });
   return {
     registry,
     observeSync: (kind, seconds) => sync.observe({ kind }, seconds),
@@ -65,6 +73,7 @@ export function createEnforcerMetrics(registry: Registry = new Registry(), optio
     observeApply: (mode) => applies.inc({ mode }),
     observeFailure: (reason) => failures.inc({ reason }),
     observeEventToApplied: (seconds) => latency.observe(seconds),
+    observeWarning: (code) => warnings.inc({ code }),
   };
 }
 

@@ -1,0 +1,139 @@
+// `nadguard webhook --kubeconfig FILE` as a cluster admin runs it: a process that reads NADs through
+// informers, authorizes cross-namespace use by SubjectAccessReview, turns ready only after its first
+// lists, and answers reviews over HTTP/2 (against the fake API server, or KUBECONFIG's cluster).
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestCluster, eventually, nad, startTestCluster } from "./cluster.js";
+
+const BIN = join(import.meta.dirname, "..", "..", "bin", "nadguard.js");
+
+let cluster: TestCluster;
+let dir: string;
+let server: ChildProcess;
+let port: number;
+let ca: string;
+let podNs: string;
+let nadNs: string;
+
+function request(method: string, path: string, body?: string): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const session = connect(`https://127.0.0.1:${port}`, { ca });
+    session.on("error", reject);
+    const stream = session.request({ ":method": method, ":path": path, ...(body && { "content-type": "application/json" }) });
+    let status = 0;
+    let data = "";
+    stream.on("response", (headers) => (status = Number(headers[":status"])));
+    stream.on("data", (chunk: Buffer) => (data += chunk.toString()));
+    stream.on("end", () => {
+      session.close();
+      resolve({ status, json: data.startsWith("{") ? JSON.parse(data) : data });
+    });
+    stream.on("error", reject);
+    stream.end(body);
+  });
+}
+
+function review(username: string): string {
+  return JSON.stringify({
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: `uid-${username}`,
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      namespace: podNs,
+      operation: "CREATE",
+      userInfo: { username, groups: ["system:authenticated"] },
+      object: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "app", namespace: podNs, annotations: { "k8s.v1.cni.cncf.io/networks": `${nadNs}/shared@data0` } },
+        spec: { containers: [{ name: "app", image: "registry.invalid/app:1" }] },
+      },
+    },
+  });
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+  podNs = await cluster.namespace("cmd-pods");
+  nadNs = await cluster.namespace("cmd-nets");
+  await cluster.api.create(nad(nadNs, "shared"));
+  await cluster.api.create({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: "use-shared", namespace: nadNs },
+    rules: [{ apiGroups: ["k8s.cni.cncf.io"], resources: ["network-attachment-definitions"], resourceNames: ["shared"], verbs: ["use"] }],
+  });
+  await cluster.api.create({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: "alice", namespace: nadNs },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "use-shared" },
+    subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" }],
+  });
+
+  dir = await mkdtemp(join(tmpdir(), "nadguard-kube-cmd-"));
+  const kubeconfig = join(dir, "kubeconfig");
+  await writeFile(kubeconfig, cluster.kubeConfig.exportConfig(), { mode: 0o600 });
+  server = spawn(
+    process.execPath,
+    [BIN, "webhook", "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0", "--certs-dir", join(dir, "certs"), "--log-level", "warn"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  server.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  port = await new Promise<number>((resolve, reject) => {
+    server.stdout!.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /listening on https:\/\/127\.0\.0\.1:(\d+) \(Kubernetes\)/.exec(stdout);
+      if (match) resolve(Number(match[1]));
+    });
+    server.on("exit", (code) => reject(new Error(`webhook exited with ${code}: ${stderr}`)));
+  });
+  ca = await readFile(join(dir, "certs", "ca.crt"), "utf8");
+}, 60_000);
+
+afterAll(async () => {
+  if (server?.exitCode === null) {
+    server.kill("SIGTERM");
+    await new Promise((resolve) => server.once("exit", resolve));
+  }
+  await cluster?.cleanup();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("nadguard webhook --kubeconfig", () => {
+  it("turns ready once its informers have listed the cluster", async () => {
+    await eventually(async () => expect((await request("GET", "/readyz")).status).toBe(200), 20_000, 100);
+  });
+
+  it("allows a pod whose requesting user holds `use` on the other namespace's NAD", async () => {
+    const { status, json } = await eventually(async () => {
+      const answer = await request("POST", "/mutate", review("alice"));
+      expect((answer.json as { response: { allowed: boolean } }).response.allowed).toBe(true);
+      return answer;
+    }, 20_000, 200);
+    expect(status).toBe(200);
+    expect((json as { response: { uid: string } }).response.uid).toBe("uid-alice");
+  });
+
+  it("denies one whose user and service account hold nothing, by SubjectAccessReview", async () => {
+    const { json } = await request("POST", "/validate", review("bob"));
+    const response = (json as { response: { allowed: boolean; status: { code: number; message: string } } }).response;
+    expect(response.allowed).toBe(false);
+    expect(response.status.code).toBe(403);
+    expect(response.status.message).toContain(`element 1 ("${nadNs}/shared@data0"): may not use NetworkAttachmentDefinition ${nadNs}/shared`);
+    expect(response.status.message).toContain(`system:serviceaccount:${podNs}:default`);
+  });
+
+  it("counts the SubjectAccessReviews on /metrics", async () => {
+    const { json } = await request("GET", "/metrics");
+    expect(String(json)).toMatch(/nadguard_subjectaccessreview_requests_total\{[^}]*\} [1-9]/);
+  });
+});
