@@ -7,7 +7,10 @@ export type JsonPatchOp =
 
 /** RFC 6901: `~` becomes `~0`, then `/` becomes `~1`. */
 export function escapePointer(segment: string | number): string {
-  return String(segment).replace(/~/g, "~0").replace(/\//g, "~1");
+  const text = String(segment);
+  // Most keys need no escaping; skip the two regular expressions for them (the diff's hot path).
+  if (!text.includes("~") && !text.includes("/")) return text;
+  return text.replace(/~/g, "~0").replace(/\//g, "~1");
 }
 
 function unescapePointer(segment: string): string {
@@ -32,6 +35,8 @@ function diffObjects(before: Record<string, unknown>, after: Record<string, unkn
     if (!(key in after)) ops.push({ op: "remove", path: `${path}/${escapePointer(key)}` });
   }
   for (const [key, value] of Object.entries(after)) {
+    // Subtrees a copy-on-write draft left alone are the same objects: nothing to walk.
+    if (before[key] === value && key in before) continue;
     const child = `${path}/${escapePointer(key)}`;
     if (!(key in before)) ops.push({ op: "add", path: child, value });
     else ops.push(...diff(before[key], value, child));

@@ -9,8 +9,42 @@ import {
   annotationsOf,
 } from "../api/objects.js";
 
-/** A pod as a plain mutable JSON tree (a structuredClone of the review's object). */
-type MutablePod = Pod & Record<string, unknown>;
+/** A pod as a plain mutable JSON tree: a draft made by `draftPod`. */
+export type MutablePod = Pod & Record<string, unknown>;
+
+type Json = Record<string, unknown>;
+const copied = <T>(value: T): T => (value && typeof value === "object" ? (Array.isArray(value) ? [...value] : { ...value }) : value) as T;
+
+/**
+ * A copy-on-write draft of a pod for the mutations below: the objects they write to (the pod,
+ * metadata and its annotations, spec, nodeSelector, volumes, each container with its resources,
+ * requests, limits and volumeMounts) are shallow copies; everything else is shared with the
+ * original. The patch is then the diff of the two, and the diff skips shared subtrees at once
+ * instead of walking a deep clone of the whole pod. A new mutation must only write to objects
+ * copied here (the idempotence and patch tests catch one that does not).
+ */
+export function draftPod(original: Pod): MutablePod {
+  const pod = { ...original } as MutablePod;
+  pod.metadata = { ...original.metadata };
+  if (original.metadata.annotations) pod.metadata.annotations = { ...original.metadata.annotations };
+  const spec = { ...original.spec };
+  pod.spec = spec;
+  if (spec.nodeSelector) spec.nodeSelector = { ...spec.nodeSelector };
+  if (spec.volumes) spec.volumes = [...spec.volumes];
+  spec.containers = original.spec.containers.map((container) => {
+    const copy = { ...container };
+    if (container.resources) {
+      const resources = { ...container.resources } as Json;
+      // Only keys that exist: an explicit `undefined` would read as a change to the diff.
+      if (container.resources.requests) resources.requests = copied(container.resources.requests);
+      if (container.resources.limits) resources.limits = copied(container.resources.limits);
+      copy.resources = resources as typeof container.resources;
+    }
+    if (container.volumeMounts) copy.volumeMounts = [...container.volumeMounts];
+    return copy;
+  });
+  return pod;
+}
 
 export type MutationResult = { ok: true; warnings: string[] } | { ok: false; message: string };
 

@@ -15,7 +15,7 @@ import { nadCniInfo } from "../networks/nad-config.js";
 import { describeSelection, parseDefaultNetwork, parseNetworkSelections, type NetworkSelection } from "../networks/index.js";
 import { ALLOW, type AdmissionEnv, type Decision, type ResolvedAttachment, deny } from "./decision.js";
 import { diff } from "./json-patch.js";
-import { countResources, injectDownwardApi, injectNodeSelectors, injectResources, resourceNameOf } from "./pod-mutations.js";
+import { countResources, draftPod, injectDownwardApi, injectNodeSelectors, injectResources, resourceNameOf } from "./pod-mutations.js";
 
 export type Endpoint = "mutate" | "validate";
 
@@ -185,7 +185,7 @@ function mutate(
   endpoint: Endpoint,
 ): Decision {
   const { config } = env;
-  const pod = structuredClone(original) as Pod & Record<string, unknown>;
+  const pod = draftPod(original as Pod);
   const warnings: string[] = [];
   const resources = injectResources(pod, countResources(nads, config.resources.resourceNameKeys), config.resources.honorExistingResources);
   if (!resources.ok) return deny("resource-container-missing", resources.message);
