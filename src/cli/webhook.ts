@@ -1,17 +1,17 @@
-// `nadguard webhook`: serves admission from a state directory that is reloaded on change.
-// With no certificate given, a development CA and serving certificate are made (or reused) under
-// certs/generated/ and the CA bundle is printed, so that `npm start` works on a fresh machine.
+// `nadguard webhook`: serves admission from a state directory that is reloaded on change, or
+// from a Kubernetes cluster (informers, SubjectAccessReview). With no certificate given, a
+// development CA and serving certificate are made (or reused) under certs/generated/ and the CA
+// bundle is printed, so that `npm start` works on a fresh machine.
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Registry } from "prom-client";
 import { ensureDevCertificates } from "../../certs/dev-certificates.js";
 import { startWebhook } from "../../webhook/start.js";
 import type { AdmissionEnv } from "../admission/decision.js";
 import { review } from "../admission/review.js";
-import { stateDirSource } from "../cluster/cluster-state.js";
-import { type Config, loadConfig } from "../config/config.js";
 import type { AccessReviewer } from "../authz/nad-access.js";
-import type { ClusterState } from "../cluster/cluster-state.js";
-import { Registry } from "prom-client";
+import { type ClusterState, stateDirSource } from "../cluster/cluster-state.js";
+import { type Config, loadConfig } from "../config/config.js";
 import { envFor, reportStateProblems } from "./env.js";
 import { type KubeFlags, kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } from "./kube.js";
 import { UsageError, parseListen } from "./io.js";
@@ -58,7 +58,8 @@ export async function runWebhook(options: WebhookCommandOptions, out: (line: str
   const dev = options.tlsCert && options.tlsKey ? undefined : await devCertificates(options, host, out);
   const tls = dev ?? { certFile: options.tlsCert!, keyFile: options.tlsKey! };
   const current = (): AdmissionEnv => {
-    if (!env) throw new Error("no cluster state loaded yet");
+    // /readyz keeps kube-apiserver away until then; a review that still arrives is denied, saying why.
+    if (!env) throw new Error("nadguard is not ready: the cluster state is still loading");
     return env;
   };
   const server = await startWebhook({
