@@ -56,9 +56,9 @@ interface UdpRun {
 
 /** Plain nft set layouts for the diagnostic table: what the per-packet cost of a lookup depends on. */
 const LAYOUTS = [
-  { id: "ifcat", label: "ifname . ipv4 . proto . port, interval (nadguard's layout)", type: "ifname . ipv4_addr . inet_proto . inet_service", interval: true, withIf: true },
+  { id: "ifcat", label: "ifname . ipv4 . proto . port, interval (nadguard's layout before the hash sets)", type: "ifname . ipv4_addr . inet_proto . inet_service", interval: true, withIf: true },
   { id: "cat", label: "ipv4 . proto . port, interval (no ifname)", type: "ipv4_addr . inet_proto . inet_service", interval: true, withIf: false },
-  { id: "hash", label: "ifname . ipv4 . proto . port, no interval flag (hash)", type: "ifname . ipv4_addr . inet_proto . inet_service", interval: false, withIf: true },
+  { id: "hash", label: "ifname . ipv4 . proto . port, no interval flag (hash: nadguard's peer-host layout)", type: "ifname . ipv4_addr . inet_proto . inet_service", interval: false, withIf: true },
 ] as const;
 
 function layoutScript(layout: (typeof LAYOUTS)[number], ifname: string, addresses: readonly string[]): string {
@@ -265,7 +265,7 @@ export const datapath: Section = {
       },
       {
         title: "Diagnostic: the same UDP flood against one plain nft set of each layout (not nadguard's code)",
-        columns: ["allowed peers (+ client)", "set layout", "reached the server socket", "/ nadguard's layout"],
+        columns: ["allowed peers (+ client)", "set layout", "reached the server socket", "/ the interval layout"],
         rows: layoutRows,
         notes: ["One table in the nadguard server's netns: ct state accept, one lookup rule, a drop for the interface; elements: the same peers on UDP 5202."],
       },
@@ -293,9 +293,9 @@ export const datapath: Section = {
     const [ifcat, cat, hash] = ["ifcat", "cat", "hash"].map((id) => layoutFacts.get(`${largest}/${id}`));
     if (ifcat && cat && hash) {
       reading.push(
-        `At ${size(largest)} peers a plain set keyed ifname . ipv4 . proto . port with the interval flag (nadguard's layout) passes ${count(ifcat, "pps")}; ` +
+        `At ${size(largest)} peers a plain set keyed ifname . ipv4 . proto . port with the interval flag (nadguard's earlier layout) passes ${count(ifcat, "pps")}; ` +
           `the same key without the interval flag ${count(hash, "pps")} (${ratio(hash / ifcat)}), the interval key without ifname ${count(cat, "pps")} (${ratio(cat / ifcat)})` +
-          (hash / ifcat > 1.5 && cat / ifcat > 1.5 ? ": the per-packet cost that grows with peers comes from the interface name inside the concatenated interval set, not from sets as such." : "."),
+          (hash / ifcat > 1.5 && cat / ifcat > 1.5 ? ": the per-packet cost that grows with peers comes from the interface name inside the concatenated interval set, not from sets as such; which is why nadguard keeps peer pods (single hosts) in hash sets and only CIDRs and port ranges in interval sets." : "."),
       );
     }
     return { status: "done", tables, method, reading };

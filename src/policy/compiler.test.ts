@@ -62,7 +62,8 @@ describe("compile: what is managed, and bad input", () => {
   it("keeps an interface isolated when a named port resolves nowhere, and warns", () => {
     const snapshot = gridSnapshot(policy("x", "metrics", { podSelector: {}, ingress: [{ ports: [{ port: "metrics" }] }] }));
     const state = compile(snapshot, DEFAULT_CONFIG).states.get("x/a")!;
-    expect(state.interfaces[0]!.ingress).toMatchObject({ isolated: true, v4: [], v4All: [] });
+    const none = { hosts: [], hostsProto: [], hostsAll: [], boxes: [], ranges: [] };
+    expect(state.interfaces[0]!.ingress).toMatchObject({ isolated: true, v4: none, v6: none });
     expect(state.warnings).toEqual([expect.objectContaining({ code: "policy.named-port-unresolved", message: expect.stringContaining("metrics/TCP") })]);
   });
 
@@ -177,10 +178,8 @@ describe("incremental", () => {
       expect(change.ops.length).toBeLessThanOrEqual(6);
     }
     expect(opsScript(result.changes.get("ns3/p0")!.ops)).toMatchInlineSnapshot(`
-      "delete element inet nadguard ingress_v4_all { "net1" . 198.18.3.8 }
-      delete element inet nadguard ingress_v6_all { "net1" . fd00::3:8 }
-      add element inet nadguard ingress_v4_all { "net1" . 198.18.3.8/31 }
-      add element inet nadguard ingress_v6_all { "net1" . fd00::3:8/127 }
+      "add element inet nadguard ingress_v4_hosts_all { "net1" . 198.18.3.9 }
+      add element inet nadguard ingress_v6_hosts_all { "net1" . fd00::3:9 }
       "
     `);
     expect(fingerprints(result.compiled)).toEqual(fingerprints(compile(after, DEFAULT_CONFIG, { node: "node-1" })));

@@ -12,8 +12,20 @@ import { type Op, Transaction } from "../nft/transaction.js";
 import { type DirectionModel, type ModelOptions, type PeerPods, type PolicyModel, buildModel } from "./model.js";
 import { type Peer, type Policy, parsePolicyFor } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
-import { type AddrRange, type Box, disjointBoxes, fullRange, mergeAddrRanges } from "./ranges.js";
-import { type DirectionDiff, type DirectionSets, type InterfaceState, type RulesetOptions, directionDiff, staticObjects, tableFor } from "./ruleset.js";
+import { ALL_PORTS, type AddrRange, type Box, type PortRange, disjointBoxes, fullRange, mergeAddrRanges } from "./ranges.js";
+import {
+  DirectionDiffCache,
+  type DirectionSets,
+  EMPTY_FAMILY_SETS,
+  type FamilySets,
+  type HostPort,
+  type HostProto,
+  type InterfaceState,
+  type RulesetOptions,
+  directionDiff,
+  staticObjects,
+  tableFor,
+} from "./ruleset.js";
 
 export interface CompileOptions extends ModelOptions, RulesetOptions {
   /** Only pods with this spec.nodeName; absent: every pod. */
@@ -43,32 +55,67 @@ export interface Compiled {
   readonly setsCache: ReadonlyMap<string, DirectionSets>;
 }
 
-const NOT_ISOLATED: DirectionSets = { isolated: false, v4: [], v6: [], v4All: [], v6All: [], fingerprint: "-" };
+const NOT_ISOLATED: DirectionSets = { isolated: false, v4: EMPTY_FAMILY_SETS, v6: EMPTY_FAMILY_SETS, fingerprint: "-" };
 
-/** Normalises a direction's allows into disjoint set elements; cached by the allows' signatures. */
+const cmpBig = (x: bigint, y: bigint): number => (x < y ? -1 : x > y ? 1 : 0);
+
+/** Collects one family's allows, then sorts them into the hash and interval sets (ruleset.ts says which goes where). */
+class FamilyCollector {
+  readonly #hosts = new Map<string, HostPort>();
+  readonly #hostsProto = new Map<string, HostProto>();
+  readonly #hostsAll = new Set<bigint>();
+  readonly #boxes: Box[] = [];
+  readonly #ranges: AddrRange[] = [];
+
+  add(r: AddrRange, ports: "any" | readonly PortRange[]): void {
+    const host = r.from === r.to;
+    if (ports === "any") {
+      if (host) this.#hostsAll.add(r.from);
+      else this.#ranges.push(r);
+      return;
+    }
+    for (const port of ports) {
+      if (!host) this.#boxes.push({ addr: r, port });
+      else if (port.from === port.to) this.#hosts.set(`${r.from} ${port.protocol} ${port.from}`, { addr: r.from, protocol: port.protocol, port: port.from });
+      else if (port.from === ALL_PORTS.from && port.to === ALL_PORTS.to) this.#hostsProto.set(`${r.from} ${port.protocol}`, { addr: r.from, protocol: port.protocol });
+      else this.#boxes.push({ addr: r, port });
+    }
+  }
+
+  sets(): FamilySets {
+    const hosts = [...this.#hosts.values()].sort((x, y) => cmpBig(x.addr, y.addr) || x.protocol.localeCompare(y.protocol) || x.port - y.port);
+    const hostsProto = [...this.#hostsProto.values()].sort((x, y) => cmpBig(x.addr, y.addr) || x.protocol.localeCompare(y.protocol));
+    const hostsAll = [...this.#hostsAll].sort(cmpBig);
+    return { hosts, hostsProto, hostsAll, boxes: disjointBoxes(this.#boxes), ranges: mergeAddrRanges(this.#ranges) };
+  }
+}
+
+// Hex, not formatted addresses: computed once per distinct allow list, but those can be many.
+function familyFingerprint(f: FamilySets): string {
+  const range = (r: AddrRange): string => `${r.from.toString(16)}-${r.to.toString(16)}`;
+  return [
+    f.hosts.map((h) => `${h.addr.toString(16)}.${h.protocol}.${h.port}`).join(","),
+    f.hostsProto.map((h) => `${h.addr.toString(16)}.${h.protocol}`).join(","),
+    f.hostsAll.map((a) => a.toString(16)).join(","),
+    f.boxes.map((b) => `${range(b.addr)}.${b.port.protocol}.${b.port.from}-${b.port.to}`).join(","),
+    f.ranges.map(range).join(","),
+  ].join("/");
+}
+
+/** Sorts a direction's allows into set elements; cached by the allows' signatures. */
 function directionSets(model: DirectionModel, cache: Map<string, DirectionSets>): DirectionSets {
   if (!model.isolated) return NOT_ISOLATED;
   const signature = model.allows.map((a) => a.signature).sort().join("\n");
   const cached = cache.get(signature);
   if (cached) return cached;
-  const boxes: Record<4 | 6, Box[]> = { 4: [], 6: [] };
-  const all: Record<4 | 6, AddrRange[]> = { 4: [], 6: [] };
+  const collect = { 4: new FamilyCollector(), 6: new FamilyCollector() };
   for (const a of model.allows) {
     const ranges = a.addresses === "any" ? [fullRange(4), fullRange(6)] : a.addresses;
-    for (const r of ranges) {
-      if (a.ports === "any") all[r.family].push(r);
-      else for (const port of a.ports) boxes[r.family].push({ addr: r, port });
-    }
+    for (const r of ranges) collect[r.family].add(r, a.ports);
   }
-  const v4All = mergeAddrRanges(all[4]);
-  const v6All = mergeAddrRanges(all[6]);
-  const v4 = disjointBoxes(boxes[4]);
-  const v6 = disjointBoxes(boxes[6]);
-  // Hex, not formatted addresses: computed once per distinct allow list, but those can be many.
-  const range = (r: AddrRange): string => `${r.from.toString(16)}-${r.to.toString(16)}`;
-  const text = (bs: readonly Box[]): string => bs.map((b) => `${range(b.addr)}.${b.port.protocol}.${b.port.from}-${b.port.to}`).join(",");
-  const fingerprint = `${text(v4)}|${text(v6)}|${v4All.map(range).join(",")}|${v6All.map(range).join(",")}`;
-  const sets: DirectionSets = { isolated: true, v4, v6, v4All, v6All, fingerprint };
+  const v4 = collect[4].sets();
+  const v6 = collect[6].sets();
+  const sets: DirectionSets = { isolated: true, v4, v6, fingerprint: `${familyFingerprint(v4)}|${familyFingerprint(v6)}` };
   cache.set(signature, sets);
   return sets;
 }
@@ -140,16 +187,39 @@ export interface Recompiled {
   readonly changes: ReadonlyMap<string, PodChange>;
 }
 
-/** The events that turn `before` into `after`, found by object identity and then by content. */
+// Each object's JSON text, computed once in its life (snapshots are immutable): a reload that
+// produces new objects compares each once, not every object of both snapshots on every diff.
+const jsonText = new WeakMap<object, string>();
+
+function textOf(o: object): string {
+  let text = jsonText.get(o);
+  if (text === undefined) jsonText.set(o, (text = JSON.stringify(o)));
+  return text;
+}
+
+type Versioned = { readonly metadata?: { readonly uid?: string; readonly resourceVersion?: string } };
+
+/** Whether two objects under one key are the same: identity, then the API server's uid + resourceVersion, then content. */
+function sameObject(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  const ma = (a as Versioned).metadata;
+  const mb = (b as Versioned).metadata;
+  if (ma?.resourceVersion && mb?.resourceVersion && ma.uid === mb.uid) return ma.resourceVersion === mb.resourceVersion;
+  return textOf(a) === textOf(b);
+}
+
+/** The events that turn `before` into `after`, found by object identity, then resourceVersion, then content. */
 export function diffSnapshots(before: Snapshot, after: Snapshot): PolicyEvent[] {
   const events: PolicyEvent[] = [];
   const changed = <T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): string[] => {
+    if (a === b) return [];
     const keys: string[] = [];
     for (const [k, v] of b) {
       const old = a.get(k);
-      if (old !== v && (old === undefined || JSON.stringify(old) !== JSON.stringify(v))) keys.push(k);
+      if (old === undefined || !sameObject(old, v)) keys.push(k);
     }
-    for (const k of a.keys()) if (!b.has(k)) keys.push(k);
+    if (a.size + keys.length !== b.size) for (const k of a.keys()) if (!b.has(k)) keys.push(k);
     return keys;
   };
   for (const key of changed(before.pods, after.pods)) events.push({ kind: "pod", key });
@@ -228,24 +298,28 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
 }
 
 /** Peer sets of the previous model that no event can have changed: the next model starts from them. */
-function reusablePeers(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[]): Map<string, PeerPods> {
+function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly PolicyEvent[]): Map<string, PeerPods> {
   const out = new Map(prev.peerSets());
-  const models = [prev, next];
-  const nsLabelsIn = (m: PolicyModel, ns: string): Readonly<Record<string, string>> => m.snapshot.namespaces.get(ns)?.metadata.labels ?? {};
+  const nsLabelsIn = (s: Snapshot, ns: string): Readonly<Record<string, string>> => s.namespaces.get(ns)?.metadata.labels ?? {};
+  const podIn = (s: Snapshot, key: string): PodInfo | undefined => {
+    const raw = s.pods.get(key);
+    return raw ? podInfo(raw) : undefined;
+  };
+  const snapshots = [prev.snapshot, snapshot];
   for (const event of events) {
     for (const [key, set] of out) {
       let stale = false;
       if (event.kind === "pod") {
-        stale = models.some((m) => {
-          const pod = m.pods.get(event.key);
+        stale = snapshots.some((s) => {
+          const pod = podIn(s, event.key);
           if (!pod) return false;
           if (!set.peer) return true;
-          const inNamespace = set.peer.namespaceSelector ? set.peer.namespaceSelector.matches(nsLabelsIn(m, pod.namespace)) : pod.namespace === set.namespace;
+          const inNamespace = set.peer.namespaceSelector ? set.peer.namespaceSelector.matches(nsLabelsIn(s, pod.namespace)) : pod.namespace === set.namespace;
           return inNamespace && (!set.peer.podSelector || set.peer.podSelector.matches(pod.labels));
         });
       } else if (event.kind === "namespace") {
-        stale = set.peer === undefined || models.some((m) => {
-          const labels = m.snapshot.namespaces.get(event.name)?.metadata.labels;
+        stale = set.peer === undefined || snapshots.some((s) => {
+          const labels = s.namespaces.get(event.name)?.metadata.labels;
           return labels != null && set.peer!.namespaceSelector !== undefined && set.peer!.namespaceSelector.matches(labels ?? {});
         });
       } else if (event.kind === "nad") {
@@ -263,7 +337,7 @@ export function transitionOps(
   after: DesiredState | undefined,
   options: RulesetOptions = {},
   beforeOptions: RulesetOptions = options,
-  diffCache?: Map<string, DirectionDiff>,
+  diffCache?: DirectionDiffCache,
 ): Op[] {
   if (after === undefined) return [{ verb: "add", object: { kind: "table" } }, { verb: "delete", object: { kind: "table" } }];
   if (before === undefined) return freshTableOps(desiredTable(after, options));
@@ -308,12 +382,11 @@ export function transitionOps(
 export function recompile(previous: Compiled, snapshot: Snapshot, config: Config, events?: readonly PolicyEvent[]): Recompiled {
   const options = previous.options;
   const list = events ?? diffSnapshots(previous.snapshot, snapshot);
-  const probe = buildModel(snapshot, config, options);
-  const model = buildModel(snapshot, config, { ...options, reusePeers: reusablePeers(previous.model, probe, list) });
+  const model = buildModel(snapshot, config, { ...options, reusePeers: reusablePeers(previous.model, snapshot, list), previousPeers: previous.model.peerSets() });
   const cache = new Map(previous.setsCache);
   const states = new Map(previous.states);
   const changes = new Map<string, PodChange>();
-  const diffCache = new Map<string, DirectionDiff>();
+  const diffCache = new DirectionDiffCache();
   for (const key of candidates(previous.model, model, list)) {
     const raw = snapshot.pods.get(key);
     const pod = raw ? podInfo(raw) : undefined;

@@ -12,7 +12,7 @@ import type { Config } from "../config/config.js";
 import { nadCniInfo } from "../networks/nad-config.js";
 import { type Direction, type Peer, type Policy, type Port, readPolicy } from "./policy.js";
 import { type Address, type PodInfo, namedPortKey, podInfo } from "./pods.js";
-import { type AddrRange, type L4Protocol, type PortRange, mergeAddrRanges, mergePortRanges } from "./ranges.js";
+import { type AddrRange, type L4Protocol, type PortRange, mergePortRanges } from "./ranges.js";
 import type { Labels } from "./selector.js";
 
 /** One thing an applying policy allows: traffic to or from `addresses` on `ports`. */
@@ -60,6 +60,12 @@ export interface ModelOptions {
   readonly networkPlugins?: readonly string[];
   /** Peer sets known still valid (from an earlier model, see `recompile`), by their memo key. */
   readonly reusePeers?: ReadonlyMap<string, PeerPods>;
+  /**
+   * Every peer set of the earlier model, by memo key: a set recomputed with the same content
+   * (addresses and named ports) keeps the earlier object and id, so that allow signatures, and the
+   * set elements cached by them, stay valid (see `recompile`).
+   */
+  readonly previousPeers?: ReadonlyMap<string, PeerPods>;
 }
 
 export interface PolicyModel {
@@ -194,7 +200,7 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     const memoKey = `${policy.networks.join(",")}\u0000${peer.key}`;
     let found = peerMemo.get(memoKey);
     if (!found) {
-      found = collectPeers(policy, podsOfNamespaces(peer, policy), peer);
+      found = samePeerPods(options.previousPeers?.get(memoKey), collectPeers(policy, podsOfNamespaces(peer, policy), peer));
       peerMemo.set(memoKey, found);
     }
     return found;
@@ -205,7 +211,7 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     const memoKey = `${policy.networks.join(",")}\u0000all`;
     let found = peerMemo.get(memoKey);
     if (!found) {
-      found = collectPeers(policy, [[...pods.values()]], undefined);
+      found = samePeerPods(options.previousPeers?.get(memoKey), collectPeers(policy, [[...pods.values()]], undefined));
       peerMemo.set(memoKey, found);
     }
     return found;
@@ -384,10 +390,50 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
   };
 }
 
+function sameNamedPorts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+function sameHostRanges(a: readonly AddrRange[] | undefined, b: readonly AddrRange[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((r, i) => r.family === b[i]!.family && r.from === b[i]!.from && r.to === b[i]!.to);
+}
+
+/** `previous` when `next` holds the same pods (keys, named ports) and addresses, else `next`. */
+function samePeerPods(previous: PeerPods | undefined, next: PeerPods): PeerPods {
+  if (!previous || previous.pods.length !== next.pods.length || previous.ranges.length !== next.ranges.length) return next;
+  if (previous.networks.join(",") !== next.networks.join(",")) return next;
+  for (let i = 0; i < next.pods.length; i++) {
+    const a = previous.pods[i]!;
+    const b = next.pods[i]!;
+    if (a !== b && (a.key !== b.key || !sameNamedPorts(a.namedPorts, b.namedPorts) || !next.networks.every((n) => sameHostRanges(a.attachments.get(n)?.ranges, b.attachments.get(n)?.ranges)))) return next;
+  }
+  for (let i = 0; i < next.ranges.length; i++) {
+    const a = previous.ranges[i]!;
+    const b = next.ranges[i]!;
+    if (a.family !== b.family || a.from !== b.from || a.to !== b.to) return next;
+  }
+  return previous;
+}
+
+/**
+ * Peer pods' host addresses, v4 then v6, sorted, duplicates removed. Never merged into ranges:
+ * each stays a host, so that it goes to the hash sets (ruleset.ts) and one pod coming or going is
+ * one element.
+ */
 function sortRanges(ranges: AddrRange[]): AddrRange[] {
-  const v4 = mergeAddrRanges(ranges.filter((r) => r.family === 4));
-  const v6 = mergeAddrRanges(ranges.filter((r) => r.family === 6));
-  return [...v4, ...v6];
+  ranges.sort((x, y) => x.family - y.family || (x.from < y.from ? -1 : x.from > y.from ? 1 : x.to < y.to ? -1 : x.to > y.to ? 1 : 0));
+  const out: AddrRange[] = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last && last.family === r.family && last.from === r.from && last.to === r.to) continue;
+    out.push(r);
+  }
+  return out;
 }
 
 function dedupe(problems: Problem[]): Problem[] {

@@ -5,27 +5,72 @@
 //   ct state established,related accept      (replies of allowed connections)
 //   iifname "lo" accept                      (a pod's own addresses are never blocked to itself)
 //   icmpv6 type { ND, MLD } accept           (isolation must not break the link)
-//   iifname . ip saddr . meta l4proto . th dport @ingress_v4 accept
-//   iifname . ip saddr @ingress_v4_all accept       (rules without ports: every protocol)
-//   … the same for ip6 …
+//   iifname . ip saddr . meta l4proto . th dport @ingress_v4_hosts accept      hash: host, one port
+//   iifname . ip saddr . meta l4proto @ingress_v4_hosts_proto accept           hash: host, every port of a protocol
+//   iifname . ip saddr @ingress_v4_hosts_all accept                            hash: host, everything
+//   … the same three for ip6 …
+//   iifname . ip saddr . meta l4proto . th dport @ingress_v4 accept            interval: CIDRs, port ranges
+//   iifname . ip6 saddr . meta l4proto . th dport @ingress_v6 accept
+//   iifname . ip saddr @ingress_v4_all accept                                  interval: CIDRs, everything
+//   iifname . ip6 saddr @ingress_v6_all accept
 //   iifname @ingress_isolated drop           (final drop only for isolated interfaces)
 //
 // and the same for egress on oifname/daddr. Rules per pod never grow with peers or ipBlocks.
+//
+// Where an allowed (address, port) goes: the dimension that grows with the cluster is peer pods,
+// whose addresses are single hosts; they go to the HASH sets (no interval flag), whose lookup and
+// update cost does not depend on the number of elements. A concatenated interval set (pipapo) with
+// the 16-byte ifname in its key costs per packet and per update in proportion to its size, so it
+// only holds what a hash cannot: address ranges (ipBlocks, single-address ipBlocks excepted) and
+// port ranges. A host with a port RANGE (endPort) goes to the interval set `…_v4` as a one-address
+// box (not expanded into one hash element per port): those elements are merged and kept disjoint
+// with the ipBlock boxes, as the kernel refuses overlapping interval elements. Only hash elements
+// are ever one element per peer address and allowed port; they need no merging (a host already
+// covered by an interval element is written anyway: redundancy across sets is harmless and keeps a
+// one-peer change a one-element change).
+import { type Family, formatIp } from "../networks/addresses.js";
 import { type Chain, type Element, type NftSet, type Rule, chain, element, quoted, rule } from "../nft/objects.js";
 import type { TableState } from "../nft/state.js";
 import type { Direction } from "./policy.js";
-import { type AddrRange, type Box, addrRangeText, portRangeText, protocolText } from "./ranges.js";
+import { type AddrRange, type Box, type L4Protocol, addrRangeText, portRangeText, protocolText } from "./ranges.js";
 
-/** Disjoint, merged allow elements of one interface and direction (shared between pods with equal allows). */
+/** A single address and a single port: an element of the `…_hosts` hash set. */
+export interface HostPort {
+  readonly addr: bigint;
+  readonly protocol: L4Protocol;
+  readonly port: number;
+}
+
+/** A single address and every port of a protocol: an element of `…_hosts_proto`. */
+export interface HostProto {
+  readonly addr: bigint;
+  readonly protocol: L4Protocol;
+}
+
+/** The allow elements of one address family, by set; sorted, without duplicates. */
+export interface FamilySets {
+  /** Hash: host . protocol . port. */
+  readonly hosts: readonly HostPort[];
+  /** Hash: host . protocol (every port). */
+  readonly hostsProto: readonly HostProto[];
+  /** Hash: host (every protocol and port). */
+  readonly hostsAll: readonly bigint[];
+  /** Interval: address range × port range, disjoint and merged. */
+  readonly boxes: readonly Box[];
+  /** Interval: address ranges allowed for everything, disjoint and merged. */
+  readonly ranges: readonly AddrRange[];
+}
+
+/** The allow elements of one interface and direction (shared between pods with equal allows). */
 export interface DirectionSets {
   readonly isolated: boolean;
-  readonly v4: readonly Box[];
-  readonly v6: readonly Box[];
-  readonly v4All: readonly AddrRange[];
-  readonly v6All: readonly AddrRange[];
+  readonly v4: FamilySets;
+  readonly v6: FamilySets;
   /** Equal texts mean equal elements. */
   readonly fingerprint: string;
 }
+
+export const EMPTY_FAMILY_SETS: FamilySets = { hosts: [], hostsProto: [], hostsAll: [], boxes: [], ranges: [] };
 
 export interface InterfaceState {
   /** The interface name inside the pod (network-status). */
@@ -57,9 +102,30 @@ const NAMES: Record<Direction, DirectionNames> = {
   egress: { hook: "output", iface: "oifname", addr: "daddr" },
 };
 
-export function setNames(direction: Direction): { v4: string; v6: string; v4All: string; v6All: string; isolated: string } {
-  return { v4: `${direction}_v4`, v6: `${direction}_v6`, v4All: `${direction}_v4_all`, v6All: `${direction}_v6_all`, isolated: `${direction}_isolated` };
+/** The set names of one family and direction. */
+export interface FamilySetNames {
+  readonly hosts: string;
+  readonly hostsProto: string;
+  readonly hostsAll: string;
+  readonly boxes: string;
+  readonly ranges: string;
 }
+
+function familySetNames(direction: Direction, family: Family): FamilySetNames {
+  const v = `${direction}_v${family}`;
+  return { hosts: `${v}_hosts`, hostsProto: `${v}_hosts_proto`, hostsAll: `${v}_hosts_all`, boxes: v, ranges: `${v}_all` };
+}
+
+const SET_NAMES: Record<Direction, { 4: FamilySetNames; 6: FamilySetNames; isolated: string }> = {
+  ingress: { 4: familySetNames("ingress", 4), 6: familySetNames("ingress", 6), isolated: "ingress_isolated" },
+  egress: { 4: familySetNames("egress", 4), 6: familySetNames("egress", 6), isolated: "egress_isolated" },
+};
+
+export function setNames(direction: Direction): { 4: FamilySetNames; 6: FamilySetNames; isolated: string } {
+  return SET_NAMES[direction];
+}
+
+const FAMILIES = [4, 6] as const;
 
 /** The static part: chains, sets and rules, the same for every pod (given the options). */
 export function staticObjects(options: RulesetOptions = {}): { chains: Chain[]; sets: NftSet[]; rules: Rule[] } {
@@ -70,13 +136,18 @@ export function staticObjects(options: RulesetOptions = {}): { chains: Chain[]; 
     const { hook, iface, addr } = NAMES[direction];
     const s = setNames(direction);
     chains.push(chain(direction, { type: "filter", hook, priority: "filter", policy: "accept" }));
-    sets.push(
-      { kind: "set", name: s.v4, type: ["ifname", "ipv4_addr", "inet_proto", "inet_service"], flags: ["interval"] },
-      { kind: "set", name: s.v6, type: ["ifname", "ipv6_addr", "inet_proto", "inet_service"], flags: ["interval"] },
-      { kind: "set", name: s.v4All, type: ["ifname", "ipv4_addr"], flags: ["interval"] },
-      { kind: "set", name: s.v6All, type: ["ifname", "ipv6_addr"], flags: ["interval"] },
-      { kind: "set", name: s.isolated, type: "ifname" },
-    );
+    for (const family of FAMILIES) {
+      const n = s[family];
+      const a = family === 4 ? "ipv4_addr" : "ipv6_addr";
+      sets.push(
+        { kind: "set", name: n.hosts, type: ["ifname", a, "inet_proto", "inet_service"] },
+        { kind: "set", name: n.hostsProto, type: ["ifname", a, "inet_proto"] },
+        { kind: "set", name: n.hostsAll, type: ["ifname", a] },
+        { kind: "set", name: n.boxes, type: ["ifname", a, "inet_proto", "inet_service"], flags: ["interval"] },
+        { kind: "set", name: n.ranges, type: ["ifname", a], flags: ["interval"] },
+      );
+    }
+    sets.push({ kind: "set", name: s.isolated, type: "ifname" });
     const add = (text: string): void => void rules.push(rule(direction, text));
     add("ct state established,related accept");
     add(`${iface} "lo" accept`);
@@ -85,46 +156,45 @@ export function staticObjects(options: RulesetOptions = {}): { chains: Chain[]; 
       add("icmp type echo-request accept");
       add("icmpv6 type echo-request accept");
     }
-    add(`${iface} . ip ${addr} . meta l4proto . th dport @${s.v4} accept`);
-    add(`${iface} . ip6 ${addr} . meta l4proto . th dport @${s.v6} accept`);
-    add(`${iface} . ip ${addr} @${s.v4All} accept`);
-    add(`${iface} . ip6 ${addr} @${s.v6All} accept`);
+    // Hash lookups first: they carry the peer pods, most of the traffic, at a cost independent of their number.
+    for (const family of FAMILIES) {
+      const n = s[family];
+      const ip = family === 4 ? "ip" : "ip6";
+      add(`${iface} . ${ip} ${addr} . meta l4proto . th dport @${n.hosts} accept`);
+      add(`${iface} . ${ip} ${addr} . meta l4proto @${n.hostsProto} accept`);
+      add(`${iface} . ${ip} ${addr} @${n.hostsAll} accept`);
+    }
+    for (const family of FAMILIES) add(`${iface} . ${family === 4 ? "ip" : "ip6"} ${addr} . meta l4proto . th dport @${s[family].boxes} accept`);
+    for (const family of FAMILIES) add(`${iface} . ${family === 4 ? "ip" : "ip6"} ${addr} @${s[family].ranges} accept`);
     add(`${iface} @${s.isolated} drop`);
   }
   return { chains, sets, rules };
 }
 
-function directionElements(direction: Direction, ifname: string, sets: DirectionSets, out: Element[]): void {
-  if (!sets.isolated) return;
-  const s = setNames(direction);
-  const name = quoted(ifname);
-  for (const b of sets.v4) out.push(element(s.v4, [name, addrRangeText(b.addr), protocolText(b.port.protocol), portRangeText(b.port)]));
-  for (const b of sets.v6) out.push(element(s.v6, [name, addrRangeText(b.addr), protocolText(b.port.protocol), portRangeText(b.port)]));
-  for (const r of sets.v4All) out.push(element(s.v4All, [name, addrRangeText(r)]));
-  for (const r of sets.v6All) out.push(element(s.v6All, [name, addrRangeText(r)]));
-  out.push(element(s.isolated, [name]));
-}
-
 type Keyed = [key: string, make: (name: string) => Element];
 
-/** The elements of one direction, each with a cheap identity (no address formatting) and a maker for an interface name. */
+/** The elements of one family's sets, each with a cheap identity (no address formatting) and a maker for an interface name. */
+function familyElements(names: FamilySetNames, family: Family, sets: FamilySets, out: Keyed[]): void {
+  for (const h of sets.hosts) {
+    out.push([`${names.hosts} ${h.addr.toString(16)} ${h.protocol} ${h.port}`, (name) => element(names.hosts, [name, formatIp(family, h.addr), protocolText(h.protocol), String(h.port)])]);
+  }
+  for (const h of sets.hostsProto) {
+    out.push([`${names.hostsProto} ${h.addr.toString(16)} ${h.protocol}`, (name) => element(names.hostsProto, [name, formatIp(family, h.addr), protocolText(h.protocol)])]);
+  }
+  for (const a of sets.hostsAll) out.push([`${names.hostsAll} ${a.toString(16)}`, (name) => element(names.hostsAll, [name, formatIp(family, a)])]);
+  for (const b of sets.boxes) {
+    const key = `${names.boxes} ${b.addr.from.toString(16)}-${b.addr.to.toString(16)} ${b.port.protocol} ${b.port.from}-${b.port.to}`;
+    out.push([key, (name) => element(names.boxes, [name, addrRangeText(b.addr), protocolText(b.port.protocol), portRangeText(b.port)])]);
+  }
+  for (const r of sets.ranges) out.push([`${names.ranges} ${r.from.toString(16)}-${r.to.toString(16)}`, (name) => element(names.ranges, [name, addrRangeText(r)])]);
+}
+
+/** The elements of one direction (none when not isolated). */
 function keyedElements(direction: Direction, sets: DirectionSets | undefined): Keyed[] {
   if (!sets?.isolated) return [];
   const s = setNames(direction);
   const out: Keyed[] = [];
-  const boxes = (set: string, list: readonly Box[]): void => {
-    for (const b of list) {
-      const key = `${set} ${b.addr.from.toString(16)}-${b.addr.to.toString(16)} ${b.port.protocol} ${b.port.from}-${b.port.to}`;
-      out.push([key, (name) => element(set, [name, addrRangeText(b.addr), protocolText(b.port.protocol), portRangeText(b.port)])]);
-    }
-  };
-  const ranges = (set: string, list: readonly AddrRange[]): void => {
-    for (const r of list) out.push([`${set} ${r.from.toString(16)}-${r.to.toString(16)}`, (name) => element(set, [name, addrRangeText(r)])]);
-  };
-  boxes(s.v4, sets.v4);
-  boxes(s.v6, sets.v6);
-  ranges(s.v4All, sets.v4All);
-  ranges(s.v6All, sets.v6All);
+  for (const family of FAMILIES) familyElements(s[family], family, sets[`v${family}`], out);
   out.push([s.isolated, (name) => element(s.isolated, [name])]);
   return out;
 }
@@ -137,22 +207,40 @@ export interface DirectionDiff {
 
 const NO_DIFF: DirectionDiff = { deletes: [], adds: [] };
 
+/** Diffs already computed, by direction and the two states' identities (pods with equal allows share their DirectionSets objects). */
+export class DirectionDiffCache {
+  readonly #byDirection = new Map<Direction, Map<DirectionSets | undefined, Map<DirectionSets | undefined, DirectionDiff>>>();
+
+  get(direction: Direction, before: DirectionSets | undefined, after: DirectionSets | undefined): DirectionDiff | undefined {
+    return this.#byDirection.get(direction)?.get(before)?.get(after);
+  }
+
+  set(direction: Direction, before: DirectionSets | undefined, after: DirectionSets | undefined, diff: DirectionDiff): void {
+    let byBefore = this.#byDirection.get(direction);
+    if (!byBefore) this.#byDirection.set(direction, (byBefore = new Map()));
+    let byAfter = byBefore.get(before);
+    if (!byAfter) byBefore.set(before, (byAfter = new Map()));
+    byAfter.set(after, diff);
+  }
+}
+
 /**
  * The element changes that turn a direction from `before` into `after` (either absent for an
  * interface that appears or goes). Pods sharing both states share the diff (pass `cache`); only the
  * differing elements are ever formatted.
  */
-export function directionDiff(direction: Direction, before: DirectionSets | undefined, after: DirectionSets | undefined, cache?: Map<string, DirectionDiff>): DirectionDiff {
+export function directionDiff(direction: Direction, before: DirectionSets | undefined, after: DirectionSets | undefined, cache?: DirectionDiffCache): DirectionDiff {
   if (before === after || (before && after && before.isolated === after.isolated && before.fingerprint === after.fingerprint)) return NO_DIFF;
-  const cacheKey = `${direction}\u0000${before?.isolated ? before.fingerprint : "-"}\u0000${after?.isolated ? after.fingerprint : "-"}`;
-  const cached = cache?.get(cacheKey);
+  const b = before?.isolated ? before : undefined;
+  const a = after?.isolated ? after : undefined;
+  const cached = cache?.get(direction, b, a);
   if (cached) return cached;
-  const old = keyedElements(direction, before);
-  const next = keyedElements(direction, after);
+  const old = keyedElements(direction, b);
+  const next = keyedElements(direction, a);
   const oldKeys = new Set(old.map(([k]) => k));
   const nextKeys = new Set(next.map(([k]) => k));
   const diff = { deletes: old.filter(([k]) => !nextKeys.has(k)).map(([, make]) => make), adds: next.filter(([k]) => !oldKeys.has(k)).map(([, make]) => make) };
-  cache?.set(cacheKey, diff);
+  cache?.set(direction, b, a, diff);
   return diff;
 }
 
@@ -161,8 +249,8 @@ export function tableFor(interfaces: readonly InterfaceState[], options: Ruleset
   const { chains, sets, rules } = staticObjects(options);
   const elements: Element[] = [];
   for (const i of interfaces) {
-    directionElements("ingress", i.name, i.ingress, elements);
-    directionElements("egress", i.name, i.egress, elements);
+    const name = quoted(i.name);
+    for (const direction of ["ingress", "egress"] as const) for (const [, make] of keyedElements(direction, i[direction])) elements.push(make(name));
   }
   return { chains, sets, elements, rules };
 }

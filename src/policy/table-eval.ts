@@ -2,7 +2,9 @@
 // texts and set elements the ruleset writes, so that tests can check what the rendered rules do,
 // independently of the model they were compiled from. It understands exactly the statements
 // ruleset.ts emits (selectors joined by ` . ` looked up in a set, a selector compared with a
-// value or an anonymous set, `ct state`, verdicts accept/drop); anything else is an error.
+// value or an anonymous set, `ct state`, verdicts accept/drop); anything else is an error. Like
+// the kernel, it refuses a range or prefix in a set without the interval flag (a hash set holds
+// single values only), and a lookup in a set the table does not declare.
 import { type Family, parseCidr, parseIp } from "../networks/addresses.js";
 import type { TableState } from "../nft/state.js";
 import { cidrRange } from "./ranges.js";
@@ -85,7 +87,14 @@ function ruleMatches(packet: Packet, text: string, table: TableState): { verdict
   if (lookup) {
     const values = lookup[1]!.split(" . ").map((s) => selector(packet, s.trim()));
     if (values.some((v) => v === undefined)) return undefined;
-    const hit = table.elements.some((e) => e.set === lookup[2] && e.key.length === values.length && e.key.every((part, i) => partMatches(values[i], part)));
+    const set = table.sets.find((x) => x.name === lookup[2]);
+    if (!set) throw new Error(`table-eval: rule looks up undeclared set @${lookup[2]}`);
+    const interval = set.flags?.includes("interval") ?? false;
+    const hit = table.elements.some((e) => {
+      if (e.set !== lookup[2]) return false;
+      if (!interval) for (const part of e.key) if (!part.startsWith('"') && /[-/]/.test(part)) throw new Error(`table-eval: element part "${part}" of hash set @${e.set} is a range`);
+      return e.key.length === values.length && e.key.every((part, i) => partMatches(values[i], part));
+    });
     return hit ? { verdict } : undefined;
   }
   const anon = /^([a-z0-9]+ [a-z0-9]+) \{ (.*) \}$/.exec(body);

@@ -72,7 +72,7 @@ describe("nadguard render", () => {
     const r = await run((out, err) => runRender({ state: dir, pod: "x/c" }, out, err));
     expect(r.code).toBe(0);
     expect(r.out).toContain("# net1 (nets/blue): ingress isolated by x/bad, x/from-y; egress not isolated");
-    expect(r.out).toContain('add element inet nadguard ingress_v4 { "net1" . 198.18.0.13-198.18.0.15 . udp . 53 }');
+    expect(r.out).toContain('add element inet nadguard ingress_v4_hosts { "net1" . 198.18.0.13 . udp . 53, "net1" . 198.18.0.14 . udp . 53, "net1" . 198.18.0.15 . udp . 53 }');
     expect(r.err).toContain("named port nope/TCP is not defined by pod x/c");
   });
 
