@@ -22,7 +22,16 @@ export async function runReview(
   context: { budget: ReviewBudget; log: FastifyBaseLogger },
 ): Promise<ReviewResult> {
   const { budget, log } = context;
-  const controller = new AbortController();
+  // Created only when the handler asks for it: most never do, and an AbortController per review is
+  // a measurable share of the hot path (allocation and GC).
+  let controller: AbortController | undefined;
+  const reviewContext = {
+    log,
+    get signal(): AbortSignal {
+      controller ??= new AbortController();
+      return controller.signal;
+    },
+  };
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<Settled>((resolve) => {
@@ -31,7 +40,7 @@ export async function runReview(
   // Promise.resolve().then(): a handler that throws synchronously is caught like one that rejects;
   // both arms are handled here, so a late rejection after a timeout is never unhandled.
   const work = Promise.resolve()
-    .then(() => handler(request, { signal: controller.signal, log }))
+    .then(() => handler(request, reviewContext))
     .then(
       (value): Settled => ({ kind: "value", value }),
       (error: unknown): Settled => ({ kind: "error", error }),
@@ -40,7 +49,7 @@ export async function runReview(
   const settled = await Promise.race([work, deadline]);
   clearTimeout(timer);
   if (settled.kind === "timeout") {
-    controller.abort(new DOMException(`the review's ${budget.budgetMs} ms budget ran out`, "TimeoutError"));
+    controller?.abort(new DOMException(`the review's ${budget.budgetMs} ms budget ran out`, "TimeoutError"));
     log.warn({ budgetMs: budget.budgetMs, timeoutMs: budget.timeoutMs }, "review handler did not answer in time; denied");
     void work.then((late) => log.warn({ lateMs: Math.round(performance.now() - started), late: late.kind }, "review handler finished after its timeout"));
     return { response: timeoutResponse(request.uid, budget.budgetMs, budget.timeoutMs), outcome: "timeout" };
