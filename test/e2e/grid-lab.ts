@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG } from "../../src/config/config.js";
 import { buildModel, type PolicyModel } from "../../src/policy/model.js";
 import type { L4Protocol } from "../../src/policy/ranges.js";
 import { verdictOf } from "../../src/policy/verdict.js";
-import { BLUE, GRID, NAMESPACES, PODS, RED, formatTable, v4, v6 } from "../policy-conformance/grid.js";
+import { BLUE, GRID, NAMESPACES, PODS, PORTS, RED, formatTable, v4, v6 } from "../policy-conformance/grid.js";
 import type { Proto, ProbeResult } from "./agent-client.js";
 import { Lab, type NetworkSpec } from "./lab.js";
 
@@ -19,20 +19,6 @@ export const GRID_NETWORKS: readonly NetworkSpec[] = [
 
 /** Every port a scenario of the grid probes, so that an open port always has a listener. */
 export const GRID_AGENT_PORTS = { tcp: [79, 80, 81, 82], udp: [1, 53, 80, 81, 5353], sctp: [80, 5353] } as const;
-
-/** The grid's containerPorts (test/policy-conformance/grid.ts): named ports resolve differently per pod. */
-const CONTAINER_PORTS: Record<string, unknown[]> = {
-  a: [
-    { name: "web", containerPort: 80 },
-    { name: "web", containerPort: 80, protocol: "SCTP" },
-    { name: "dns", containerPort: 53, protocol: "UDP" },
-  ],
-  b: [
-    { name: "web", containerPort: 81 },
-    { name: "dns", containerPort: 53, protocol: "UDP" },
-  ],
-  c: [{ name: "dns", containerPort: 53, protocol: "UDP" }],
-};
 
 export async function gridLab(): Promise<Lab> {
   const lab = await Lab.create({
@@ -47,7 +33,7 @@ export async function gridLab(): Promise<Lab> {
         namespace,
         name,
         labels: { pod: name },
-        ports: CONTAINER_PORTS[name]!,
+        ports: PORTS[name]!,
         attachments: [
           { network: BLUE, v4: v4(BLUE, key), v6: v6(BLUE, key) },
           { network: RED, v4: v4(RED, key), v6: v6(RED, key) },

@@ -21,7 +21,8 @@ export function v6(network: string, pod: string): string {
   return `fd00:${network === BLUE ? "b" : "c"}::${(10 + GRID.indexOf(pod)).toString(16)}`;
 }
 
-const PORTS: Record<string, unknown[]> = {
+/** Each grid pod's containerPorts (named ports resolve against these); the e2e lab uses the same. */
+export const PORTS: Record<string, unknown[]> = {
   a: [
     { name: "web", containerPort: 80 },
     { name: "web", containerPort: 80, protocol: "SCTP" },
