@@ -15,10 +15,11 @@ COPY certs ./certs
 RUN npm run build
 
 FROM node:20-bookworm-slim
-# nft for the enforcer's rules (Debian bookworm: nft 1.0.6), nsenter (util-linux) to enter pod
-# network namespaces, ip (iproute2) for `ip netns` and interface lookups.
+# nft and libnftables for the enforcer's rules (Debian bookworm: nft 1.0.6), nsenter (util-linux)
+# to enter pod network namespaces, ip (iproute2) for `ip netns` and interface lookups, python3 for
+# the enforcer's libnftables helpers (src/nft/exec.ts; without it applies fall back to nft processes).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nftables iproute2 util-linux \
+ && apt-get install -y --no-install-recommends nftables iproute2 util-linux python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production

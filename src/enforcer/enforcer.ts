@@ -13,7 +13,7 @@
 import { formatProblem, type Problem } from "../api/errors.js";
 import type { Snapshot } from "../api/snapshot.js";
 import type { ClusterState } from "../cluster/cluster-state.js";
-import { ExecNftExecutor, type NftExecutor } from "../nft/exec.js";
+import { HelperNftExecutor, type NftExecutor } from "../nft/exec.js";
 import type { NftError } from "../nft/errors.js";
 import { Nft } from "../nft/nft.js";
 import type { TableState } from "../nft/state.js";
@@ -49,7 +49,7 @@ export interface EnforcerOptions {
   readonly state: ClusterState;
   readonly source: DesiredStateSource;
   readonly resolver: NetnsResolver;
-  /** Default: real nft processes (`nsenter --net=PATH nft -f -`). */
+  /** Default: `HelperNftExecutor` (persistent libnftables helpers; `nsenter --net=PATH nft -f FILE` where they cannot run), closed on stop. */
   readonly executor?: NftExecutor;
   /** Netns worked on at once in a sync. Default 8. */
   readonly parallelism?: number;
@@ -129,6 +129,8 @@ async function inPool<T>(items: readonly T[], limit: number, fn: (item: T) => Pr
 export class Enforcer {
   readonly #opts: EnforcerOptions;
   readonly #executor: NftExecutor;
+  /** The executor the enforcer made itself (closed on stop). */
+  readonly #ownExecutor: HelperNftExecutor | undefined;
   readonly #records = new Map<string, PodRecord>();
   readonly #now: () => number;
   #runner: Runner | undefined;
@@ -140,7 +142,8 @@ export class Enforcer {
 
   constructor(options: EnforcerOptions) {
     this.#opts = options;
-    this.#executor = options.executor ?? new ExecNftExecutor();
+    this.#ownExecutor = options.executor ? undefined : new HelperNftExecutor({ helpers: options.parallelism ?? 8 });
+    this.#executor = options.executor ?? this.#ownExecutor!;
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -199,7 +202,10 @@ export class Enforcer {
     this.#unsubscribe?.();
     await this.#runner?.stop();
     await this.#syncing;
-    if (!options.removeTables) return;
+    if (!options.removeTables) {
+      this.#ownExecutor?.close();
+      return;
+    }
     const targets = [...this.#records].filter(([, r]) => r.netns !== undefined && r.known.kind !== "absent");
     await inPool(targets, this.#opts.parallelism ?? 8, async ([key, r]) => {
       const nft = new Nft({ netns: r.netns!.path, executor: this.#executor });
@@ -207,6 +213,7 @@ export class Enforcer {
       if (result.ok) r.known = ABSENT;
       else this.#log("error", `${key}: cannot remove table inet nadguard from ${r.netns!.path}: ${result.error.message}`);
     });
+    this.#ownExecutor?.close();
   }
 
   async #sync(kind: SyncKind): Promise<SyncReport> {

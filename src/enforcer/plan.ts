@@ -3,8 +3,9 @@
 // contents changed (FIELD-NOTES: static chains, dynamic sets); the chains whose rules changed
 // flushed and rebuilt in the same transaction; a fresh table (add + delete + recreate, all or
 // nothing) when sets or chains themselves changed or when the netns's content is unknown.
-import { priorityValue, type Chain, type NftMap, type NftSet, type Rule } from "../nft/objects.js";
-import { diffElements, freshTableOps, type TableState } from "../nft/state.js";
+import { keyText, priorityValue, valueText, type Chain, type Element, type NftMap, type NftSet, type Rule } from "../nft/objects.js";
+import { elementText } from "../nft/render.js";
+import { freshTableOps, type TableState } from "../nft/state.js";
 import type { Op } from "../nft/transaction.js";
 
 /** What a netns holds, as far as the enforcer knows: a table, no table, or unknown (never seen, or a failed apply). */
@@ -56,37 +57,88 @@ export function normalizeRuleText(text: string): string {
 
 function rulesByChain(rules: readonly Rule[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const r of rules) out.set(r.chain, [...(out.get(r.chain) ?? []), `${normalizeRuleText(r.rule)} #${r.comment ?? ""}`]);
+  for (const r of rules) {
+    const text = `${normalizeRuleText(r.rule)} #${r.comment ?? ""}`;
+    const list = out.get(r.chain);
+    if (list) list.push(text);
+    else out.set(r.chain, [text]);
+  }
   return out;
 }
 
 const sortedKeys = <T>(items: readonly T[], key: (item: T) => string): string => items.map(key).sort().join("\n");
 
+/**
+ * What planning compares of a state, computed once per state object: a partial sync plans from the
+ * state applied last time (indexed when it was the desired one) to the new desired state, so each
+ * state is indexed once instead of once per comparison. States are never mutated.
+ */
+interface Indexed {
+  readonly skeleton: string;
+  /** Per chain, its normalized rules in order, joined. */
+  readonly rules: Map<string, string>;
+  /** By `set NUL key`: the element (the last of duplicates, at the first one's place) and what else must match (value and full text). */
+  readonly elements: Map<string, { readonly element: Element; readonly rest: string }>;
+}
+
+const indexes = new WeakMap<TableState, Indexed>();
+
+function indexed(state: TableState): Indexed {
+  let index = indexes.get(state);
+  if (index) return index;
+  const elements = new Map<string, { element: Element; rest: string }>();
+  for (const e of state.elements) {
+    const value = valueText(e);
+    elements.set(`${e.set}\u0000${keyText(e)}`, { element: e, rest: `${value === undefined ? "\u0001" : `\u0002${value}`}\u0000${elementText(e)}` });
+  }
+  const rules = new Map([...rulesByChain(state.rules)].map(([chain, list]) => [chain, list.join("\n")] as const));
+  const skeleton = `${state.comment ?? ""}\u0000${sortedKeys(state.chains, chainKey)}\u0000${sortedKeys(state.sets, setKey)}`;
+  index = { skeleton, rules, elements };
+  indexes.set(state, index);
+  return index;
+}
+
+/** As `diffElements` (nft/state.ts), over indexed states: deletes first, then adds; a changed value or text is a delete and an add. */
+function elementOpsBetween(before: Indexed, after: Indexed): Op[] {
+  const deletes: Op[] = [];
+  const adds: Op[] = [];
+  for (const [key, old] of before.elements) {
+    const next = after.elements.get(key);
+    if (next === undefined || next.rest !== old.rest) deletes.push({ verb: "delete", object: old.element });
+  }
+  for (const [key, next] of after.elements) {
+    const old = before.elements.get(key);
+    if (old === undefined || old.rest !== next.rest) adds.push({ verb: "add", object: next.element });
+  }
+  return [...deletes, ...adds];
+}
+
 /** Whether two states have the same chains and sets (definitions, not contents). */
 export function sameSkeleton(a: TableState, b: TableState): boolean {
-  return (a.comment ?? "") === (b.comment ?? "") && sortedKeys(a.chains, chainKey) === sortedKeys(b.chains, chainKey) && sortedKeys(a.sets, setKey) === sortedKeys(b.sets, setKey);
+  return a === b || indexed(a).skeleton === indexed(b).skeleton;
 }
 
 /** Whether two states hold the same table: skeleton, rules in order per chain, and elements. */
 export function sameState(a: TableState, b: TableState): boolean {
+  if (a === b) return true;
   if (!sameSkeleton(a, b)) return false;
-  const ra = rulesByChain(a.rules);
-  const rb = rulesByChain(b.rules);
-  if (ra.size !== rb.size || [...ra].some(([chain, list]) => rb.get(chain)?.join("\n") !== list.join("\n"))) return false;
-  return diffElements(a.elements, b.elements).length === 0;
+  const ia = indexed(a);
+  const ib = indexed(b);
+  if (ia.rules.size !== ib.rules.size || [...ia.rules].some(([chain, list]) => ib.rules.get(chain) !== list)) return false;
+  return elementOpsBetween(ia, ib).length === 0;
 }
 
 /** The transaction from `known` to `desired` (undefined: no table wanted). Pure. */
 export function planTransaction(known: Known, desired: TableState | undefined): Plan {
   if (desired === undefined) return known.kind === "absent" ? { mode: "none", ops: [] } : { mode: "remove", ops: REMOVE_TABLE_OPS };
   if (known.kind !== "table" || !sameSkeleton(known.state, desired)) return { mode: "fresh", ops: freshTableOps(desired) };
-  const before = known.state;
-  const elementOps = diffElements(before.elements, desired.elements);
-  const oldRules = rulesByChain(before.rules);
-  const newRules = rulesByChain(desired.rules);
+  if (known.state === desired) return { mode: "none", ops: [] };
+  const before = indexed(known.state);
+  const after = indexed(desired);
+  const elementOps = elementOpsBetween(before, after);
   const rebuilt: Op[] = [];
   for (const c of desired.chains) {
-    if ((oldRules.get(c.name) ?? []).join("\n") === (newRules.get(c.name) ?? []).join("\n")) continue;
+    if ((before.rules.get(c.name) ?? "") === (after.rules.get(c.name) ?? "")) continue;
     rebuilt.push({ verb: "flush", object: { kind: "chain", name: c.name } });
     for (const r of desired.rules) {
       if (r.chain !== c.name) continue;

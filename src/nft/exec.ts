@@ -59,6 +59,21 @@ export function netnsPath(netns: string): string {
   return netns.includes("/") ? netns : `/run/netns/${netns}`;
 }
 
+/** A listing from the results of `nft -j list table` and, when asked, `nft -a -t list table`. */
+function listingResult(table: TableRef, opts: ListOptions, json: NftRunResult, text: NftRunResult | undefined): Result<TableListing, NftError> {
+  const failed = json.exitCode !== 0 ? json : text !== undefined && text.exitCode !== 0 ? text : undefined;
+  if (failed) {
+    if (failed.exitCode === -1) return fail(execError(failed.stderr, opts.netns));
+    return fail(nftErrorFromStderr(failed.stderr, { exitCode: failed.exitCode, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) }));
+  }
+  const parsed = parseJsonListing(json.stdout, table, opts.elements ?? false);
+  if (!parsed.ok) {
+    const message = `cannot read nft's listing: ${parsed.error.map((p) => `${p.path}: ${p.message}`).join("; ")}`;
+    return fail({ ...execError(message, opts.netns), code: "nft.unknown", reason: "unknown" });
+  }
+  return ok(text === undefined ? parsed.value : withTextListing(parsed.value, text.stdout));
+}
+
 /** Runs nft with a real process per call. */
 export class ExecNftExecutor implements NftExecutor {
   readonly #nft: string;
@@ -99,17 +114,7 @@ export class ExecNftExecutor implements NftExecutor {
       this.#spawn(jsonArgs, opts.netns),
       opts.text ? this.#spawn(["-a", "-t", ...target], opts.netns) : Promise.resolve(undefined),
     ]);
-    const failed = json.exitCode !== 0 ? json : text !== undefined && text.exitCode !== 0 ? text : undefined;
-    if (failed) {
-      if (failed.exitCode === -1) return fail(execError(failed.stderr, opts.netns));
-      return fail(nftErrorFromStderr(failed.stderr, { exitCode: failed.exitCode, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) }));
-    }
-    const parsed = parseJsonListing(json.stdout, table, opts.elements ?? false);
-    if (!parsed.ok) {
-      const message = `cannot read nft's listing: ${parsed.error.map((p) => `${p.path}: ${p.message}`).join("; ")}`;
-      return fail({ ...execError(message, opts.netns), code: "nft.unknown", reason: "unknown" });
-    }
-    return ok(text === undefined ? parsed.value : withTextListing(parsed.value, text.stdout));
+    return listingResult(table, opts, json, text);
   }
 
   #spawn(args: readonly string[], netns: string | undefined): Promise<NftRunResult> {
@@ -137,5 +142,295 @@ export class ExecNftExecutor implements NftExecutor {
         });
       });
     });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A persistent in-process libnftables path for applies (issue 4, convergence). Starting
+// `nsenter` + `nft` costs ~5-10 ms of CPU per apply (two execs, dynamic linking, nft's start-up),
+// which on a small node makes a change that touches 100 netns take close to a second however many
+// run in parallel. A helper process (python3 + ctypes over libnftables.so.1, both what `nft`
+// itself is built on) stays up, enters each netns with setns(2), and runs
+// `nft_run_cmd_from_filename` on the script file: the same parser and the same single batch as
+// `nft -f FILE`, so the script is still complete in a private file before nft reads a byte of it
+// (all or nothing), errors come back in nft's own format, and `--check` is libnftables' dry run.
+// When the helper cannot run (no python3, no libnftables.so.1, no CAP_SYS_ADMIN), applies fall
+// back to the process path for good. Listings stay on the process path (they only happen on full
+// syncs).
+
+const HELPER_SOURCE = String.raw`
+import ctypes, json, os, sys
+CLONE_NEWNET = 0x40000000
+libc = ctypes.CDLL(None, use_errno=True)
+nft = ctypes.CDLL("libnftables.so.1")
+nft.nft_ctx_new.restype = ctypes.c_void_p
+nft.nft_ctx_new.argtypes = [ctypes.c_uint32]
+for name in ("nft_ctx_free", "nft_ctx_buffer_output", "nft_ctx_buffer_error"):
+    getattr(nft, name).argtypes = [ctypes.c_void_p]
+for name in ("nft_ctx_get_output_buffer", "nft_ctx_get_error_buffer"):
+    getattr(nft, name).restype = ctypes.c_char_p
+    getattr(nft, name).argtypes = [ctypes.c_void_p]
+nft.nft_ctx_set_dry_run.argtypes = [ctypes.c_void_p, ctypes.c_bool]
+nft.nft_run_cmd_from_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+nft.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+nft.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+home = os.open("/proc/self/ns/net", os.O_RDONLY)
+def reply(res):
+    sys.stdout.write(json.dumps(res) + "\n")
+    sys.stdout.flush()
+reply({"ready": True})
+for line in sys.stdin:
+    req = json.loads(line)
+    res = {"id": req["id"], "exitCode": -1, "stdout": "", "stderr": ""}
+    entered = False
+    try:
+        if req.get("netns") is not None:
+            fd = os.open(req["netns"], os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, os.strerror(err))
+                entered = True
+            finally:
+                os.close(fd)
+        ctx = nft.nft_ctx_new(0)
+        if not ctx:
+            raise OSError(0, "nft_ctx_new failed")
+        try:
+            nft.nft_ctx_buffer_output(ctx)
+            nft.nft_ctx_buffer_error(ctx)
+            if req.get("check"):
+                nft.nft_ctx_set_dry_run(ctx, True)
+            if req.get("flags"):
+                nft.nft_ctx_output_set_flags(ctx, req["flags"])
+            if req.get("cmd") is not None:
+                rc = nft.nft_run_cmd_from_buffer(ctx, req["cmd"].encode())
+            else:
+                rc = nft.nft_run_cmd_from_filename(ctx, req["file"].encode())
+            res["exitCode"] = 0 if rc == 0 else 1
+            res["stdout"] = (nft.nft_ctx_get_output_buffer(ctx) or b"").decode("utf-8", "replace")
+            res["stderr"] = (nft.nft_ctx_get_error_buffer(ctx) or b"").decode("utf-8", "replace")
+        finally:
+            nft.nft_ctx_free(ctx)
+    except OSError as e:
+        res["stderr"] = "nsenter: cannot enter %s: %s\n" % (req.get("netns"), e.strerror)
+    finally:
+        if entered and libc.setns(home, CLONE_NEWNET) != 0:
+            reply(res)
+            sys.exit(1)
+    reply(res)
+`;
+
+// libnftables' output flags (nftables/libnftables.h): -a, -j, -t.
+const OUTPUT_HANDLE = 1 << 3;
+const OUTPUT_JSON = 1 << 4;
+const OUTPUT_TERSE = 1 << 11;
+
+export interface HelperOptions extends ExecOptions {
+  /** Default `python3`. */
+  readonly pythonPath?: string;
+  /** Most helper processes (applies and listings in flight at once), started as needed. Default 8. */
+  readonly helpers?: number;
+}
+
+interface Pending {
+  readonly id: number;
+  readonly resolve: (result: NftRunResult | undefined) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** One helper process: requests answered in order. */
+class Helper {
+  readonly #child: ReturnType<typeof spawn>;
+  readonly #pending = new Map<number, Pending>();
+  readonly #timeoutMs: number;
+  #buffer = "";
+  #ids = 0;
+  /** Resolves true once the helper said it is ready, false if it died first. */
+  readonly ready: Promise<boolean>;
+  dead = false;
+
+  constructor(python: string, timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
+    this.#child = spawn(python, ["-c", HELPER_SOURCE], { stdio: ["pipe", "pipe", "ignore"] });
+    let markReady!: (ok: boolean) => void;
+    this.ready = new Promise((resolve) => (markReady = resolve));
+    this.#child.on("error", () => this.#die(markReady));
+    this.#child.on("exit", () => this.#die(markReady));
+    this.#child.stdin!.on("error", () => this.#die(markReady));
+    this.#child.stdout!.setEncoding("utf8");
+    this.#child.stdout!.on("data", (chunk: string) => {
+      this.#buffer += chunk;
+      let nl: number;
+      while ((nl = this.#buffer.indexOf("\n")) >= 0) {
+        const line = this.#buffer.slice(0, nl);
+        this.#buffer = this.#buffer.slice(nl + 1);
+        let msg: { ready?: boolean; id?: number; exitCode?: number; stdout?: string; stderr?: string };
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch {
+          continue;
+        }
+        if (msg.ready) {
+          markReady(true);
+          continue;
+        }
+        const p = msg.id !== undefined ? this.#pending.get(msg.id) : undefined;
+        if (!p) continue;
+        this.#pending.delete(p.id);
+        clearTimeout(p.timer);
+        p.resolve({ exitCode: msg.exitCode ?? -1, stdout: msg.stdout ?? "", stderr: msg.stderr ?? "" });
+      }
+      this.#updateRef();
+    });
+    this.#updateRef();
+  }
+
+  /** Requests in flight or about to be sent (reserved by `HelperNftExecutor` before it awaits readiness). */
+  reserved = 0;
+
+  get load(): number {
+    return this.#pending.size + this.reserved;
+  }
+
+  /** The result, or undefined when the helper died before answering (nothing is known of the apply). */
+  request(what: { file: string } | { cmd: string; flags: number }, opts: RunOptions): Promise<NftRunResult | undefined> {
+    if (this.dead) return Promise.resolve(undefined);
+    const id = ++this.#ids;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        // Killing the helper aborts the apply in progress; the netlink batch is all or nothing.
+        this.#pending.delete(id);
+        resolve({ exitCode: -1, stdout: "", stderr: `the nft helper was killed (timeout ${this.#timeoutMs} ms)` });
+        this.kill();
+      }, this.#timeoutMs);
+      this.#pending.set(id, { id, resolve, timer });
+      this.#updateRef();
+      this.#child.stdin!.write(`${JSON.stringify({ id, ...what, check: opts.check === true, netns: opts.netns === undefined ? null : netnsPath(opts.netns) })}\n`);
+    });
+  }
+
+  kill(): void {
+    this.dead = true;
+    this.#child.kill("SIGKILL");
+  }
+
+  #die(markReady: (ok: boolean) => void): void {
+    this.dead = true;
+    markReady(false);
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.resolve(undefined);
+    }
+    this.#pending.clear();
+  }
+
+  // An idle helper must not keep Node alive; one with work in flight must.
+  #updateRef(): void {
+    const busy = this.#pending.size > 0;
+    for (const handle of [this.#child, this.#child.stdin, this.#child.stdout] as ({ ref?: () => void; unref?: () => void } | null)[]) {
+      if (busy) handle?.ref?.();
+      else handle?.unref?.();
+    }
+  }
+}
+
+/**
+ * Applies through persistent libnftables helpers (see above), lists and falls back through
+ * `ExecNftExecutor`. Call `close()` when done (idle helpers never keep the process alive, though).
+ */
+export class HelperNftExecutor implements NftExecutor {
+  readonly #fallback: ExecNftExecutor;
+  readonly #python: string;
+  readonly #count: number;
+  readonly #timeoutMs: number;
+  readonly #scriptParent: string;
+  #scriptDir: string | undefined;
+  #scripts = 0;
+  #helpers: Helper[] | undefined;
+  /** False once the helper turned out not to work here: the process path from then on. */
+  #usable = true;
+  #closed = false;
+
+  constructor(opts: HelperOptions = {}) {
+    this.#fallback = new ExecNftExecutor(opts);
+    this.#python = opts.pythonPath ?? "python3";
+    this.#count = Math.max(1, opts.helpers ?? 8);
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#scriptParent = opts.scriptDir ?? tmpdir();
+  }
+
+  /** Whether applies currently go through the helper (false after a fallback). */
+  get usingHelper(): boolean {
+    return this.#usable && !this.#closed;
+  }
+
+  async run(script: string, opts: RunOptions): Promise<NftRunResult> {
+    if (!this.#usable || this.#closed) return this.#fallback.run(script, opts);
+    const helper = await this.#pick();
+    if (!helper) return this.#fallback.run(script, opts);
+    let file: string;
+    try {
+      this.#scriptDir ??= mkdtempSync(join(this.#scriptParent, "nadguard-nft-"));
+      file = join(this.#scriptDir, `${process.pid}-${++this.#scripts}.nft`);
+      await writeFile(file, script, { mode: 0o600, flag: "wx" });
+    } catch (error) {
+      return { exitCode: -1, stdout: "", stderr: `cannot write the nft script: ${(error as Error).message}` };
+    }
+    try {
+      const result = await helper.request({ file }, opts);
+      if (result) return result;
+      // The helper died mid-request: whether the batch was committed is unknown; report an exec
+      // failure (the enforcer then reads the netns back) rather than silently re-applying.
+      return { exitCode: -1, stdout: "", stderr: "the nft helper exited before answering" };
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
+  }
+
+  /** `nft -j [-t] list table` and `nft -a -t list table` as libnftables calls (read-only commands: no script file needed). */
+  async list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>> {
+    if (!this.#usable || this.#closed) return this.#fallback.list(table, opts);
+    const cmd = `list table ${table.family} ${table.name}`;
+    const netns = opts.netns !== undefined ? { netns: opts.netns } : {};
+    const ask = async (flags: number): Promise<NftRunResult | undefined> => {
+      const helper = await this.#pick();
+      return helper ? ((await helper.request({ cmd, flags }, netns)) ?? { exitCode: -1, stdout: "", stderr: "the nft helper exited before answering" }) : undefined;
+    };
+    const [json, text] = await Promise.all([ask(opts.elements ? OUTPUT_JSON : OUTPUT_JSON | OUTPUT_TERSE), opts.text ? ask(OUTPUT_HANDLE | OUTPUT_TERSE) : Promise.resolve(undefined)]);
+    if (json === undefined || (opts.text && text === undefined)) return this.#fallback.list(table, opts);
+    return listingResult(table, opts, json, text);
+  }
+
+  /** Stops the helpers. Later calls use the process path. */
+  close(): void {
+    this.#closed = true;
+    for (const h of this.#helpers ?? []) h.kill();
+    this.#helpers = undefined;
+  }
+
+  async #pick(): Promise<Helper | undefined> {
+    this.#helpers ??= [];
+    // Replace dead helpers (killed on timeout); if a fresh one cannot start, stop using helpers.
+    for (let i = 0; i < this.#helpers.length; i++) if (this.#helpers[i]!.dead) this.#helpers[i] = new Helper(this.#python, this.#timeoutMs);
+    let helper = this.#helpers.length > 0 ? this.#helpers.reduce((a, b) => (b.load < a.load ? b : a)) : undefined;
+    // One more helper when all are busy: an apply may wait in the kernel (an RCU grace period on
+    // a commit that deletes), so applies in flight at once must not be capped below the caller's
+    // parallelism.
+    if ((!helper || helper.load > 0) && this.#helpers.length < this.#count) {
+      helper = new Helper(this.#python, this.#timeoutMs);
+      this.#helpers.push(helper);
+    }
+    helper = helper!;
+    helper.reserved += 1;
+    const ready = await helper.ready;
+    helper.reserved -= 1;
+    if (!ready) {
+      this.#usable = false;
+      this.close();
+      this.#closed = false;
+      return undefined;
+    }
+    return helper;
   }
 }
