@@ -9,7 +9,7 @@ import type { Config } from "../config/config.js";
 import { type Element, NADGUARD_TABLE, quoted } from "../nft/objects.js";
 import { freshTableOps, type TableState } from "../nft/state.js";
 import { type Op, Transaction } from "../nft/transaction.js";
-import { type DirectionModel, type ModelOptions, type PeerPods, type PolicyModel, buildModel } from "./model.js";
+import { type DirectionModel, type ModelOptions, type PeerPods, type PolicyModel, buildModel, patchPeerPods } from "./model.js";
 import { type Peer, type Policy, parsePolicyFor } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
 import { ALL_PORTS, type AddrRange, type Box, type PortRange, disjointBoxes, fullRange, mergeAddrRanges } from "./ranges.js";
@@ -23,6 +23,7 @@ import {
   type InterfaceState,
   type RulesetOptions,
   directionDiff,
+  directionPatches,
   staticObjects,
   tableFor,
 } from "./ruleset.js";
@@ -61,8 +62,9 @@ const cmpBig = (x: bigint, y: bigint): number => (x < y ? -1 : x > y ? 1 : 0);
 
 /** Collects one family's allows, then sorts them into the hash and interval sets (ruleset.ts says which goes where). */
 class FamilyCollector {
-  readonly #hosts = new Map<string, HostPort>();
-  readonly #hostsProto = new Map<string, HostProto>();
+  // Keyed by the address (bigints are Map keys by value), then protocol and port: no address is formatted.
+  readonly #hosts = new Map<bigint, Map<string, HostPort>>();
+  readonly #hostsProto = new Map<bigint, Map<string, HostProto>>();
   readonly #hostsAll = new Set<bigint>();
   readonly #boxes: Box[] = [];
   readonly #ranges: AddrRange[] = [];
@@ -76,15 +78,25 @@ class FamilyCollector {
     }
     for (const port of ports) {
       if (!host) this.#boxes.push({ addr: r, port });
-      else if (port.from === port.to) this.#hosts.set(`${r.from} ${port.protocol} ${port.from}`, { addr: r.from, protocol: port.protocol, port: port.from });
-      else if (port.from === ALL_PORTS.from && port.to === ALL_PORTS.to) this.#hostsProto.set(`${r.from} ${port.protocol}`, { addr: r.from, protocol: port.protocol });
-      else this.#boxes.push({ addr: r, port });
+      else if (port.from === port.to) {
+        let byPort = this.#hosts.get(r.from);
+        if (!byPort) this.#hosts.set(r.from, (byPort = new Map()));
+        byPort.set(`${port.protocol} ${port.from}`, { addr: r.from, protocol: port.protocol, port: port.from });
+      } else if (port.from === ALL_PORTS.from && port.to === ALL_PORTS.to) {
+        let byProto = this.#hostsProto.get(r.from);
+        if (!byProto) this.#hostsProto.set(r.from, (byProto = new Map()));
+        byProto.set(port.protocol, { addr: r.from, protocol: port.protocol });
+      } else this.#boxes.push({ addr: r, port });
     }
   }
 
   sets(): FamilySets {
-    const hosts = [...this.#hosts.values()].sort((x, y) => cmpBig(x.addr, y.addr) || x.protocol.localeCompare(y.protocol) || x.port - y.port);
-    const hostsProto = [...this.#hostsProto.values()].sort((x, y) => cmpBig(x.addr, y.addr) || x.protocol.localeCompare(y.protocol));
+    const hosts: HostPort[] = [];
+    for (const byPort of this.#hosts.values()) for (const h of byPort.values()) hosts.push(h);
+    hosts.sort((x, y) => cmpBig(x.addr, y.addr) || x.protocol.localeCompare(y.protocol) || x.port - y.port);
+    const hostsProto: HostProto[] = [];
+    for (const byProto of this.#hostsProto.values()) for (const h of byProto.values()) hostsProto.push(h);
+    hostsProto.sort((x, y) => cmpBig(x.addr, y.addr) || x.protocol.localeCompare(y.protocol));
     const hostsAll = [...this.#hostsAll].sort(cmpBig);
     return { hosts, hostsProto, hostsAll, boxes: disjointBoxes(this.#boxes), ranges: mergeAddrRanges(this.#ranges) };
   }
@@ -108,15 +120,133 @@ function directionSets(model: DirectionModel, cache: Map<string, DirectionSets>)
   const signature = model.allows.map((a) => a.signature).sort().join("\n");
   const cached = cache.get(signature);
   if (cached) return cached;
+  const patched = patchedSets(model, cache);
+  if (patched) {
+    cache.set(signature, patched);
+    return patched;
+  }
   const collect = { 4: new FamilyCollector(), 6: new FamilyCollector() };
   for (const a of model.allows) {
     const ranges = a.addresses === "any" ? [fullRange(4), fullRange(6)] : a.addresses;
     for (const r of ranges) collect[r.family].add(r, a.ports);
   }
-  const v4 = collect[4].sets();
-  const v6 = collect[6].sets();
-  const sets: DirectionSets = { isolated: true, v4, v6, fingerprint: `${familyFingerprint(v4)}|${familyFingerprint(v6)}` };
+  const sets = isolatedSets(collect[4].sets(), collect[6].sets());
   cache.set(signature, sets);
+  return sets;
+}
+
+/** Isolated sets; the fingerprint (long: every element) is built on first read. */
+function isolatedSets(v4: FamilySets, v6: FamilySets): DirectionSets {
+  let fingerprint: string | undefined;
+  return {
+    isolated: true,
+    v4,
+    v6,
+    get fingerprint(): string {
+      return (fingerprint ??= `${familyFingerprint(v4)}|${familyFingerprint(v6)}`);
+    },
+  };
+}
+
+const cmpHostPort = (x: HostPort, y: HostPort): number => cmpBig(x.addr, y.addr) || (x.protocol === y.protocol ? 0 : x.protocol.localeCompare(y.protocol)) || x.port - y.port;
+const cmpHostProto = (x: HostProto, y: HostProto): number => cmpBig(x.addr, y.addr) || (x.protocol === y.protocol ? 0 : x.protocol.localeCompare(y.protocol));
+const cmpRange = (x: AddrRange, y: AddrRange): number => x.family - y.family || cmpBig(x.from, y.from) || cmpBig(x.to, y.to);
+
+/** Index of `item` in the sorted `list`, or -(insertion point) - 1. */
+function search<T>(list: readonly T[], item: T, cmp: (x: T, y: T) => number): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = cmp(list[mid]!, item);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -lo - 1;
+}
+
+type HostElement = { kind: "port"; value: HostPort } | { kind: "proto"; value: HostProto } | { kind: "all"; value: bigint };
+
+/** The hash-set elements a host gets from an allow's ports; undefined when some go to an interval set. */
+function hostElements(addr: bigint, ports: "any" | readonly PortRange[]): HostElement[] | undefined {
+  if (ports === "any") return [{ kind: "all", value: addr }];
+  const out: HostElement[] = [];
+  for (const port of ports) {
+    if (port.from === port.to) out.push({ kind: "port", value: { addr, protocol: port.protocol, port: port.from } });
+    else if (port.from === ALL_PORTS.from && port.to === ALL_PORTS.to) out.push({ kind: "proto", value: { addr, protocol: port.protocol } });
+    else return undefined;
+  }
+  return out;
+}
+
+const sameElement = (x: HostElement, y: HostElement): boolean =>
+  x.kind === y.kind && (x.kind === "all" ? x.value === y.value : x.kind === "port" ? cmpHostPort(x.value, y.value as HostPort) === 0 : cmpHostProto(x.value, y.value as HostProto) === 0);
+
+/**
+ * The sets of allows that differ from ones already in `cache` only by patched peer sets
+ * (`PeerPods.patch`), from those sets plus and minus the hosts that came and went: O(changed hosts ×
+ * allows × log), not O(elements). Undefined when there is no such basis or the change is not one of
+ * host elements only (the caller then builds the sets in full).
+ */
+function patchedSets(model: DirectionModel, cache: Map<string, DirectionSets>): DirectionSets | undefined {
+  const patched = model.allows.filter((a) => a.source?.patch);
+  if (patched.length === 0) return undefined;
+  const oldSignatures: string[] = [];
+  for (const a of model.allows) {
+    const patch = a.source?.patch;
+    if (!patch) {
+      oldSignatures.push(a.signature);
+      continue;
+    }
+    const prefix = `p${a.source!.id}|`;
+    if (!a.signature.startsWith(prefix)) return undefined;
+    oldSignatures.push(`p${patch.from}|${a.signature.slice(prefix.length)}`);
+  }
+  const base = cache.get(oldSignatures.sort().join("\n"));
+  if (!base?.isolated) return undefined;
+  const gone: { family: 4 | 6; element: HostElement }[] = [];
+  const come: { family: 4 | 6; element: HostElement }[] = [];
+  for (const a of patched) {
+    const { removed, added } = a.source!.patch!;
+    for (const [list, out] of [[removed, gone], [added, come]] as const) {
+      for (const r of list) {
+        if (r.from !== r.to) return undefined;
+        const elements = hostElements(r.from, a.ports);
+        if (!elements) return undefined;
+        for (const element of elements) out.push({ family: r.family, element });
+      }
+    }
+  }
+  // A host element that went stays when another allow (or the same, with another port) still gives it.
+  const stays = (family: 4 | 6, element: HostElement): boolean =>
+    model.allows.some((a) => {
+      if (a.addresses === "any") return false;
+      const host: AddrRange = { family, from: element.value instanceof Object ? element.value.addr : element.value, to: element.value instanceof Object ? element.value.addr : element.value };
+      const found = a.source ? search(a.addresses, host, cmpRange) >= 0 : a.addresses.some((r) => cmpRange(r, host) === 0);
+      return found && (hostElements(host.from, a.ports) ?? []).some((e) => sameElement(e, element));
+    });
+  const families = { 4: { ...base.v4, hosts: [...base.v4.hosts], hostsProto: [...base.v4.hostsProto], hostsAll: [...base.v4.hostsAll] }, 6: { ...base.v6, hosts: [...base.v6.hosts], hostsProto: [...base.v6.hostsProto], hostsAll: [...base.v6.hostsAll] } };
+  /** Whether the element was inserted or removed (false: already so). */
+  const edit = (family: 4 | 6, element: HostElement, add: boolean): boolean => {
+    const f = families[family];
+    const apply = <T>(list: T[], item: T, cmp: (x: T, y: T) => number): boolean => {
+      const i = search(list, item, cmp);
+      if (add && i < 0) list.splice(-i - 1, 0, item);
+      else if (!add && i >= 0) list.splice(i, 1);
+      else return false;
+      return true;
+    };
+    if (element.kind === "port") return apply(f.hosts, element.value, cmpHostPort);
+    if (element.kind === "proto") return apply(f.hostsProto, element.value, cmpHostProto);
+    return apply(f.hostsAll, element.value, cmpBig);
+  };
+  const deletes: { family: 4 | 6; element: HostElement }[] = [];
+  const adds: { family: 4 | 6; element: HostElement }[] = [];
+  for (const { family, element } of gone) if (!stays(family, element) && edit(family, element, false)) deletes.push({ family, element });
+  for (const { family, element } of come) if (edit(family, element, true)) adds.push({ family, element });
+  const sets = isolatedSets(families[4], families[6]);
+  directionPatches.set(sets, { from: new WeakRef(base), deletes, adds });
   return sets;
 }
 
@@ -129,8 +259,51 @@ function stateFor(model: PolicyModel, podKey: string, cache: Map<string, Directi
     warnings.push(...m.warnings);
   }
   if (interfaces.length === 0) return undefined;
-  const fingerprint = interfaces.map((i) => `${i.name}\u0000${i.ingress.fingerprint}\u0000${i.egress.fingerprint}`).join("\u0001");
-  return { pod: podKey, interfaces, warnings, fingerprint };
+  // Built on first read: the sets' fingerprints are long, and `recompile` compares states by their sets (`sameState`).
+  let fingerprint: string | undefined;
+  return {
+    pod: podKey,
+    interfaces,
+    warnings,
+    get fingerprint(): string {
+      return (fingerprint ??= interfaces.map((i) => `${i.name}\u0000${i.ingress.fingerprint}\u0000${i.egress.fingerprint}`).join("\u0001"));
+    },
+  };
+}
+
+function sameList<T>(x: readonly T[], y: readonly T[], same: (a: T, b: T) => boolean): boolean {
+  if (x === y) return true;
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (!same(x[i]!, y[i]!)) return false;
+  return true;
+}
+
+const sameRange = (a: AddrRange, b: AddrRange): boolean => a.family === b.family && a.from === b.from && a.to === b.to;
+
+function sameFamily(x: FamilySets, y: FamilySets): boolean {
+  return (
+    x === y ||
+    (sameList(x.hosts, y.hosts, (a, b) => cmpHostPort(a, b) === 0) &&
+      sameList(x.hostsProto, y.hostsProto, (a, b) => cmpHostProto(a, b) === 0) &&
+      sameList(x.hostsAll, y.hostsAll, (a, b) => a === b) &&
+      sameList(x.boxes, y.boxes, (a, b) => sameRange(a.addr, b.addr) && a.port.protocol === b.port.protocol && a.port.from === b.port.from && a.port.to === b.port.to) &&
+      sameList(x.ranges, y.ranges, sameRange))
+  );
+}
+
+/** Equal fingerprints, compared element by element without building them. */
+function sameSets(a: DirectionSets, b: DirectionSets): boolean {
+  return a === b || (a.isolated === b.isolated && (!a.isolated || (sameFamily(a.v4, b.v4) && sameFamily(a.v6, b.v6))));
+}
+
+/** Whether two states have equal fingerprints, without building them: interface by interface, set by set. */
+function sameState(a: DesiredState | undefined, b: DesiredState | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.interfaces.length !== b.interfaces.length) return false;
+  return a.interfaces.every((x, i) => {
+    const y = b.interfaces[i]!;
+    return x.name === y.name && sameSets(x.ingress, y.ingress) && sameSets(x.egress, y.egress);
+  });
 }
 
 function onNode(pod: PodInfo, node: string | undefined): boolean {
@@ -231,7 +404,21 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): PolicyEvent[] 
 
 type PodsPeer = Peer & { kind: "pods" };
 
+// By the policy's rule lists, which `readPolicy` shares between models (Policy objects it does not).
+const peersMemo = new WeakMap<object, WeakMap<object, { peers: PodsPeer[]; egressToAll: boolean }>>();
+const NO_RULES: object = {};
+
 function peersOf(policy: Policy): { peers: PodsPeer[]; egressToAll: boolean } {
+  const ingress = policy.ingress ?? NO_RULES;
+  const egress = policy.egress ?? NO_RULES;
+  let byEgress = peersMemo.get(ingress);
+  if (!byEgress) peersMemo.set(ingress, (byEgress = new WeakMap()));
+  let found = byEgress.get(egress);
+  if (!found) byEgress.set(egress, (found = peersOfUncached(policy)));
+  return found;
+}
+
+function peersOfUncached(policy: Policy): { peers: PodsPeer[]; egressToAll: boolean } {
   const peers: PodsPeer[] = [];
   let egressToAll = false;
   for (const direction of ["ingress", "egress"] as const) {
@@ -250,8 +437,16 @@ function peerMayMatch(peer: PodsPeer, policy: Policy, pod: PodInfo, nsLabels: Re
 }
 
 /** Pods whose desired state may change with `events`: a superset of the affected pods, never the whole cluster for one pod. */
-function candidates(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[]): Set<string> {
+function candidates(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[], reused?: ReadonlyMap<string, PeerPods>): Set<string> {
   const out = new Set<string>();
+  // With `reused` (pod events only, see `reusablePeers`): a policy's peer that the changed pod
+  // matches changes nothing when its set is the very object of the previous model.
+  const setChanged = (policy: Policy, peer: PodsPeer | undefined): boolean => {
+    if (!reused) return true;
+    const key = `${policy.networks.join(",")}\u0000${peer ? peer.key : "all"}`;
+    const before = prev.peerSets().get(key);
+    return before === undefined || reused.get(key) !== before;
+  };
   const models = [prev, next];
   const addSelected = (policyKey: string): void => {
     for (const m of models) for (const k of m.selectedPods(policyKey)) out.add(k);
@@ -269,7 +464,7 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
           if (!pod) continue;
           for (const policy of m.policies.values()) {
             const { peers, egressToAll } = peersOf(policy);
-            if (egressToAll || peers.some((peer) => peerMayMatch(peer, policy, pod, nsLabelsIn(m, pod.namespace)))) addSelected(policy.key);
+            if ((egressToAll && setChanged(policy, undefined)) || peers.some((peer) => peerMayMatch(peer, policy, pod, nsLabelsIn(m, pod.namespace)) && setChanged(policy, peer))) addSelected(policy.key);
           }
         }
         break;
@@ -297,7 +492,11 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
   return out;
 }
 
-/** Peer sets of the previous model that no event can have changed: the next model starts from them. */
+/**
+ * Peer sets of the previous model that the events leave valid, the next model starts from them: a
+ * set a pod event touches is patched with that pod (see `patchPeerPods`); one a namespace or NAD
+ * event may touch is dropped (recomputed in full).
+ */
 function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly PolicyEvent[]): Map<string, PeerPods> {
   const out = new Map(prev.peerSets());
   const nsLabelsIn = (s: Snapshot, ns: string): Readonly<Record<string, string>> => s.namespaces.get(ns)?.metadata.labels ?? {};
@@ -306,17 +505,27 @@ function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly P
     return raw ? podInfo(raw) : undefined;
   };
   const snapshots = [prev.snapshot, snapshot];
+  // Pod events are patched only when no namespace or NAD changed (membership then depends on the pod alone).
+  const patchable = events.every((e) => e.kind === "pod" || e.kind === "policy");
   for (const event of events) {
+    if (event.kind === "policy") continue;
+    const pods = event.kind === "pod" ? snapshots.map((s) => podIn(s, event.key)) : [];
     for (const [key, set] of out) {
       let stale = false;
       if (event.kind === "pod") {
-        stale = snapshots.some((s) => {
-          const pod = podIn(s, event.key);
+        stale = snapshots.some((s, i) => {
+          const pod = pods[i];
           if (!pod) return false;
           if (!set.peer) return true;
           const inNamespace = set.peer.namespaceSelector ? set.peer.namespaceSelector.matches(nsLabelsIn(s, pod.namespace)) : pod.namespace === set.namespace;
           return inNamespace && (!set.peer.podSelector || set.peer.podSelector.matches(pod.labels));
         });
+        if (stale && patchable) {
+          const after = pods[1];
+          const patched = patchPeerPods(set, event.key, after, after ? nsLabelsIn(snapshot, after.namespace) : {});
+          if (patched !== set) out.set(key, patched);
+          continue;
+        }
       } else if (event.kind === "namespace") {
         stale = set.peer === undefined || snapshots.some((s) => {
           const labels = s.namespaces.get(event.name)?.metadata.labels;
@@ -341,13 +550,14 @@ export function transitionOps(
 ): Op[] {
   if (after === undefined) return [{ verb: "add", object: { kind: "table" } }, { verb: "delete", object: { kind: "table" } }];
   if (before === undefined) return freshTableOps(desiredTable(after, options));
-  const prevStatic = staticObjects(beforeOptions);
-  const nextStatic = staticObjects(options);
-  if (JSON.stringify(prevStatic.sets) !== JSON.stringify(nextStatic.sets) || JSON.stringify(prevStatic.chains) !== JSON.stringify(nextStatic.chains)) return freshTableOps(desiredTable(after, options));
   const ops: Op[] = [];
-  for (const c of nextStatic.chains) {
-    const a = prevStatic.rules.filter((r) => r.chain === c.name).map((r) => r.rule);
-    const b = nextStatic.rules.filter((r) => r.chain === c.name);
+  // The same options make the same static part: nothing to compare.
+  const prevStatic = beforeOptions === options ? undefined : staticObjects(beforeOptions);
+  const nextStatic = beforeOptions === options ? undefined : staticObjects(options);
+  if (prevStatic && nextStatic && (JSON.stringify(prevStatic.sets) !== JSON.stringify(nextStatic.sets) || JSON.stringify(prevStatic.chains) !== JSON.stringify(nextStatic.chains))) return freshTableOps(desiredTable(after, options));
+  for (const c of nextStatic && prevStatic ? nextStatic.chains : []) {
+    const a = prevStatic!.rules.filter((r) => r.chain === c.name).map((r) => r.rule);
+    const b = nextStatic!.rules.filter((r) => r.chain === c.name);
     if (a.join("\n") !== b.map((r) => r.rule).join("\n")) {
       ops.push({ verb: "flush", object: c });
       for (const r of b) ops.push({ verb: "add", object: r });
@@ -382,17 +592,25 @@ export function transitionOps(
 export function recompile(previous: Compiled, snapshot: Snapshot, config: Config, events?: readonly PolicyEvent[]): Recompiled {
   const options = previous.options;
   const list = events ?? diffSnapshots(previous.snapshot, snapshot);
-  const model = buildModel(snapshot, config, { ...options, reusePeers: reusablePeers(previous.model, snapshot, list), previousPeers: previous.model.peerSets() });
+  const changedPods = list.flatMap((e) => (e.kind === "pod" ? [e.key] : []));
+  const reused = reusablePeers(previous.model, snapshot, list);
+  const model = buildModel(snapshot, config, {
+    ...options,
+    reusePeers: reused,
+    previousPeers: previous.model.peerSets(),
+    previousModel: { model: previous.model, changedPods },
+  });
   const cache = new Map(previous.setsCache);
   const states = new Map(previous.states);
   const changes = new Map<string, PodChange>();
   const diffCache = new DirectionDiffCache();
-  for (const key of candidates(previous.model, model, list)) {
+  const podsOnly = list.every((e) => e.kind === "pod");
+  for (const key of candidates(previous.model, model, list, podsOnly ? reused : undefined)) {
     const raw = snapshot.pods.get(key);
     const pod = raw ? podInfo(raw) : undefined;
     const after = pod && onNode(pod, options.node) ? stateFor(model, key, cache) : undefined;
     const before = previous.states.get(key);
-    if (before?.fingerprint === after?.fingerprint) continue;
+    if (sameState(before, after)) continue;
     if (after) states.set(key, after);
     else states.delete(key);
     changes.set(key, { pod: key, ...(before && { before }), ...(after && { after }), ops: transitionOps(before, after, options, options, diffCache) });

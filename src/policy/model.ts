@@ -29,6 +29,8 @@ export interface AllowEntry {
   readonly ports: "any" | readonly PortRange[];
   /** Identifies the content: equal signatures mean equal addresses and ports. */
   readonly signature: string;
+  /** The peer set the addresses are, for pod peers (see `PeerPods.patch`). */
+  readonly source?: PeerPods;
 }
 
 export interface DirectionModel {
@@ -66,6 +68,12 @@ export interface ModelOptions {
    * set elements cached by them, stay valid (see `recompile`).
    */
   readonly previousPeers?: ReadonlyMap<string, PeerPods>;
+  /**
+   * The model of an earlier snapshot and the pods changed since (see `recompile`): its indexes are
+   * carried forward, with only those pods replaced (and its policies kept when the policies and
+   * NADs are the same maps).
+   */
+  readonly previousModel?: { readonly model: PolicyModel; readonly changedPods: readonly string[] };
 }
 
 export interface PolicyModel {
@@ -96,6 +104,8 @@ export interface PeerPods {
   readonly peer?: Peer & { kind: "pods" };
   /** The namespace a peer without namespaceSelector looks in. */
   readonly namespace: string;
+  /** When made by `patchPeerPods`: the id of the set it was patched from, and the host ranges that left and came. */
+  readonly patch?: { readonly from: number; readonly removed: readonly AddrRange[]; readonly added: readonly AddrRange[] };
 }
 
 // Module-wide so that ids from an earlier model, reused by a later one, never collide with new ones.
@@ -110,31 +120,72 @@ function portsText(ports: "any" | readonly PortRange[]): string {
 /** Builds the model of a snapshot. Cheap: the work happens on first use of each policy and pod. */
 export function buildModel(snapshot: Snapshot, config: Config, options: ModelOptions = {}): PolicyModel {
   const plugins = new Set(options.networkPlugins ?? config.enforcement.networkPlugins);
-  const policies = new Map<string, Policy>();
-  const byNetworkNamespace = new Map<string, Policy[]>();
-  for (const raw of snapshot.policies.values()) {
-    const policy = readPolicy(raw, snapshot);
-    policies.set(policy.key, policy);
-    for (const nad of policy.networks) {
-      const key = `${nad}\u0000${policy.namespace}`;
-      const list = byNetworkNamespace.get(key);
-      if (list) list.push(policy);
-      else byNetworkNamespace.set(key, [policy]);
+  const base = options.previousModel ? modelIndexes.get(options.previousModel.model) : undefined;
+  let policies: Map<string, Policy>;
+  let byNetworkNamespace: Map<string, Policy[]>;
+  if (base && base.snapshot.policies === snapshot.policies && base.snapshot.nads === snapshot.nads) {
+    ({ policies, byNetworkNamespace } = base);
+  } else {
+    policies = new Map();
+    byNetworkNamespace = new Map();
+    for (const raw of snapshot.policies.values()) {
+      const policy = readPolicy(raw, snapshot);
+      policies.set(policy.key, policy);
+      for (const nad of policy.networks) {
+        const key = `${nad}\u0000${policy.namespace}`;
+        const list = byNetworkNamespace.get(key);
+        if (list) list.push(policy);
+        else byNetworkNamespace.set(key, [policy]);
+      }
     }
   }
-  const pods = new Map<string, PodInfo>();
-  const byNamespace = new Map<string, PodInfo[]>();
-  for (const raw of snapshot.pods.values()) {
-    const info = podInfo(raw);
-    pods.set(info.key, info);
-    const list = byNamespace.get(info.namespace);
-    if (list) list.push(info);
-    else byNamespace.set(info.namespace, [info]);
+  let pods: Map<string, PodInfo>;
+  let byNamespace: Map<string, PodInfo[]>;
+  if (base) {
+    // Carried forward: copies of the maps, the changed pods replaced in place (other lists shared, never mutated).
+    pods = new Map(base.pods);
+    byNamespace = new Map(base.byNamespace);
+    const copied = new Set<string>();
+    for (const key of options.previousModel!.changedPods) {
+      const raw = snapshot.pods.get(key);
+      const info = raw ? podInfo(raw) : undefined;
+      const old = base.pods.get(key);
+      if (info) pods.set(key, info);
+      else pods.delete(key);
+      for (const ns of new Set([old?.namespace, info?.namespace])) {
+        if (ns === undefined) continue;
+        let list = byNamespace.get(ns);
+        if (!copied.has(ns)) {
+          list = list ? [...list] : [];
+          byNamespace.set(ns, list);
+          copied.add(ns);
+        }
+        const index = list!.findIndex((p) => p.key === key);
+        if (info && info.namespace === ns) {
+          if (index >= 0) list![index] = info;
+          else list!.push(info);
+        } else if (index >= 0) list!.splice(index, 1);
+        if (list!.length === 0) byNamespace.delete(ns);
+      }
+    }
+  } else {
+    pods = new Map();
+    byNamespace = new Map();
+    for (const raw of snapshot.pods.values()) {
+      const info = podInfo(raw);
+      pods.set(info.key, info);
+      const list = byNamespace.get(info.namespace);
+      if (list) list.push(info);
+      else byNamespace.set(info.namespace, [info]);
+    }
   }
   const namespaceLabels = (ns: string): Labels => snapshot.namespaces.get(ns)?.metadata.labels ?? {};
 
   const selectedMemo = new Map<string, Set<string>>();
   const peerMemo = new Map<string, PeerPods>(options.reusePeers ?? []);
+  // Closures below must not capture `options`: it may name the previous model (`previousModel`), and
+  // each model holding the one before would chain every model ever built.
+  const previousPeers = options.previousPeers;
   const ruleMemo = new Map<string, { entries: AllowEntry[]; warnings: Problem[] }>();
 
   /** The policies on `network` that select the pod: only those of its namespace are looked at. */
@@ -200,7 +251,7 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     const memoKey = `${policy.networks.join(",")}\u0000${peer.key}`;
     let found = peerMemo.get(memoKey);
     if (!found) {
-      found = samePeerPods(options.previousPeers?.get(memoKey), collectPeers(policy, podsOfNamespaces(peer, policy), peer));
+      found = samePeerPods(previousPeers?.get(memoKey), collectPeers(policy, podsOfNamespaces(peer, policy), peer));
       peerMemo.set(memoKey, found);
     }
     return found;
@@ -211,7 +262,7 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     const memoKey = `${policy.networks.join(",")}\u0000all`;
     let found = peerMemo.get(memoKey);
     if (!found) {
-      found = samePeerPods(options.previousPeers?.get(memoKey), collectPeers(policy, [[...pods.values()]], undefined));
+      found = samePeerPods(previousPeers?.get(memoKey), collectPeers(policy, [[...pods.values()]], undefined));
       peerMemo.set(memoKey, found);
     }
     return found;
@@ -244,7 +295,7 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
         out.push(entry(policy, ruleIndex, i, `ip:${peer.ranges.map((r) => `${r.from}-${r.to}`).join(",")}`, peer.ranges, ports));
       } else if (peer.kind === "pods") {
         const found = peerPods(policy, peer);
-        if (found.ranges.length > 0) out.push(entry(policy, ruleIndex, i, `p${found.id}`, found.ranges, ports));
+        if (found.ranges.length > 0) out.push({ ...entry(policy, ruleIndex, i, `p${found.id}`, found.ranges, ports), source: found });
       }
     });
     return out;
@@ -374,7 +425,7 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     return { ...base, managed: true, ingress, egress, warnings: dedupe(warnings) };
   }
 
-  return {
+  const model: PolicyModel = {
     snapshot,
     policies,
     pods,
@@ -388,6 +439,100 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     peerSets: () => peerMemo,
     problems: () => [...[...policies.values()].flatMap((p) => p.problems), ...[...pods.values()].flatMap((p) => p.problems)],
   };
+  modelIndexes.set(model, { snapshot, policies, byNetworkNamespace, pods, byNamespace });
+  return model;
+}
+
+/** Each model's indexes, for the next model to carry forward (see `ModelOptions.previousModel`). */
+const modelIndexes = new WeakMap<
+  PolicyModel,
+  { snapshot: Snapshot; policies: Map<string, Policy>; byNetworkNamespace: Map<string, Policy[]>; pods: Map<string, PodInfo>; byNamespace: Map<string, PodInfo[]> }
+>();
+
+/** A pod's host ranges on any of `networks`, when it counts as a peer there (what `collectPeers` takes). */
+function eligibleRanges(networks: readonly string[], pod: PodInfo): readonly AddrRange[] | undefined {
+  if (!pod.peerEligible) return undefined;
+  if (networks.length === 1) {
+    const ranges = pod.attachments.get(networks[0]!)?.ranges;
+    return ranges && ranges.length > 0 ? ranges : undefined;
+  }
+  const ranges: AddrRange[] = [];
+  for (const nad of networks) for (const r of pod.attachments.get(nad)?.ranges ?? []) ranges.push(r);
+  return ranges.length > 0 ? ranges : undefined;
+}
+
+/**
+ * The peer set after one pod changed: `after` (absent: the pod is gone) replaces the pod with key
+ * `key`, when it belongs to the set under the next snapshot (`nsLabels`: its namespace's labels
+ * there). Equal content to what `collectPeers` computes (pod order aside, which nothing reads but
+ * `samePeerPods`); the same object when nothing changed, else a new id. O(peers), no selector
+ * evaluation but for the one pod. Valid only when the namespaces and NADs are unchanged.
+ */
+export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undefined, nsLabels: Labels): PeerPods {
+  const index = set.pods.findIndex((p) => p.key === key);
+  let own: readonly AddrRange[] | undefined;
+  if (after) {
+    const peer = set.peer;
+    const inNamespace = !peer ? true : peer.namespaceSelector ? peer.namespaceSelector.everything || peer.namespaceSelector.matches(nsLabels) : after.namespace === set.namespace;
+    if (inNamespace && (!peer?.podSelector || peer.podSelector.matches(after.labels))) own = eligibleRanges(set.networks, after);
+  }
+  if (index < 0 && !own) return set;
+  const old = index >= 0 ? set.pods[index]! : undefined;
+  if (old && own && after && (old === after || (sameNamedPorts(old.namedPorts, after.namedPorts) && set.networks.every((n) => sameHostRanges(old.attachments.get(n)?.ranges, after.attachments.get(n)?.ranges))))) return set;
+  const pods = set.pods.slice();
+  if (old) {
+    if (own) pods[index] = after!;
+    else pods.splice(index, 1);
+  } else pods.push(after!);
+  // set.ranges is sorted and without duplicates (sortRanges): patched by binary search, not re-sorted.
+  const ranges: AddrRange[] = [...set.ranges];
+  const removed: AddrRange[] = [];
+  const added: AddrRange[] = [];
+  const oldRanges = old ? eligibleRanges(set.networks, old) : undefined;
+  if (oldRanges) {
+    // Drop the old pod's addresses unless another member still has them.
+    let gone = oldRanges.filter((r, i) => oldRanges.findIndex((x) => sameRange(x, r)) === i);
+    for (const p of pods) {
+      if (gone.length === 0) break;
+      if (p === after && own) continue;
+      const theirs = eligibleRanges(set.networks, p);
+      if (theirs) gone = gone.filter((r) => !theirs.some((x) => sameRange(x, r)));
+    }
+    for (const r of gone) {
+      const i = searchRange(ranges, r);
+      if (i >= 0) {
+        ranges.splice(i, 1);
+        removed.push(r);
+      }
+    }
+  }
+  for (const r of own ?? []) {
+    const i = searchRange(ranges, r);
+    if (i < 0) {
+      ranges.splice(-i - 1, 0, r);
+      added.push(r);
+    }
+  }
+  // A range both gone and back (the old pod's address kept by the new one) is neither.
+  const net = removed.filter((r) => !added.some((x) => sameRange(x, r)));
+  return { ...set, pods, ranges, id: nextId++, patch: { from: set.id, removed: net, added: added.filter((r) => !removed.some((x) => sameRange(x, r))) } };
+}
+
+const sameRange = (x: AddrRange, y: AddrRange): boolean => x.family === y.family && x.from === y.from && x.to === y.to;
+
+/** Index of `r` in ranges sorted as `sortRanges` sorts them, or -(insertion point) - 1. */
+function searchRange(ranges: readonly AddrRange[], r: AddrRange): number {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = ranges[mid]!;
+    const c = m.family - r.family || (m.from < r.from ? -1 : m.from > r.from ? 1 : m.to < r.to ? -1 : m.to > r.to ? 1 : 0);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -lo - 1;
 }
 
 function sameNamedPorts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {

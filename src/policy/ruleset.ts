@@ -199,6 +199,125 @@ function keyedElements(direction: Direction, sets: DirectionSets | undefined): K
   return out;
 }
 
+const cmpBigint = (x: bigint, y: bigint): number => (x < y ? -1 : x > y ? 1 : 0);
+const cmpProtocol = (x: L4Protocol, y: L4Protocol): number => (x === y ? 0 : x.localeCompare(y));
+const cmpHostPort = (x: HostPort, y: HostPort): number => cmpBigint(x.addr, y.addr) || cmpProtocol(x.protocol, y.protocol) || x.port - y.port;
+const cmpHostProto = (x: HostProto, y: HostProto): number => cmpBigint(x.addr, y.addr) || cmpProtocol(x.protocol, y.protocol);
+
+// FamilySets objects are immutable: each is checked once in its life.
+const checkedSorted = new WeakSet<FamilySets>();
+
+function familySorted(f: FamilySets): boolean {
+  if (checkedSorted.has(f)) return true;
+  if (!strictlySorted(f.hosts, cmpHostPort) || !strictlySorted(f.hostsProto, cmpHostProto) || !strictlySorted(f.hostsAll, cmpBigint)) return false;
+  checkedSorted.add(f);
+  return true;
+}
+
+function strictlySorted<T>(list: readonly T[], cmp: (x: T, y: T) => number): boolean {
+  for (let i = 1; i < list.length; i++) if (cmp(list[i - 1]!, list[i]!) >= 0) return false;
+  return true;
+}
+
+/** Walks two strictly sorted lists: `gone` gets what only `a` has, `come` what only `b` has, in list order. */
+function mergeWalk<T>(a: readonly T[], b: readonly T[], cmp: (x: T, y: T) => number, gone: (x: T) => void, come: (y: T) => void): void {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const c = cmp(a[i]!, b[j]!);
+    if (c === 0) {
+      i++;
+      j++;
+    } else if (c < 0) gone(a[i++]!);
+    else come(b[j++]!);
+  }
+  while (i < a.length) gone(a[i++]!);
+  while (j < b.length) come(b[j++]!);
+}
+
+/**
+ * `directionDiff` without formatting the elements both sides share: the hash sets (the bulk of a
+ * direction) are walked in their sort order; the interval sets, which are small, are compared by key.
+ * The same elements, in the same order, as the keyed diff. Undefined when a list is not strictly
+ * sorted (a state not made by the compiler): the caller then diffs by key.
+ */
+function mergedDiff(direction: Direction, before: DirectionSets | undefined, after: DirectionSets | undefined): DirectionDiff | undefined {
+  const s = setNames(direction);
+  const deletes: ((name: string) => Element)[] = [];
+  const adds: ((name: string) => Element)[] = [];
+  for (const family of FAMILIES) {
+    const x = before ? before[`v${family}`] : EMPTY_FAMILY_SETS;
+    const y = after ? after[`v${family}`] : EMPTY_FAMILY_SETS;
+    if (!familySorted(x) || !familySorted(y)) return undefined;
+    const names = s[family];
+    const hostPort = (h: HostPort) => (name: string) => element(names.hosts, [name, formatIp(family, h.addr), protocolText(h.protocol), String(h.port)]);
+    const hostProto = (h: HostProto) => (name: string) => element(names.hostsProto, [name, formatIp(family, h.addr), protocolText(h.protocol)]);
+    const hostAll = (a: bigint) => (name: string) => element(names.hostsAll, [name, formatIp(family, a)]);
+    mergeWalk(x.hosts, y.hosts, cmpHostPort, (h) => deletes.push(hostPort(h)), (h) => adds.push(hostPort(h)));
+    mergeWalk(x.hostsProto, y.hostsProto, cmpHostProto, (h) => deletes.push(hostProto(h)), (h) => adds.push(hostProto(h)));
+    mergeWalk(x.hostsAll, y.hostsAll, cmpBigint, (a) => deletes.push(hostAll(a)), (a) => adds.push(hostAll(a)));
+    // Interval sets: by key, as keyedElements does.
+    const intervals = (f: FamilySets): Keyed[] => {
+      const out: Keyed[] = [];
+      familyElements(names, family, { ...EMPTY_FAMILY_SETS, boxes: f.boxes, ranges: f.ranges }, out);
+      return out;
+    };
+    const old = intervals(x);
+    const next = intervals(y);
+    const oldKeys = new Set(old.map(([k]) => k));
+    const nextKeys = new Set(next.map(([k]) => k));
+    for (const [k, make] of old) if (!nextKeys.has(k)) deletes.push(make);
+    for (const [k, make] of next) if (!oldKeys.has(k)) adds.push(make);
+  }
+  if (before && !after) deletes.push((name) => element(s.isolated, [name]));
+  if (after && !before) adds.push((name) => element(s.isolated, [name]));
+  return { deletes, adds };
+}
+
+/** A hash-set element of one family (what `DirectionPatch` lists). */
+export type HashElement = { readonly kind: "port"; readonly value: HostPort } | { readonly kind: "proto"; readonly value: HostProto } | { readonly kind: "all"; readonly value: bigint };
+
+/** How a direction state was made from another by element edits (the compiler's patched sets): their diff without a walk. */
+export interface DirectionPatch {
+  /** Weak: a patched state must not keep the one before it (and that one its own) alive. */
+  readonly from: WeakRef<DirectionSets>;
+  readonly deletes: readonly { readonly family: Family; readonly element: HashElement }[];
+  readonly adds: readonly { readonly family: Family; readonly element: HashElement }[];
+}
+
+/** Patched states by the state they are (immutable, like the states). */
+export const directionPatches = new WeakMap<DirectionSets, DirectionPatch>();
+
+const KIND_ORDER = { port: 0, proto: 1, all: 2 } as const;
+
+function patchDiff(direction: Direction, patch: DirectionPatch): DirectionDiff {
+  const s = setNames(direction);
+  // keyedElements' order: family, then hosts, hostsProto, hostsAll, each sorted.
+  const order = (x: { family: Family; element: HashElement }, y: { family: Family; element: HashElement }): number => {
+    if (x.family !== y.family) return x.family - y.family;
+    if (x.element.kind !== y.element.kind) return KIND_ORDER[x.element.kind] - KIND_ORDER[y.element.kind];
+    if (x.element.kind === "port") return cmpHostPort(x.element.value, y.element.value as HostPort);
+    if (x.element.kind === "proto") return cmpHostProto(x.element.value, y.element.value as HostProto);
+    return cmpBigint(x.element.value, y.element.value as bigint);
+  };
+  const make = ({ family, element }: { family: Family; element: HashElement }): ((name: string) => Element) => {
+    const names = s[family as 4 | 6];
+    if (element.kind === "port") {
+      const h = element.value;
+      return (name) => element_(names.hosts, [name, formatIp(family, h.addr), protocolText(h.protocol), String(h.port)]);
+    }
+    if (element.kind === "proto") {
+      const h = element.value;
+      return (name) => element_(names.hostsProto, [name, formatIp(family, h.addr), protocolText(h.protocol)]);
+    }
+    const a = element.value;
+    return (name) => element_(names.hostsAll, [name, formatIp(family, a)]);
+  };
+  return { deletes: [...patch.deletes].sort(order).map(make), adds: [...patch.adds].sort(order).map(make) };
+}
+
+const element_ = element;
+
 /** What changes between two direction states, for any interface name. */
 export interface DirectionDiff {
   readonly deletes: readonly ((name: string) => Element)[];
@@ -230,11 +349,18 @@ export class DirectionDiffCache {
  * differing elements are ever formatted.
  */
 export function directionDiff(direction: Direction, before: DirectionSets | undefined, after: DirectionSets | undefined, cache?: DirectionDiffCache): DirectionDiff {
-  if (before === after || (before && after && before.isolated === after.isolated && before.fingerprint === after.fingerprint)) return NO_DIFF;
+  // Equal states diff to nothing below; their fingerprints are not compared (built lazily, they are long).
+  if (before === after || (!before?.isolated && !after?.isolated)) return NO_DIFF;
   const b = before?.isolated ? before : undefined;
   const a = after?.isolated ? after : undefined;
   const cached = cache?.get(direction, b, a);
   if (cached) return cached;
+  const patch = a && b ? directionPatches.get(a) : undefined;
+  const fast = patch && patch.from.deref() === b ? patchDiff(direction, patch) : mergedDiff(direction, b, a);
+  if (fast) {
+    cache?.set(direction, b, a, fast);
+    return fast;
+  }
   const old = keyedElements(direction, b);
   const next = keyedElements(direction, a);
   const oldKeys = new Set(old.map(([k]) => k));
