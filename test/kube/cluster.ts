@@ -190,3 +190,23 @@ export function boundPod(namespace: string, name: string, nodeName: string, labe
     spec: { nodeName, automountServiceAccountToken: false, containers: [{ name: "app", image: "registry.invalid/nadguard-test:none" }] },
   };
 }
+
+/** A Role `use-<nad>` granting verb `use` on one NAD, bound to each subject (binding named by key) in the NAD's namespace. */
+export async function grantNadUse(api: TestApi, namespace: string, nadName: string, subjects: Record<string, Record<string, string>>): Promise<void> {
+  const role = `use-${nadName}`;
+  await api.create({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: role, namespace },
+    rules: [{ apiGroups: ["k8s.cni.cncf.io"], resources: ["network-attachment-definitions"], resourceNames: [nadName], verbs: ["use"] }],
+  });
+  for (const [name, subject] of Object.entries(subjects)) {
+    await api.create({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name, namespace },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role },
+      subjects: [subject],
+    });
+  }
+}

@@ -9,7 +9,7 @@ import { type SarReviewerOptions, sarReviewer } from "../../src/authz/sar.js";
 import { type KubeState, kubeState } from "../../src/cluster/kube-state.js";
 import { type Config, parseConfig } from "../../src/config/config.js";
 import { statusObject } from "./fake-apiserver.js";
-import { type TestCluster, eventually, nad, startTestCluster } from "./cluster.js";
+import { type TestCluster, eventually, grantNadUse, nad, startTestCluster } from "./cluster.js";
 
 const SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 const CONTROLLER = {
@@ -52,21 +52,10 @@ beforeAll(async () => {
   podNs = await cluster.namespace("pods");
   nadNs = await cluster.namespace("nets");
   await cluster.api.create(nad(nadNs, "shared"));
-  await cluster.api.create({
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "Role",
-    metadata: { name: "use-shared", namespace: nadNs },
-    rules: [{ apiGroups: ["k8s.cni.cncf.io"], resources: ["network-attachment-definitions"], resourceNames: ["shared"], verbs: ["use"] }],
+  await grantNadUse(cluster.api, nadNs, "shared", {
+    alice: { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" },
+    "nad-user-sa": { kind: "ServiceAccount", name: "nad-user", namespace: podNs },
   });
-  const binding = (name: string, subject: Record<string, string>) => ({
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "RoleBinding",
-    metadata: { name, namespace: nadNs },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "use-shared" },
-    subjects: [subject],
-  });
-  await cluster.api.create(binding("alice", { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" }));
-  await cluster.api.create(binding("nad-user-sa", { kind: "ServiceAccount", name: "nad-user", namespace: podNs }));
   config = parseConfig({}) as Config;
   state = kubeState({ kubeConfig: cluster.kubeConfig, debounceMs: 10 });
   await state.start();

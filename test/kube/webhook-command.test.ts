@@ -7,7 +7,7 @@ import { connect } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestCluster, eventually, nad, startTestCluster } from "./cluster.js";
+import { type TestCluster, eventually, grantNadUse, nad, startTestCluster } from "./cluster.js";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "nadguard.js");
 
@@ -63,19 +63,7 @@ beforeAll(async () => {
   podNs = await cluster.namespace("cmd-pods");
   nadNs = await cluster.namespace("cmd-nets");
   await cluster.api.create(nad(nadNs, "shared"));
-  await cluster.api.create({
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "Role",
-    metadata: { name: "use-shared", namespace: nadNs },
-    rules: [{ apiGroups: ["k8s.cni.cncf.io"], resources: ["network-attachment-definitions"], resourceNames: ["shared"], verbs: ["use"] }],
-  });
-  await cluster.api.create({
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "RoleBinding",
-    metadata: { name: "alice", namespace: nadNs },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "use-shared" },
-    subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" }],
-  });
+  await grantNadUse(cluster.api, nadNs, "shared", { alice: { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" } });
 
   dir = await mkdtemp(join(tmpdir(), "nadguard-kube-cmd-"));
   const kubeconfig = join(dir, "kubeconfig");
