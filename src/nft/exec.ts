@@ -74,37 +74,53 @@ function listingResult(table: TableRef, opts: ListOptions, json: NftRunResult, t
   return ok(text === undefined ? parsed.value : withTextListing(parsed.value, text.stdout));
 }
 
-/** Runs nft with a real process per call. */
-export class ExecNftExecutor implements NftExecutor {
-  readonly #nft: string;
-  readonly #nsenter: string;
-  readonly #timeoutMs: number;
-  readonly #scriptParent: string;
-  #scriptDir: string | undefined;
-  #scripts = 0;
+/**
+ * Scripts handed to nft whole: each is written to a private file (0600, in a folder mkdtemp makes
+ * 0700, so no other user can swap it between write and read) and removed once nft is done with it.
+ */
+class ScriptFiles {
+  readonly #parent: string;
+  #dir: string | undefined;
+  #count = 0;
 
-  constructor(opts: ExecOptions = {}) {
-    this.#nft = opts.nftPath ?? "nft";
-    this.#nsenter = opts.nsenterPath ?? "nsenter";
-    this.#timeoutMs = opts.timeoutMs ?? 30_000;
-    this.#scriptParent = opts.scriptDir ?? tmpdir();
+  constructor(parent: string) {
+    this.#parent = parent;
   }
 
-  async run(script: string, opts: RunOptions): Promise<NftRunResult> {
+  /** Runs `use` with the script's file; a script that cannot be written is an exec failure (-1). */
+  async with(script: string, use: (file: string) => Promise<NftRunResult>): Promise<NftRunResult> {
     let file: string;
     try {
-      // mkdtemp makes the folder 0700: no other user can swap the script between write and read.
-      this.#scriptDir ??= mkdtempSync(join(this.#scriptParent, "nadguard-nft-"));
-      file = join(this.#scriptDir, `${process.pid}-${++this.#scripts}.nft`);
+      this.#dir ??= mkdtempSync(join(this.#parent, "nadguard-nft-"));
+      file = join(this.#dir, `${process.pid}-${++this.#count}.nft`);
       await writeFile(file, script, { mode: 0o600, flag: "wx" });
     } catch (error) {
       return { exitCode: -1, stdout: "", stderr: `cannot write the nft script: ${(error as Error).message}` };
     }
     try {
-      return await this.#spawn(opts.check ? ["--check", "-f", file] : ["-f", file], opts.netns);
+      return await use(file);
     } finally {
       await unlink(file).catch(() => undefined);
     }
+  }
+}
+
+/** Runs nft with a real process per call. */
+export class ExecNftExecutor implements NftExecutor {
+  readonly #nft: string;
+  readonly #nsenter: string;
+  readonly #timeoutMs: number;
+  readonly #scripts: ScriptFiles;
+
+  constructor(opts: ExecOptions = {}) {
+    this.#nft = opts.nftPath ?? "nft";
+    this.#nsenter = opts.nsenterPath ?? "nsenter";
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#scripts = new ScriptFiles(opts.scriptDir ?? tmpdir());
+  }
+
+  run(script: string, opts: RunOptions): Promise<NftRunResult> {
+    return this.#scripts.with(script, (file) => this.#spawn(opts.check ? ["--check", "-f", file] : ["-f", file], opts.netns));
   }
 
   async list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>> {
@@ -344,9 +360,7 @@ export class HelperNftExecutor implements NftExecutor {
   readonly #python: string;
   readonly #count: number;
   readonly #timeoutMs: number;
-  readonly #scriptParent: string;
-  #scriptDir: string | undefined;
-  #scripts = 0;
+  readonly #scripts: ScriptFiles;
   #helpers: Helper[] | undefined;
   /** False once the helper turned out not to work here: the process path from then on. */
   #usable = true;
@@ -357,7 +371,7 @@ export class HelperNftExecutor implements NftExecutor {
     this.#python = opts.pythonPath ?? "python3";
     this.#count = Math.max(1, opts.helpers ?? 8);
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
-    this.#scriptParent = opts.scriptDir ?? tmpdir();
+    this.#scripts = new ScriptFiles(opts.scriptDir ?? tmpdir());
   }
 
   /** Whether applies currently go through the helper (false after a fallback). */
@@ -369,23 +383,13 @@ export class HelperNftExecutor implements NftExecutor {
     if (!this.#usable || this.#closed) return this.#fallback.run(script, opts);
     const helper = await this.#pick();
     if (!helper) return this.#fallback.run(script, opts);
-    let file: string;
-    try {
-      this.#scriptDir ??= mkdtempSync(join(this.#scriptParent, "nadguard-nft-"));
-      file = join(this.#scriptDir, `${process.pid}-${++this.#scripts}.nft`);
-      await writeFile(file, script, { mode: 0o600, flag: "wx" });
-    } catch (error) {
-      return { exitCode: -1, stdout: "", stderr: `cannot write the nft script: ${(error as Error).message}` };
-    }
-    try {
+    return this.#scripts.with(script, async (file) => {
       const result = await helper.request({ file }, opts);
       if (result) return result;
       // The helper died mid-request: whether the batch was committed is unknown; report an exec
       // failure (the enforcer then reads the netns back) rather than silently re-applying.
       return { exitCode: -1, stdout: "", stderr: "the nft helper exited before answering" };
-    } finally {
-      await unlink(file).catch(() => undefined);
-    }
+    });
   }
 
   /** `nft -j [-t] list table` and `nft -a -t list table` as libnftables calls (read-only commands: no script file needed). */
