@@ -4,20 +4,9 @@
 import type { Snapshot } from "../src/api/snapshot.js";
 import { SnapshotBuilder } from "../src/cluster/snapshot-builder.js";
 import { addStateObject } from "../src/cluster/state-dir.js";
+import { prng } from "../test/support/prng.js";
 
 type Obj = Record<string, unknown>;
-
-/** mulberry32: a small seeded PRNG, so that every run builds the same cluster. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function build(objects: Iterable<Obj>, version = 1): Snapshot {
   const builder = new SnapshotBuilder(version);

@@ -53,6 +53,13 @@ function stateSource(values: Values): { state?: string; kube?: KubeFlags } {
   };
 }
 
+/** `--output`: `human` (the default) or `json`. */
+function outputFormat(values: Values): "human" | "json" {
+  const output = str(values, "output");
+  if (output !== "human" && output !== "json") throw new UsageError(`--output ${output}: expected json or human`);
+  return output;
+}
+
 function integer(values: Values, key: string): number | undefined {
   const value = str(values, key);
   if (value === undefined) return undefined;
@@ -104,8 +111,7 @@ const COMMANDS: Record<string, Command> = {
     },
     run: (values, positionals) => {
       if (positionals.length !== 1) throw new UsageError("admit takes exactly one FILE (a path, or - for standard input)");
-      const output = str(values, "output");
-      if (output !== "human" && output !== "json") throw new UsageError(`--output ${output}: expected json or human`);
+      const output = outputFormat(values);
       return runAdmit(
         {
           file: positionals[0]!,
@@ -154,8 +160,7 @@ const COMMANDS: Record<string, Command> = {
       output: { type: "string", default: "human" },
     },
     run: (values) => {
-      const output = str(values, "output");
-      if (output !== "human" && output !== "json") throw new UsageError(`--output ${output}: expected json or human`);
+      const output = outputFormat(values);
       return runVerdict(
         {
           state: required(values, "state"),
@@ -211,8 +216,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "nadguard status --netns PATH|NAME [--output json]",
     options: { netns: { type: "string" }, output: { type: "string", default: "human" } },
     run: (values) => {
-      const output = str(values, "output");
-      if (output !== "human" && output !== "json") throw new UsageError(`--output ${output}: expected json or human`);
+      const output = outputFormat(values);
       return runStatus({ netns: required(values, "netns"), output }, out, err);
     },
   },

@@ -12,6 +12,7 @@ import { gridLab } from "./grid-lab.js";
 import type { Lab } from "./lab.js";
 import { acquireE2eLock, sleep } from "./sys.js";
 import { actualTable, desiredTables, sameOrBothAbsent, waitConverged } from "./tables.js";
+import { prng } from "../support/prng.js";
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn("\n!! test/e2e/crash.test.ts SKIPPED: not root (network namespaces, CNI plugins and nft need root) !!\n");
@@ -33,17 +34,6 @@ const STATES: readonly (readonly unknown[])[] = [
   [],
 ];
 
-/** A small seeded PRNG (mulberry32), so that a failing run can be replayed with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe.skipIf(!isRoot)("e2e: killing the enforcer at random points", () => {
   let lab: Lab;
