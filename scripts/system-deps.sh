@@ -1,0 +1,52 @@
+#!/bin/sh
+# The Debian packages nadguard's test suites and benchmarks need, in one place: `npm test` and
+# `npm run bench` call this first. As root on Debian it installs what is missing (apt-get); anywhere
+# else it names what is missing in one line and fails, before any suite can fail cryptically.
+#
+#   sh scripts/system-deps.sh          check, and install what is missing when root
+#   sh scripts/system-deps.sh --list   print the package list
+set -eu
+
+# package:probe — the probe is a command on PATH or an absolute path the package installs.
+DEPS="
+nftables:nft
+iproute2:ip
+util-linux:nsenter
+procps:pkill
+iptables:iptables-restore
+containernetworking-plugins:/usr/lib/cni/bridge
+containerd:containerd
+runc:runc
+python3:python3
+curl:curl
+ca-certificates:/etc/ssl/certs/ca-certificates.crt
+"
+
+if [ "${1:-}" = "--list" ]; then
+  for dep in $DEPS; do printf '%s\n' "${dep%%:*}"; done
+  exit 0
+fi
+
+missing=""
+for dep in $DEPS; do
+  package=${dep%%:*}
+  probe=${dep#*:}
+  case $probe in
+    /*) [ -e "$probe" ] && continue ;;
+    *) command -v "$probe" >/dev/null 2>&1 && continue ;;
+  esac
+  missing="$missing $package"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "nadguard: installing Debian packages the tests need:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  # shellcheck disable=SC2086 # one word per package
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  exit 0
+fi
+
+echo "nadguard: the tests need these Debian packages, missing here:$missing (as root: apt-get install$missing)" >&2
+exit 1
