@@ -54,7 +54,11 @@ export interface Manifests {
   readonly warnings: readonly string[];
 }
 
-/** Decoding stops beyond this many values: aliases can make a small file expand exponentially. */
+/**
+ * Decoding stops beyond this many values: aliases can make a small file expand exponentially.
+ * Real manifests hold thousands; a file of this many takes about a second to refuse (the alias
+ * bomb in manifests.test.ts).
+ */
 export const MAX_VALUES = 1_000_000;
 
 export async function readManifests(file: string): Promise<Manifests> {
