@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { requestForManifest } from "../src/admission/review.js";
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, "..", "bin", "nadguard.js");
@@ -134,6 +136,40 @@ describe("nadguard webhook", () => {
     const [{ json: served }, { code, json: admitted }] = await Promise.all([postHttp1("/mutate", await readFile(path, "utf8")), admitJson(path)]);
     expect(admitted).toEqual(served);
     expect(code).toBe((served as { response: { allowed: boolean } }).response.allowed ? 0 : 3);
+  });
+
+  it("warns about a Deployment whose pods will be denied (/validate), never denies it, and leaves it alone on /mutate", async () => {
+    const body = await readFile(join(EXAMPLES, "reviews", "deployment-tenant-b-warned.json"), "utf8");
+    const uid = "9a1f3e52-7c4d-4b6a-8e2f-0c1d2e3f4a5b";
+    expect((await postHttp2("/validate", body)).json).toEqual({
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      response: {
+        uid,
+        allowed: true,
+        warnings: [
+          "pods of this Deployment will be denied at creation (network-not-found):",
+          'Deployment tenant-b/batch (pod template spec.template): pod tenant-b/batch-<generated>: element 1 ("storage"):',
+          "NetworkAttachmentDefinition tenant-b/storage does not exist; NetworkAttachmentDefinitions in namespace tenant-b:",
+          "ipvlan-storage, sriov-fast",
+        ],
+      },
+    });
+    expect((await postHttp1("/mutate", body)).json).toEqual({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } });
+  });
+
+  it("answers each item of a kind: List on /mutate as nadguard admit answers it", async () => {
+    const file = join(import.meta.dirname, "fixtures", "manifests", "list.yaml");
+    const { code, json } = await admitJson(file);
+    expect(code).toBe(3);
+    const admitted = (json as Array<{ review: { response: { uid: string } } }>).map(({ review }) => review);
+    const items = (parseYaml(await readFile(file, "utf8")) as { items: Array<Record<string, unknown>> }).items;
+    expect(admitted).toHaveLength(items.length);
+    for (const [i, item] of items.entries()) {
+      const request = { ...requestForManifest(item, { groups: [] }), uid: admitted[i]!.response.uid };
+      const { json: served } = await postHttp1("/mutate", JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request }));
+      expect(admitted[i]).toEqual(served);
+    }
   });
 
   it("is ready, healthy and counts what it answered", async () => {

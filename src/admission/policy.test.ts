@@ -228,6 +228,40 @@ describe("admitPolicy: rejections", () => {
     );
   });
 
+  it("reports every problem in one pass: a wrong enum or type in one place hides none of the others", () => {
+    const decision = create(
+      mnp(
+        {
+          podSelector: { matchExpressions: [expr("app", "In"), expr("tier", "Sometimes", ["a"]), expr("zone", "Exists", ["x"])] },
+          policyTypes: ["Ingress", "ingress", "Ingress"],
+          ingress: [
+            { from: [{ ipBlock: { cidr: "198.18.0.0/33" } }, { podSelector: { matchLabels: { app: 7 } } }, {}], ports: [{ protocol: "tcp", port: 0 }, { port: "HTTP", endPort: 90 }] },
+          ],
+          egress: "everywhere",
+        },
+        { policyFor: "lan,,Data" },
+      ),
+    );
+    expect(decision.reason).toBe("invalid-policy");
+    expect(decision.message).toBe(
+      `MultiNetworkPolicy ${NS}/p: 14 problems:` +
+        `\n- ${POLICY_FOR}: element 2 is empty; remove the extra ','` +
+        `\n- ${POLICY_FOR}: "Data" ${NAD_REF}` +
+        "\n- spec.podSelector.matchExpressions[0].values: operator In needs at least one value" +
+        `\n- spec.podSelector.matchExpressions[1].operator: "Sometimes" is not an operator; use In, NotIn, Exists or DoesNotExist` +
+        "\n- spec.podSelector.matchExpressions[2].values: must be empty for operator Exists" +
+        `\n- spec.policyTypes[1]: "ingress" is not a policy type; use Ingress or Egress` +
+        `\n- spec.policyTypes[2]: "Ingress" is listed twice` +
+        `\n- spec.ingress[0].from[0].ipBlock.cidr: "198.18.0.0/33" is not a CIDR (address/prefix, e.g. "198.18.0.0/16")` +
+        "\n- spec.ingress[0].from[1].podSelector.matchLabels.app: Invalid input: expected string, received number" +
+        "\n- spec.ingress[0].from[2]: sets none of podSelector, namespaceSelector, ipBlock; to allow every source, leave out from" +
+        `\n- spec.ingress[0].ports[0].protocol: "tcp" is not a protocol; use TCP, UDP or SCTP` +
+        "\n- spec.ingress[0].ports[0].port: 0 is outside 1-65535" +
+        `\n- spec.ingress[0].ports[1].port: "HTTP" is not a port name (${PORT_NAME})` +
+        "\n- spec.egress: Invalid input: expected array, received string",
+    );
+  });
+
   it("names a generated policy by its generateName", () => {
     const object = mnp({ podSelector: {}, policyTypes: ["Sideways"] });
     const { name: _name, ...metadata } = object.metadata as Record<string, unknown>;
@@ -410,6 +444,15 @@ describe("admitPolicy: updates judge only what changes", () => {
   it("allows a label change on a policy whose spec predates the rules, without warnings", () => {
     const relabelled = mnp(fromPorts({ port: 0 }), { labels: { team: "b" } });
     expect(update(invalid, relabelled)).toEqual({ allowed: true, patch: [], warnings: [], attachments: [] });
+  });
+
+  it("allows a label change on a policy whose stored policyTypes the rules refuse (the unchanged spec is not read)", () => {
+    const stored = mnp({ podSelector: {}, policyTypes: ["ingress"] }, { labels: { team: "a" } });
+    const relabelled = mnp({ podSelector: {}, policyTypes: ["ingress"] }, { labels: { team: "b" } });
+    expect(update(stored, relabelled)).toEqual({ allowed: true, patch: [], warnings: [], attachments: [] });
+    expect(update(stored, mnp({ podSelector: {}, policyTypes: ["ingress", "Egress"] })).message).toBe(
+      `MultiNetworkPolicy ${NS}/p: spec.policyTypes[0]: "ingress" is not a policy type; use Ingress or Egress`,
+    );
   });
 
   it("denies a spec change that is invalid", () => {

@@ -11,17 +11,19 @@
 //   its labels edited.
 //
 // Both endpoints give the same answer; there is nothing to mutate.
-import type { z } from "zod";
+import { z } from "zod";
 import type { AdmissionRequest } from "../api/admission-review.js";
 import { type Problem, formatProblem, joinPath } from "../api/errors.js";
 import {
   ANNOTATION_POLICY_FOR,
-  type EgressRule,
-  type IngressRule,
-  type LabelSelector,
+  IPBlock,
+  LabelSelector,
+  LabelSelectorRequirement,
   MultiNetworkPolicy,
+  ObjectMeta,
   type PolicyPeer,
-  type PolicyPort,
+  PolicyPort,
+  PolicyType,
   annotationsOf,
   objectKey,
 } from "../api/objects.js";
@@ -49,27 +51,48 @@ export function admitPolicy(request: AdmissionRequest, env: AdmissionEnv, _endpo
 }
 
 function admitWrite(request: AdmissionRequest, env: AdmissionEnv): Decision {
-  const parsed = MultiNetworkPolicy.safeParse(request.object);
-  const metadata = (request.object as { metadata?: { name?: unknown; namespace?: unknown; generateName?: unknown } } | null)?.metadata;
+  const object = request.object;
+  const metadata = (object as { metadata?: { name?: unknown; namespace?: unknown; generateName?: unknown; annotations?: unknown } } | null)?.metadata;
   const namespace = request.namespace || (typeof metadata?.namespace === "string" ? metadata.namespace : "") || "default";
   const rawName = request.name || (typeof metadata?.name === "string" ? metadata.name : "");
   const generated = `${typeof metadata?.generateName === "string" ? metadata.generateName : ""}<generated>`;
   const who = `MultiNetworkPolicy ${objectKey(namespace, rawName || generated)}`;
-  if (!parsed.success) return deny("invalid-policy", explain(who, schemaProblems(parsed.error, request.object)));
-  // The engine reads namespace and name from the object; the API server's say wins.
-  const policy: MultiNetworkPolicy = { ...parsed.data, metadata: { ...parsed.data.metadata, namespace, name: rawName } };
 
-  const oldParsed = request.operation === "UPDATE" ? MultiNetworkPolicy.safeParse(request.oldObject) : undefined;
-  const old = oldParsed?.success ? oldParsed.data : undefined;
-  if (old && (policy.metadata as { deletionTimestamp?: unknown }).deletionTimestamp) return ALLOW; // finalizers being removed
-  const policyFor = annotationsOf(policy.metadata)[ANNOTATION_POLICY_FOR];
-  const policyForChanged = !old || annotationsOf(old.metadata)[ANNOTATION_POLICY_FOR] !== policyFor;
-  const specChanged = !old || canonicalJson(old.spec) !== canonicalJson(policy.spec);
+  // The stored object is compared as it is, unread: it may predate a rule the schema now enforces.
+  const old = request.operation === "UPDATE" && isRecord(request.oldObject) ? request.oldObject : undefined;
+  if (old && (metadata as { deletionTimestamp?: unknown } | undefined)?.deletionTimestamp) return ALLOW; // finalizers being removed
+  const policyFor = policyForOf(object);
+  const spec = isRecord(object) ? object.spec : undefined;
+  const policyForChanged = !old || policyForOf(old) !== policyFor;
+  const specChanged = !old || canonicalJson(old.spec) !== canonicalJson(spec);
   if (!policyForChanged && !specChanged) return ALLOW;
 
-  const problems = [...(policyForChanged ? checkPolicyFor(policyFor) : []), ...(specChanged ? checkSpec(policy.spec) : [])];
+  // Every problem in one pass: each part is read on its own, so that a wrong type or enum value in
+  // one place does not hide the problems of the others (as the NAD validation does).
+  const problems = [
+    ...parsePart(PolicyShell, object, [], []).problems,
+    ...(policyForChanged && (policyFor === undefined || typeof policyFor === "string") ? checkPolicyFor(policyFor) : []),
+    ...(specChanged ? checkSpec(spec) : []),
+  ];
   if (problems.length > 0) return deny("invalid-policy", explain(who, problems));
+  const parsed = MultiNetworkPolicy.safeParse(object);
+  if (!parsed.success) {
+    // Only a part left unjudged (unchanged on UPDATE) can fail here; when everything was judged, the
+    // whole schema has the last word.
+    return policyForChanged && specChanged ? deny("invalid-policy", explain(who, schemaProblems(parsed.error, object, []))) : ALLOW;
+  }
+  // The engine reads namespace and name from the object; the API server's say wins.
+  const policy: MultiNetworkPolicy = { ...parsed.data, metadata: { ...parsed.data.metadata, namespace, name: rawName } };
   return { ...ALLOW, warnings: policyWarnings(policy, env).map(clampWarning) };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function policyForOf(object: unknown): unknown {
+  const annotations = isRecord(object) && isRecord(object.metadata) ? object.metadata.annotations : undefined;
+  return isRecord(annotations) ? annotations[ANNOTATION_POLICY_FOR] : undefined;
 }
 
 /** `MultiNetworkPolicy ns/name: problem`, or a count and one problem per line (as for NADs). */
@@ -104,21 +127,40 @@ const ENUM_FIELDS: Record<string, readonly [string, string]> = {
 };
 
 /** Zod's issues, reworded for the enum and port fields people get wrong; the rest as zod says. */
-function schemaProblems(error: z.ZodError, object: unknown): Problem[] {
+function schemaProblems(error: z.ZodError, value: unknown, prefix: readonly PropertyKey[]): Problem[] {
   return error.issues.map((issue) => {
-    const value = valueAt(object, issue.path);
-    const last = issue.path[issue.path.length - 1];
-    const parent = issue.path[issue.path.length - 2];
+    const path = [...prefix, ...issue.path];
+    const found = valueAt(value, issue.path);
+    const last = path[path.length - 1];
+    const parent = path[path.length - 2];
     // policyTypes is a list: its items are the enum, not the field itself.
     const field = typeof last === "number" && parent === "policyTypes" ? parent : last !== "policyTypes" ? last : undefined;
     const known = typeof field === "string" ? ENUM_FIELDS[field] : undefined;
     let message = issue.message;
-    if (known) message = value === undefined ? `is missing; use ${known[1]}` : `${describe(value)} is not ${known[0]}; use ${known[1]}`;
-    else if (last === "port") message = `must be a port number (1-65535) or a port name, not ${describe(value)}`;
-    else if (last === "endPort") message = `must be a port number (1-65535), not ${describe(value)}`;
-    else if (value === undefined) message = "is missing";
-    return { code: "policy.schema", path: joinPath("", issue.path), message };
+    if (known) message = found === undefined ? `is missing; use ${known[1]}` : `${describe(found)} is not ${known[0]}; use ${known[1]}`;
+    else if (last === "port") message = `must be a port number (1-65535) or a port name, not ${describe(found)}`;
+    else if (last === "endPort") message = `must be a port number (1-65535), not ${describe(found)}`;
+    else if (found === undefined) message = "is missing";
+    return { code: "policy.schema", path: joinPath("", path), message };
   });
+}
+
+/** One part of the policy read with its own schema: its value, or the problems that name where it is wrong. */
+function parsePart<T>(schema: z.ZodType<T>, value: unknown, path: readonly PropertyKey[], problems: Problem[]): { value?: T; problems: Problem[] } {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return { value: parsed.data, problems };
+  problems.push(...schemaProblems(parsed.error, value, path));
+  return { problems };
+}
+
+/** The policy without its spec, which checkSpec reads part by part (objects and lists first, then each element). */
+const PolicyShell = z.looseObject({ apiVersion: z.string().optional(), kind: z.literal("MultiNetworkPolicy").optional(), metadata: ObjectMeta });
+const AnObject = z.record(z.string(), z.unknown());
+const AList = z.array(z.unknown()).nullish();
+
+/** A list field of an object read on its own: its elements, or none when it is absent or not a list (a problem then). */
+function listAt(object: Record<string, unknown>, key: string, at: readonly PropertyKey[], problems: Problem[]): readonly unknown[] {
+  return parsePart(AList, object[key], [...at, key], problems).value ?? [];
 }
 
 // ---- policy-for -------------------------------------------------------------------------------
@@ -143,52 +185,64 @@ function checkPolicyFor(value: string | undefined): Problem[] {
 
 // ---- the spec ---------------------------------------------------------------------------------
 
-function checkSpec(spec: MultiNetworkPolicy["spec"]): Problem[] {
-  const problems = [...checkSelector(spec.podSelector, "spec.podSelector"), ...checkPolicyTypes(spec.policyTypes)];
-  (spec.ingress ?? []).forEach((rule, i) => problems.push(...checkRule(rule, rule.from, `spec.ingress[${i}]`, "from")));
-  (spec.egress ?? []).forEach((rule, i) => problems.push(...checkRule(rule, rule.to, `spec.egress[${i}]`, "to")));
-  return problems;
-}
-
-function checkPolicyTypes(types: readonly string[] | null | undefined): Problem[] {
+function checkSpec(raw: unknown): Problem[] {
   const problems: Problem[] = [];
-  (types ?? []).forEach((type, i) => {
-    if (types!.indexOf(type) < i) problems.push({ code: "policy.policy-types", path: `spec.policyTypes[${i}]`, message: `"${type}" is listed twice` });
+  const spec = parsePart(AnObject, raw, ["spec"], problems).value;
+  if (!spec) return problems;
+  problems.push(...checkSelector(spec.podSelector, ["spec", "podSelector"]));
+  const types = listAt(spec, "policyTypes", ["spec"], problems);
+  types.forEach((type, i) => {
+    const path = ["spec", "policyTypes", i];
+    if (!parsePart(PolicyType, type, path, problems).value) return;
+    if (types.indexOf(type) < i) problems.push({ code: "policy.policy-types", path: joinPath("", path), message: `"${String(type)}" is listed twice` });
   });
+  listAt(spec, "ingress", ["spec"], problems).forEach((rule, i) => problems.push(...checkRule(rule, ["spec", "ingress", i], "from")));
+  listAt(spec, "egress", ["spec"], problems).forEach((rule, i) => problems.push(...checkRule(rule, ["spec", "egress", i], "to")));
   return problems;
 }
 
 /** metav1.LabelSelector validation: label syntax, and values present exactly where the operator needs them. */
-function checkSelector(selector: LabelSelector | null | undefined, path: string): Problem[] {
-  if (!selector) return [];
+function checkSelector(raw: unknown, at: readonly PropertyKey[]): Problem[] {
+  if (raw == null) return [];
   const problems: Problem[] = [];
-  const add = (at: string, message: string): number => problems.push({ code: "policy.selector", path: at, message });
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+  const selector = parsePart(AnObject, raw, at, problems).value;
+  if (!selector) return problems;
+  const path = joinPath("", at);
+  const add = (where: string, message: string): number => problems.push({ code: "policy.selector", path: where, message });
+  const matchLabels = parsePart(LabelSelector.shape.matchLabels, selector.matchLabels, [...at, "matchLabels"], problems).value;
+  for (const [key, value] of Object.entries(matchLabels ?? {})) {
     if (!isQualifiedName(key)) add(`${path}.matchLabels`, `"${key}" is not a label key (${LABEL_KEY_RULE})`);
     else if (!isLabelValue(value)) add(`${path}.matchLabels["${key}"]`, `"${value}" is not a label value (${LABEL_VALUE_RULE})`);
   }
-  (selector.matchExpressions ?? []).forEach((expr, i) => {
-    const at = `${path}.matchExpressions[${i}]`;
+  listAt(selector, "matchExpressions", at, problems).forEach((rawExpr, i) => {
+    const expr = parsePart(LabelSelectorRequirement, rawExpr, [...at, "matchExpressions", i], problems).value;
+    if (!expr) return;
+    const where = `${path}.matchExpressions[${i}]`;
     const values = expr.values ?? [];
-    if (!isQualifiedName(expr.key)) add(`${at}.key`, `"${expr.key}" is not a label key (${LABEL_KEY_RULE})`);
-    if ((expr.operator === "In" || expr.operator === "NotIn") && values.length === 0) add(`${at}.values`, `operator ${expr.operator} needs at least one value`);
-    if ((expr.operator === "Exists" || expr.operator === "DoesNotExist") && values.length > 0) add(`${at}.values`, `must be empty for operator ${expr.operator}`);
+    if (!isQualifiedName(expr.key)) add(`${where}.key`, `"${expr.key}" is not a label key (${LABEL_KEY_RULE})`);
+    if ((expr.operator === "In" || expr.operator === "NotIn") && values.length === 0) add(`${where}.values`, `operator ${expr.operator} needs at least one value`);
+    if ((expr.operator === "Exists" || expr.operator === "DoesNotExist") && values.length > 0) add(`${where}.values`, `must be empty for operator ${expr.operator}`);
     values.forEach((value, j) => {
-      if (!isLabelValue(value)) add(`${at}.values[${j}]`, `"${value}" is not a label value (${LABEL_VALUE_RULE})`);
+      if (!isLabelValue(value)) add(`${where}.values[${j}]`, `"${value}" is not a label value (${LABEL_VALUE_RULE})`);
     });
   });
   return problems;
 }
 
-function checkRule(rule: IngressRule | EgressRule, peers: readonly PolicyPeer[] | null | undefined, path: string, field: "from" | "to"): Problem[] {
+function checkRule(raw: unknown, at: readonly PropertyKey[], field: "from" | "to"): Problem[] {
   const problems: Problem[] = [];
-  (peers ?? []).forEach((peer, j) => problems.push(...checkPeer(peer, `${path}.${field}[${j}]`, field)));
-  (rule.ports ?? []).forEach((port, k) => problems.push(...checkPort(port, `${path}.ports[${k}]`)));
+  const rule = parsePart(AnObject, raw, at, problems).value;
+  if (!rule) return problems;
+  listAt(rule, field, at, problems).forEach((peer, j) => problems.push(...checkPeer(peer, [...at, field, j], field)));
+  listAt(rule, "ports", at, problems).forEach((port, k) => problems.push(...checkPort(port, [...at, "ports", k])));
   return problems;
 }
 
-function checkPeer(peer: PolicyPeer, path: string, field: "from" | "to"): Problem[] {
+function checkPeer(raw: unknown, at: readonly PropertyKey[], field: "from" | "to"): Problem[] {
   const problems: Problem[] = [];
+  const peer = parsePart(AnObject, raw, at, problems).value;
+  if (!peer) return problems;
+  const path = joinPath("", at);
   const selectors = (["podSelector", "namespaceSelector"] as const).filter((key) => peer[key] != null);
   if (peer.ipBlock != null && selectors.length > 0) {
     problems.push({ code: "policy.peer", path, message: `ipBlock cannot be combined with ${selectors.join(" and ")} in one peer; make them separate peers` });
@@ -197,8 +251,11 @@ function checkPeer(peer: PolicyPeer, path: string, field: "from" | "to"): Proble
     const every = field === "from" ? "source" : "destination";
     problems.push({ code: "policy.peer", path, message: `sets none of podSelector, namespaceSelector, ipBlock; to allow every ${every}, leave out ${field}` });
   }
-  for (const key of selectors) problems.push(...checkSelector(peer[key], `${path}.${key}`));
-  if (peer.ipBlock != null) problems.push(...checkIpBlock(peer.ipBlock, `${path}.ipBlock`));
+  for (const key of selectors) problems.push(...checkSelector(peer[key], [...at, key]));
+  if (peer.ipBlock != null) {
+    const block = parsePart(IPBlock, peer.ipBlock, [...at, "ipBlock"], problems).value;
+    if (block) problems.push(...checkIpBlock(block, `${path}.ipBlock`));
+  }
   return problems;
 }
 
@@ -225,10 +282,20 @@ export function isPortName(name: string): boolean {
   return name.length >= 1 && name.length <= 15 && /^[a-z0-9]+(-[a-z0-9]+)*$/.test(name) && /[a-z]/.test(name);
 }
 
-function checkPort(port: PolicyPort, path: string): Problem[] {
+/** Each field read on its own (a wrong protocol does not hide a port out of range); the range checks need both numbers read. */
+function checkPort(raw: unknown, at: readonly PropertyKey[]): Problem[] {
+  const problems: Problem[] = [];
+  const port = parsePart(AnObject, raw, at, problems).value;
+  if (!port) return problems;
+  parsePart(PolicyPort.shape.protocol, port.protocol, [...at, "protocol"], problems);
+  const value = parsePart(PolicyPort.shape.port, port.port, [...at, "port"], problems);
+  const endPort = parsePart(PolicyPort.shape.endPort, port.endPort, [...at, "endPort"], problems);
+  if (!("value" in value) || !("value" in endPort)) return problems;
+  return [...problems, ...checkPortRange(value.value, endPort.value, joinPath("", at))];
+}
+
+function checkPortRange(value: PolicyPort["port"], endPort: PolicyPort["endPort"], path: string): Problem[] {
   const add = (field: string, message: string): Problem[] => [{ code: "policy.port", path: `${path}.${field}`, message }];
-  const value = port.port;
-  const endPort = port.endPort;
   if (value == null) return endPort == null ? [] : add("endPort", "needs a numeric port; set port to the first port of the range");
   if (typeof value === "string") {
     if (/^\d+$/.test(value)) return add("port", `"${value}" is a string, so a port name, and names need a letter; write ${value} without quotes`);

@@ -6,8 +6,12 @@ import { type AdmissionEnv, type Decision, ALLOW, toAdmissionResponse } from "./
 import { admitNad } from "./nad.js";
 import { admitPod, type Endpoint } from "./pod.js";
 import { admitPolicy } from "./policy.js";
+import { admitWorkload, asWarnings, workloadKindOf } from "./workload.js";
 
-/** Decides one request. Kinds nadguard does not judge are allowed untouched. */
+/**
+ * Decides one request. Workloads (pod templates) are answered on /validate only, with warnings;
+ * kinds nadguard does not judge are allowed untouched.
+ */
 export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<Decision> {
   switch (request.kind.kind) {
     case "Pod":
@@ -17,9 +21,24 @@ export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpo
       return request.subResource ? ALLOW : admitNad(request, env, endpoint);
     case "MultiNetworkPolicy":
       return request.subResource ? ALLOW : admitPolicy(request, env, endpoint);
-    default:
-      return ALLOW;
+    default: {
+      const workload = endpoint === "validate" ? workloadKindOf(request.kind) : undefined;
+      return workload ? asWarnings(await admitWorkload(request, env), workload) : ALLOW;
+    }
   }
+}
+
+/**
+ * What `nadguard admit` reports: /mutate's decision, and for a workload the decision its pods
+ * will get at creation (a denial, where the webhook only warns).
+ */
+export async function verdict(request: AdmissionRequest, env: AdmissionEnv): Promise<Decision> {
+  return workloadKindOf(request.kind) ? admitWorkload(request, env) : decide(request, env, "mutate");
+}
+
+/** Kinds whose objects `decide` or `verdict` look at; any other kind is allowed unread. */
+export function isJudged(kind: { group: string; kind: string }): boolean {
+  return Object.hasOwn(RESOURCES, kind.kind) || workloadKindOf(kind) !== undefined;
 }
 
 export async function review(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<AdmissionResponse> {
@@ -32,13 +51,17 @@ const RESOURCES: Record<string, { group: string; version: string; resource: stri
   MultiNetworkPolicy: { group: "k8s.cni.cncf.io", version: "v1beta1", resource: "multi-networkpolicies" },
 };
 
-/** Wraps a bare manifest as the CREATE request kube-apiserver would send for it. */
+/**
+ * Wraps a bare manifest as the CREATE request kube-apiserver would send for it. The kinds above
+ * keep their group whatever the manifest says; others take group and version from `apiVersion`
+ * (`apps/v1` → apps, v1) and the lower-case plural of their kind as resource.
+ */
 export function requestForManifest(
   object: Record<string, unknown>,
   user: { username?: string; groups?: readonly string[] },
 ): AdmissionRequest {
   const kind = typeof object.kind === "string" ? object.kind : "Unknown";
-  const resource = RESOURCES[kind] ?? { group: "", version: "v1", resource: `${kind.toLowerCase()}s` };
+  const resource = RESOURCES[kind] ?? { ...groupVersion(object.apiVersion), resource: `${kind.toLowerCase()}s` };
   const metadata = (object.metadata ?? {}) as { name?: string; namespace?: string };
   const gvk = { group: resource.group, version: resource.version, kind };
   const gvr = { group: resource.group, version: resource.version, resource: resource.resource };
@@ -58,4 +81,10 @@ export function requestForManifest(
     object,
     dryRun: false,
   };
+}
+
+function groupVersion(apiVersion: unknown): { group: string; version: string } {
+  if (typeof apiVersion !== "string" || apiVersion === "") return { group: "", version: "v1" };
+  const slash = apiVersion.lastIndexOf("/");
+  return slash === -1 ? { group: "", version: apiVersion } : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
 }

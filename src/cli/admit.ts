@@ -1,13 +1,16 @@
-// `nadguard admit FILE --state DIR`: the webhook's decision for one AdmissionReview or bare
-// manifest, through the same code path the webhook uses.
-import { AdmissionReviewRequest, type AdmissionReviewResponse } from "../api/admission-review.js";
-import { InputError, atPlace, problemsFromZod } from "../api/errors.js";
+// `nadguard admit FILE --state DIR`: the webhook's decision for every object of a manifest file
+// (read as kubectl reads it: src/cli/manifests.ts) or for AdmissionReviews, through the same code
+// path the webhook uses. A workload is judged by the pods it will create.
+import { type AdmissionRequest, AdmissionReviewRequest, type AdmissionReviewResponse } from "../api/admission-review.js";
+import { InputError, type Problem, atPlace, problemsFromZod } from "../api/errors.js";
 import type { Decision } from "../admission/decision.js";
 import type { JsonPatchOp } from "../admission/json-patch.js";
 import { toAdmissionResponse } from "../admission/decision.js";
-import { decide, requestForManifest } from "../admission/review.js";
-import { EXIT, readManifest } from "./io.js";
+import { isJudged, requestForManifest, verdict } from "../admission/review.js";
+import { templatePath, workloadKindOf } from "../admission/workload.js";
+import { EXIT } from "./io.js";
 import { loadEnv } from "./env.js";
+import { type ManifestItem, type Manifests, readManifests } from "./manifests.js";
 
 export interface AdmitOptions {
   file: string;
@@ -18,36 +21,91 @@ export interface AdmitOptions {
   output: "human" | "json";
 }
 
+/** One object of the file and what nadguard answers for it. */
+interface Judged {
+  readonly item: ManifestItem;
+  readonly request: AdmissionRequest;
+  readonly decision: Decision;
+}
+
 export async function runAdmit(options: AdmitOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
-  const manifest = await readManifest(options.file);
-  const request = manifest.kind === "AdmissionReview" ? parseReview(manifest, options.file) : requestForManifest(manifest, {
-    ...(options.as !== undefined && { username: options.as }),
-    groups: options.asGroups,
-  });
+  const manifests = await readManifests(options.file);
+  const requests = requestsFor(manifests, options);
+  for (const warning of manifests.warnings) err(`warning: ${warning}`);
   const env = await loadEnv(options.state, options.config, err);
-  const decision = await decide(request, env, "mutate");
-  if (options.output === "json") {
-    const review: AdmissionReviewResponse = {
-      apiVersion: "admission.k8s.io/v1",
-      kind: "AdmissionReview",
-      response: toAdmissionResponse(request.uid, decision),
-    };
-    out(JSON.stringify(review, null, 2));
-  } else {
-    printHuman(decision, out);
+  const judged: Judged[] = [];
+  for (const [i, item] of manifests.items.entries()) {
+    const request = requests[i]!;
+    judged.push({ item, request, decision: await verdict(request, env) });
   }
-  return decision.allowed ? EXIT.ok : EXIT.denied;
+  if (options.output === "json") out(JSON.stringify(manifests.several ? judged.map((j) => jsonEntry(j, manifests)) : review(judged[0]!), null, 2));
+  else if (manifests.several) printSeveral(judged, manifests, out);
+  else printOne(judged[0]!, out);
+  return judged.every((j) => j.decision.allowed) ? EXIT.ok : EXIT.denied;
 }
 
-function parseReview(manifest: unknown, file: string) {
-  const parsed = AdmissionReviewRequest.safeParse(manifest);
-  if (!parsed.success) throw new InputError(atPlace(problemsFromZod(parsed.error, "", "input.review"), file));
-  return parsed.data.request;
+/** Every item's request; an AdmissionReview that does not parse is bad input, named by its place. */
+function requestsFor(manifests: Manifests, options: AdmitOptions): AdmissionRequest[] {
+  const problems: Problem[] = [];
+  const requests = manifests.items.map((item) => {
+    if (item.object.kind !== "AdmissionReview") {
+      return requestForManifest(item.object, { ...(options.as !== undefined && { username: options.as }), groups: options.asGroups });
+    }
+    const parsed = AdmissionReviewRequest.safeParse(item.object);
+    if (parsed.success) return parsed.data.request;
+    problems.push(...atPlace(problemsFromZod(parsed.error, "", "input.review"), place(item, manifests)));
+    return undefined;
+  });
+  if (problems.length > 0) throw new InputError(problems);
+  return requests as AdmissionRequest[];
 }
 
-function printHuman(decision: Decision, out: (line: string) => void): void {
-  out(decision.allowed ? "ALLOWED" : `DENIED (${decision.reason})`);
-  if (!decision.allowed) out(decision.message ?? "");
+function review(judged: Judged): AdmissionReviewResponse {
+  return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: toAdmissionResponse(judged.request.uid, judged.decision) };
+}
+
+/** `file:line`, then the document and list position when the file has several. */
+function place(item: ManifestItem, manifests: Manifests): string {
+  const parts = [`${manifests.file}:${item.line}`];
+  if (manifests.documents > 1) parts.push(`document ${item.document}`);
+  if (item.item !== undefined) parts.push(`items[${item.item}]`);
+  return parts.join(", ");
+}
+
+/** `Pod tenant-a/web`, `Deployment tenant-a/web (pod template spec.template)`, `ConfigMap default/x (not checked by nadguard)`. */
+function subject({ request }: Judged): string {
+  const object = request.object as { metadata?: { name?: unknown; generateName?: unknown } } | undefined;
+  const name = request.name || (typeof object?.metadata?.name === "string" ? object.metadata.name : `${typeof object?.metadata?.generateName === "string" ? object.metadata.generateName : ""}<generated>`);
+  const who = `${request.kind.kind} ${request.namespace ? `${request.namespace}/` : ""}${name}`;
+  const workload = workloadKindOf(request.kind);
+  if (workload) return `${who} (pod template ${templatePath(workload)})`;
+  return isJudged(request.kind) ? who : `${who} (not checked by nadguard)`;
+}
+
+function verdictWord(decision: Decision): string {
+  return decision.allowed ? "ALLOWED" : `DENIED (${decision.reason})`;
+}
+
+/** One object: the verdict alone on the first line, as before, unless the object is a workload or a kind nadguard does not read. */
+function printOne(judged: Judged, out: (line: string) => void): void {
+  const plain = isJudged(judged.request.kind) && !workloadKindOf(judged.request.kind);
+  out(plain ? verdictWord(judged.decision) : `${verdictWord(judged.decision)}  ${subject(judged)}`);
+  printDetails(judged.decision, out);
+}
+
+/** Several objects: one verdict line each with its details indented below it, a blank line between them, then a count. */
+function printSeveral(judged: readonly Judged[], manifests: Manifests, out: (line: string) => void): void {
+  for (const entry of judged) {
+    out(`${verdictWord(entry.decision)}  ${subject(entry)}  (${place(entry.item, manifests)})`);
+    printDetails(entry.decision, (line) => line.trim() !== "" && out(`  ${line}`));
+    out("");
+  }
+  const denied = judged.filter((j) => !j.decision.allowed).length;
+  out(`${judged.length} objects: ${judged.length - denied} allowed, ${denied} denied`);
+}
+
+function printDetails(decision: Decision, out: (line: string) => void): void {
+  if (!decision.allowed) for (const line of (decision.message ?? "").split("\n")) out(line);
   if (decision.attachments.length > 0) {
     out("");
     out("attachments:");
@@ -60,6 +118,25 @@ function printHuman(decision: Decision, out: (line: string) => void): void {
     for (const op of decision.patch) out(`  ${formatOp(op)}`);
   }
   for (const warning of decision.warnings) out(`warning: ${warning}`);
+}
+
+/** One element of the JSON array printed for several objects. */
+function jsonEntry(judged: Judged, manifests: Manifests): Record<string, unknown> {
+  const { item, request } = judged;
+  const workload = workloadKindOf(request.kind);
+  const object = request.object as { metadata?: { name?: unknown } } | undefined;
+  const name = request.name || (typeof object?.metadata?.name === "string" ? object.metadata.name : undefined);
+  return {
+    source: `${manifests.file}:${item.line}`,
+    document: item.document,
+    ...(item.item !== undefined && { item: item.item }),
+    kind: request.kind.kind,
+    namespace: request.namespace,
+    ...(name !== undefined && { name }),
+    checked: isJudged(request.kind),
+    ...(workload && { template: templatePath(workload) }),
+    review: review(judged),
+  };
 }
 
 function formatOp(op: JsonPatchOp): string {

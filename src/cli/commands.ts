@@ -100,7 +100,7 @@ const COMMANDS: Record<string, Command> = {
       ),
   },
   admit: {
-    summary: "decide one AdmissionReview or bare manifest as the webhook would",
+    summary: "decide every object of a manifest file (or AdmissionReviews) as the webhook would",
     usage: "nadguard admit FILE --state DIR [--config FILE] [--as USER] [--as-group GROUP]... [--output json]",
     options: {
       state: { type: "string" },

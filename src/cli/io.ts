@@ -1,6 +1,5 @@
-// Shared plumbing of the CLI commands: exit codes, argument errors, reading manifests.
+// Shared plumbing of the CLI commands: exit codes, argument errors, reading files (manifests: manifests.ts).
 import { readFile } from "node:fs/promises";
-import { parseAllDocuments } from "yaml";
 import { InputError } from "../api/errors.js";
 
 /** DESIGN.md: 0 success/allowed, 3 denied, 2 usage or bad input, 1 anything else. */
@@ -25,25 +24,6 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
-}
-
-/** Reads exactly one YAML or JSON object from a file; anything else is an InputError naming the file. */
-export async function readManifest(file: string): Promise<Record<string, unknown>> {
-  const text = await readText(file);
-  const documents = parseAllDocuments(text);
-  const list = (Array.isArray(documents) ? documents : [documents]).filter((d) => d.contents !== null);
-  if (list.length !== 1) {
-    throw new InputError([{ code: "input.documents", path: file, message: `holds ${list.length} documents; expected exactly one object` }]);
-  }
-  const document = list[0]!;
-  if (document.errors.length > 0) {
-    throw new InputError([{ code: "input.yaml", path: file, message: `is not valid YAML or JSON: ${document.errors[0]!.message.split("\n")[0]}` }]);
-  }
-  const value: unknown = document.toJS();
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InputError([{ code: "input.not-object", path: file, message: "is not an object (expected a Kubernetes manifest or an AdmissionReview)" }]);
-  }
-  return value as Record<string, unknown>;
 }
 
 /** `host:port`, `[v6]:port` or `:port`; problems name the flag. */

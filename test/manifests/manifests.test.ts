@@ -7,6 +7,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { WORKLOAD_KINDS } from "../../src/admission/workload.js";
 import { parseConfig } from "../../src/config/config.js";
 import { openApiProblems } from "./openapi.js";
 import { type JsonSchema, schemaProblems, structuralProblems } from "./structural-schema.js";
@@ -69,11 +70,14 @@ const daemonSet = find("DaemonSet", "nadguard-enforcer");
 const webhookContainer: Obj = deployment.spec.template.spec.containers[0];
 const enforcerContainer: Obj = daemonSet.spec.template.spec.containers[0];
 
+/** Manifests an admin applies on purpose, outside `kubectl apply -k manifests/`. */
+const OPT_IN = ["webhook/workload-warnings.yaml"];
+
 describe("manifests/ against the Kubernetes OpenAPI schemas", () => {
-  it("kustomization.yaml lists every manifest file (and nothing that does not exist)", () => {
+  it("kustomization.yaml lists every manifest file but the opt-in ones (and nothing that does not exist)", () => {
     const onDisk = yamlFilesBelow(MANIFESTS)
       .map((file) => relative(MANIFESTS, file))
-      .filter((file) => file !== "kustomization.yaml" && file !== configPath)
+      .filter((file) => file !== "kustomization.yaml" && file !== configPath && !OPT_IN.includes(file))
       .sort();
     expect([...resources].sort()).toEqual(onDisk);
   });
@@ -263,6 +267,72 @@ describe("the webhook configurations", () => {
   it("document the failurePolicy of each webhook next to it", () => {
     const text = readFileSync(join(MANIFESTS, "webhook", "webhook-configurations.yaml"), "utf8");
     for (const heading of ["pods (mutate): Fail", "pods (validate): Fail", "NADs and MultiNetworkPolicies (validate): Fail"]) expect(text).toContain(heading);
+  });
+});
+
+describe("the opt-in workload warnings (webhook/workload-warnings.yaml)", () => {
+  const file = join(MANIFESTS, "webhook", "workload-warnings.yaml");
+  const [configuration, ...rest] = documents(file);
+  const warningWebhooks: Obj[] = configuration!.webhooks;
+  const PLURALS: Record<string, string> = {
+    Deployment: "deployments",
+    ReplicaSet: "replicasets",
+    StatefulSet: "statefulsets",
+    DaemonSet: "daemonsets",
+    Job: "jobs",
+    CronJob: "cronjobs",
+    ReplicationController: "replicationcontrollers",
+  };
+  // No controller creates pods from a PodTemplate: `nadguard admit` checks one, the webhook need not.
+  const sent = WORKLOAD_KINDS.filter((w) => w.kind !== "PodTemplate");
+
+  it("is one ValidatingWebhookConfiguration of its own, valid against the OpenAPI schemas, and not installed by default", () => {
+    expect(rest).toEqual([]);
+    expect(configuration!.kind).toBe("ValidatingWebhookConfiguration");
+    expect(configuration!.metadata.name).not.toBe("nadguard");
+    expect(openApiProblems(configuration!)).toEqual([]);
+    expect(resources).not.toContain("webhook/workload-warnings.yaml");
+  });
+
+  it("sends CREATE and UPDATE of every workload kind nadguard judges to /validate of the nadguard Service, and nothing else", () => {
+    const routed = warningWebhooks.flatMap((w) =>
+      w.rules.flatMap((r: Obj) => r.resources.map((resource: string) => `${r.apiGroups}/${r.apiVersions}/${resource}:${r.operations}:${w.clientConfig.service.path}`)),
+    );
+    expect(routed.sort()).toEqual(sent.map((w) => `${w.group}/v1/${PLURALS[w.kind]}:CREATE,UPDATE:/validate`).sort());
+    for (const webhook of warningWebhooks) {
+      const service = find("Service", webhook.clientConfig.service.name);
+      expect([service.metadata.namespace, webhook.clientConfig.service.port]).toEqual([webhook.clientConfig.service.namespace, 443]);
+    }
+  });
+
+  it("never holds up a workload: failurePolicy Ignore, a short timeout, no side effects, and the namespaces the other webhooks skip", () => {
+    for (const webhook of warningWebhooks) {
+      expect([webhook.failurePolicy, webhook.sideEffects, webhook.admissionReviewVersions]).toEqual(["Ignore", "None", ["v1"]]);
+      expect(webhook.timeoutSeconds).toBeLessThanOrEqual(5);
+      expect(webhook.namespaceSelector).toEqual(webhooks[0]!.namespaceSelector);
+    }
+  });
+
+  it("reads each kind's template where nadguard reads it, and only when it has a networks or default-network annotation", () => {
+    for (const webhook of warningWebhooks) {
+      const kinds = sent.filter((w) => webhook.rules.some((r: Obj) => r.resources.includes(PLURALS[w.kind])));
+      const paths = new Set(kinds.map((w) => `object.${w.template.join(".")}`));
+      expect(paths.size).toBe(1);
+      const template = [...paths][0]!;
+      const condition = webhook.matchConditions.find((c: Obj) => c.name === "template-has-networks-annotation").expression.replace(/\s+/g, " ");
+      expect(condition).toContain(`has(${template}.metadata) && has(${template}.metadata.annotations) && `);
+      expect(condition).toMatch(
+        new RegExp(`\\('k8s\\.v1\\.cni\\.cncf\\.io/networks' in ${template.replace(/\./g, "\\.")}\\.metadata\\.annotations \\|\\| 'v1\\.multus-cni\\.io/default-network' in ${template.replace(/\./g, "\\.")}\\.metadata\\.annotations\\)$`),
+      );
+      const controllers = webhook.matchConditions.find((c: Obj) => c.name === "not-a-controller").expression.replace(/\s+/g, " ");
+      expect(controllers).toBe("!request.userInfo.username.startsWith('system:serviceaccount:kube-system:') && request.userInfo.username != 'system:kube-controller-manager'");
+    }
+  });
+
+  it("says how to install it and what failurePolicy means for it", () => {
+    const text = readFileSync(file, "utf8");
+    expect(text).toContain("kubectl apply -f manifests/webhook/workload-warnings.yaml");
+    expect(text).toMatch(/failurePolicy Ignore: /);
   });
 });
 

@@ -13,6 +13,7 @@ import { Secret } from "kubernetes-models/v1/Secret";
 import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
+import { CronJob } from "kubernetes-models/batch/v1/CronJob";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { PriorityClass } from "kubernetes-models/scheduling.k8s.io/v1/PriorityClass";
@@ -39,6 +40,7 @@ const KINDS: Record<string, { model: ModelClass; openapi: string }> = {
   "v1/Secret": { model: Secret as unknown as ModelClass, openapi: "V1Secret" },
   "apps/v1/Deployment": { model: Deployment as unknown as ModelClass, openapi: "V1Deployment" },
   "apps/v1/DaemonSet": { model: DaemonSet as unknown as ModelClass, openapi: "V1DaemonSet" },
+  "batch/v1/CronJob": { model: CronJob as unknown as ModelClass, openapi: "V1CronJob" },
   "policy/v1/PodDisruptionBudget": { model: PodDisruptionBudget as unknown as ModelClass, openapi: "V1PodDisruptionBudget" },
   "scheduling.k8s.io/v1/PriorityClass": { model: PriorityClass as unknown as ModelClass, openapi: "V1PriorityClass" },
   "rbac.authorization.k8s.io/v1/ClusterRole": { model: ClusterRole as unknown as ModelClass, openapi: "V1ClusterRole" },

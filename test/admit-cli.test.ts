@@ -1,0 +1,178 @@
+// `nadguard admit` as a CI pipeline runs it, a process per file: manifests read as kubectl reads
+// them (merge keys, duplicate keys, lists, several documents), one verdict line per object, pod
+// templates of workloads, exit 3 when anything is denied and 2 on bad input naming where it is.
+import { execFile, spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, "..", "bin", "nadguard.js");
+const EXAMPLES = join(import.meta.dirname, "..", "examples");
+const FIXTURES = join(import.meta.dirname, "fixtures", "manifests");
+const STATE = ["--state", join(EXAMPLES, "cluster")];
+
+interface Outcome {
+  code: number;
+  out: string;
+  stderr: string;
+}
+
+async function admit(...args: string[]): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, "admit", ...args, ...STATE]);
+    return { code: 0, out: stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, out: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+/** `admit -` with `input` on standard input. */
+function admitStdin(input: string, ...args: string[]): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "admit", "-", ...args, ...STATE], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, out, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+const fixture = (name: string): string => join(FIXTURES, name);
+const verdictLines = (out: string): string[] => out.split("\n").filter((line) => /^(ALLOWED|DENIED)/.test(line));
+const FORBIDDEN_DB =
+  'pod tenant-b/db: element 1 ("shared-networks/bridge-shared"): may not use NetworkAttachmentDefinition shared-networks/bridge-shared: ' +
+  "it is not in the pod's namespace tenant-b";
+
+describe("nadguard admit reads manifests as kubectl does", () => {
+  it("a merge key placed after the annotation supplies it, as in kubectl's object: denied, exit 3, with a warning", async () => {
+    const file = fixture("merge-key.yaml");
+    const { code, out, stderr } = await admit(file);
+    expect(code).toBe(3);
+    expect(out.split("\n").slice(0, 2)).toEqual(["DENIED (network-forbidden)", expect.stringMatching(new RegExp(`^${escape(FORBIDDEN_DB)}`))]);
+    expect(stderr).toBe(`warning: ${file}:13: the merge key << replaces "k8s.v1.cni.cncf.io/networks" set at line 12; kubectl keeps the merged value\n`);
+  });
+
+  it("a duplicated key: the last value is judged (allowed here), with a warning naming the key and its lines", async () => {
+    const file = fixture("duplicate-key.yaml");
+    const { code, out, stderr } = await admit(file);
+    expect({ code, out }).toEqual({
+      code: 0,
+      out: ["ALLOWED", "", "attachments:", "  INTERFACE  NETWORK                  CNI TYPE  RESOURCE", "  net1       tenant-b/ipvlan-storage  ipvlan", ""].join("\n"),
+    });
+    expect(stderr).toBe(`warning: ${file}:9: duplicate key "k8s.v1.cni.cncf.io/networks" (also at line 8); the last value wins, as in kubectl\n`);
+  });
+
+  it("a kind: List: one verdict line per item, the denial under its item, a count, exit 3", async () => {
+    const file = fixture("list.yaml");
+    const { code, out } = await admit(file);
+    expect(code).toBe(3);
+    expect(verdictLines(out)).toEqual([
+      `ALLOWED  Pod tenant-a/web  (${file}:5, items[0])`,
+      `DENIED (network-forbidden)  Pod tenant-b/db  (${file}:16, items[1])`,
+    ]);
+    const lines = out.split("\n");
+    expect(lines[lines.indexOf(verdictLines(out)[1]!) + 1]).toMatch(/^ {2}pod tenant-b\/db: element 2 \("shared-networks\/bridge-shared"\): may not use/);
+    expect(lines.at(-2)).toBe("2 objects: 1 allowed, 1 denied");
+  });
+
+  it("several documents: each object judged on its own, kinds nadguard does not read said so", async () => {
+    const file = fixture("multi-document.yaml");
+    const { code, out } = await admit(file);
+    expect(code).toBe(3);
+    expect(verdictLines(out)).toEqual([
+      `ALLOWED  ConfigMap tenant-a/web-settings (not checked by nadguard)  (${file}:2, document 1)`,
+      `DENIED (invalid-nad)  NetworkAttachmentDefinition tenant-a/storage  (${file}:10, document 2)`,
+      `ALLOWED  Pod tenant-a/web  (${file}:20, document 4)`,
+    ]);
+    expect(out).toContain('\n  NetworkAttachmentDefinition tenant-a/storage: spec.config.mode: "sideways" is not a macvlan mode; use bridge, private, vepa or passthru\n');
+  });
+
+  it("--output json for several objects: an array, each entry with its place and the AdmissionReview /mutate would answer", async () => {
+    const file = fixture("list.yaml");
+    const { code, out } = await admit(file, "--output", "json");
+    expect(code).toBe(3);
+    const entries = JSON.parse(out) as Array<Record<string, unknown> & { review: { kind: string; response: { allowed: boolean; status?: { message: string } } } }>;
+    expect(entries.map(({ review, ...entry }) => ({ ...entry, kind: review.kind, allowed: review.response.allowed }))).toEqual([
+      { source: `${file}:5`, document: 1, item: 0, kind: "AdmissionReview", namespace: "tenant-a", name: "web", checked: true, allowed: true },
+      { source: `${file}:16`, document: 1, item: 1, kind: "AdmissionReview", namespace: "tenant-b", name: "db", checked: true, allowed: false },
+    ]);
+    expect(entries[1]!.review.response.status!.message).toMatch(/^pod tenant-b\/db: element 2/);
+  });
+
+  it("reads standard input with -, naming it stdin", async () => {
+    const { code, out } = await admitStdin(await readFile(fixture("list.yaml"), "utf8"));
+    expect(code).toBe(3);
+    expect(verdictLines(out)[0]).toBe("ALLOWED  Pod tenant-a/web  (stdin:5, items[0])");
+  });
+
+  it.each([
+    [
+      "a document without kind, and invalid YAML further down",
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\n---\napiVersion: v1\nmetadata: {name: kindless}\n---\nkind: [\n",
+      ["stdin:5 (document 2): kind missing; kubectl refuses an object without them", /^stdin:\d+ \(document 3\): is not valid YAML: /],
+    ],
+    ["an AdmissionReview without its request", '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}', ["stdin:1: request: Invalid input: expected object, received undefined"]],
+  ])("exits 2 on bad input, naming every place: %s", async (_label, input, expected) => {
+    const { code, out, stderr } = await admitStdin(input);
+    expect(code).toBe(2);
+    expect(out).toBe("");
+    const lines = stderr.split("\n");
+    expect(lines[0]).toBe("nadguard admit: bad input:");
+    for (const [i, line] of expected.entries()) expect(lines[i + 1]).toMatch(typeof line === "string" ? new RegExp(`^${escape(line)}$`) : line);
+  });
+});
+
+describe("nadguard admit on workloads: the pods they will create", () => {
+  it("a Deployment whose template names a missing NAD: denied, exit 3, the verdict naming the Deployment and its template", async () => {
+    const { code, out } = await admit(join(EXAMPLES, "workloads", "tenant-b-deployment.yaml"));
+    expect({ code, out }).toEqual({
+      code: 3,
+      out:
+        "DENIED (network-not-found)  Deployment tenant-b/batch (pod template spec.template)\n" +
+        'Deployment tenant-b/batch (pod template spec.template): pod tenant-b/batch-<generated>: element 1 ("storage"): ' +
+        "NetworkAttachmentDefinition tenant-b/storage does not exist; NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n",
+    });
+  });
+
+  it("a CronJob: the template of its job template, allowed with the attachments its pods get", async () => {
+    const { code, out } = await admit(join(EXAMPLES, "workloads", "tenant-a-cronjob.yaml"));
+    expect({ code, out }).toEqual({
+      code: 0,
+      out: [
+        "ALLOWED  CronJob tenant-a/report (pod template spec.jobTemplate.spec.template)",
+        "",
+        "attachments:",
+        "  INTERFACE  NETWORK                       CNI TYPE  RESOURCE",
+        "  fast0      shared-networks/sriov-shared  sriov     intel.com/sriov_vf_shared",
+        "",
+      ].join("\n"),
+    });
+  });
+
+  it("a CronJob in tenant-b using the shared network: denied, whoever applies it (its pods are created by the Job controller)", async () => {
+    const cronJob = (await readFile(join(EXAMPLES, "workloads", "tenant-a-cronjob.yaml"), "utf8")).replace("namespace: tenant-a", "namespace: tenant-b");
+    const { code, out } = await admitStdin(cronJob, "--as", "alice");
+    expect(code).toBe(3);
+    expect(out.split("\n")[0]).toBe("DENIED (network-forbidden)  CronJob tenant-b/report (pod template spec.jobTemplate.spec.template)");
+    expect(out).toContain("system:serviceaccount:kube-system:job-controller");
+  });
+
+  it("the Deployment's AdmissionReview: the same denial, in the single AdmissionReview --output json prints for one object", async () => {
+    const { code, out } = await admit(join(EXAMPLES, "reviews", "deployment-tenant-b-warned.json"), "--output", "json");
+    expect(code).toBe(3);
+    const { response } = JSON.parse(out) as { response: { uid: string; allowed: boolean; status: { message: string } } };
+    expect(response.uid).toBe("9a1f3e52-7c4d-4b6a-8e2f-0c1d2e3f4a5b");
+    expect(response.allowed).toBe(false);
+    expect(response.status.message).toMatch(/^Deployment tenant-b\/batch \(pod template spec\.template\): pod tenant-b\/batch-<generated>: element 1 \("storage"\)/);
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
