@@ -100,7 +100,13 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
     // Failures are printed once, by printReport; warnings (what a policy could not express) as they come.
     const onceLog = (level: LogLevel, message: string): void => (level === "warn" ? err(`warn: ${message}`) : undefined);
     const enforcer = new Enforcer({ ...common, log: onceLog, state: staticState(snapshot) });
-    const report = await enforcer.sync("full");
+    let report: SyncReport;
+    try {
+      report = await enforcer.sync("full");
+    } finally {
+      // Stops the nft helpers now rather than leaving them to notice that their stdin closed.
+      await enforcer.stop();
+    }
     printReport(report, out, err);
     return report.failures.length > 0 ? EXIT.failure : EXIT.ok;
   }

@@ -1,13 +1,9 @@
 // A `nadguard enforce` process following a lab's state directory, to be stopped (SIGTERM), killed
-// (SIGKILL at any point) and restarted by the dynamic and crash suites. Its /metrics tell when it
-// has synced.
+// (SIGKILL at any point) and restarted by the dynamic and crash suites: the command a user runs
+// (bin/nadguard.js), with its real arguments. Its /metrics tell when it has synced.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { NODE, type Lab } from "./lab.js";
-import { sleep } from "./sys.js";
-
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), "enforce-main.ts");
+import { NADGUARD_BIN, sleep } from "./sys.js";
 
 export interface EnforcerProcessOptions {
   readonly parallelism?: number;
@@ -49,9 +45,8 @@ export class EnforcerProcess {
   /** Starts the enforcer on the lab (metrics on a free loopback port); resolves once the process runs, not once it synced. */
   static start(lab: Lab, options: EnforcerProcessOptions = {}): EnforcerProcess {
     const args = [
-      "--import",
-      "tsx",
-      MAIN,
+      NADGUARD_BIN,
+      "enforce",
       "--state",
       lab.stateDir,
       "--node",
@@ -68,7 +63,7 @@ export class EnforcerProcess {
       String(options.maxIntervalMs ?? 60_000),
       ...(options.removeOnExit ? ["--remove-on-exit"] : []),
     ];
-    return new EnforcerProcess(spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], cwd: join(dirname(MAIN), "..", "..") }));
+    return new EnforcerProcess(spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] }));
   }
 
   /** The enforcer's /metrics text, or undefined while it does not serve yet. */

@@ -5,7 +5,8 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { open, readdir, readFile, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export interface RunResult {
   readonly code: number;
@@ -26,6 +27,14 @@ export function run(command: string, args: readonly string[], options: { input?:
     child.stdin.on("error", () => undefined);
     child.stdin.end(options.input ?? "");
   });
+}
+
+/** The `nadguard` command as a user runs it: bin/nadguard.js (the compiled build when present, else the sources through tsx). */
+export const NADGUARD_BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "nadguard.js");
+
+/** Runs `nadguard ARGS…` as its own process, with Node's own binary. */
+export function nadguard(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return run(process.execPath, [NADGUARD_BIN, ...args], { timeoutMs: 120_000, ...options });
 }
 
 /** Runs a command and throws with its output when it fails. */
