@@ -16,7 +16,7 @@ import type { NftExecutor } from "../nft/exec.js";
 import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
 import { reportStateProblems } from "./env.js";
 import { type KubeFlags, kubeStateFor, loadKubeConfig } from "./kube.js";
-import { EXIT, UsageError, parseListen } from "./io.js";
+import { EXIT, UsageError, nftToolsProblem, parseListen } from "./io.js";
 
 export interface EnforceOptions {
   /** A state directory, or `kube` to follow the cluster (every pod: peers live on other nodes too). */
@@ -83,6 +83,11 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
   positive(options.maxIntervalMs, "--max-interval");
   const listen = options.metricsListen ? parseListen(options.metricsListen) : undefined;
   const resolver = resolverFor(options.netns);
+  const missing = options.executor ? undefined : await nftToolsProblem("enforce");
+  if (missing) {
+    err(missing);
+    return EXIT.failure;
+  }
   const config = await loadConfig(options.config);
   const log = (level: LogLevel, message: string): void => (level === "info" ? out(message) : err(`${level}: ${message}`));
   const common = {

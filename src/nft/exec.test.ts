@@ -41,6 +41,18 @@ describe.skipIf(!isRoot)("ExecNftExecutor", () => {
     expect(await scriptFolders(parent)).toEqual([]);
   });
 
+  it("lets a program whose nft cannot start end at once (no timer left for the kill timeout)", () => {
+    const program = [
+      `import { ExecNftExecutor } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, "exec.ts")).href)};`,
+      `const executor = new ExecNftExecutor({ scriptDir: ${JSON.stringify(parent)}, nftPath: "/nonexistent/nft", timeoutMs: 3_600_000 });`,
+      "const result = await executor.run('add table inet nadguard\\n', {});",
+      "console.log(result.stderr);",
+    ].join("\n");
+    // Killed by this timeout (status null) if a timer of the executor kept it alive.
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", program], { encoding: "utf8", timeout: 60_000 });
+    expect({ status: child.status, stdout: child.stdout }).toEqual({ status: 0, stdout: "cannot run /nonexistent/nft: spawn /nonexistent/nft ENOENT\n" });
+  });
+
   it("reports the failing line of a bad script", async () => {
     const executor = new ExecNftExecutor({ scriptDir: parent });
     const result = await executor.run("add table inet nadguard-exec-check\nadd chain inet nadguard-exec-check c { type nonsense; }\n", { check: true });

@@ -158,11 +158,15 @@ export class ExecNftExecutor implements NftExecutor {
   #spawn(args: readonly string[], netns: string | undefined): Promise<NftRunResult> {
     const [command, argv] = netns === undefined ? [this.#nft, [...args]] : [this.#nsenter, [`--net=${netnsPath(netns)}`, this.#nft, ...args]];
     return new Promise((resolve) => {
-      const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], timeout: this.#timeoutMs });
+      const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
+      // Our own timer rather than spawn's `timeout`: that one is cleared only on 'exit', which a
+      // program that cannot start never emits, so a one-shot command would linger for the timeout.
+      const timer = setTimeout(() => child.kill("SIGTERM"), this.#timeoutMs);
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let settled = false;
       const settle = (result: NftRunResult): void => {
+        clearTimeout(timer);
         if (!settled) resolve(result);
         settled = true;
       };
