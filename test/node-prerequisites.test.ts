@@ -35,7 +35,7 @@ afterAll(async () => {
 const ENFORCE = ["enforce", "--state", EXAMPLES, "--node", "node-1", "--netns", "/run/netns/nadguard-absent-{namespace}_{name}", "--once"];
 const STATUS = ["status", "--netns", "/proc/self/ns/net"];
 
-describe("node commands on a machine without nftables or util-linux", () => {
+describe("node commands on a machine without nftables or util-linux", { timeout: 120_000 }, () => {
   it.each([
     { name: "no-nft", label: "enforce without nft", args: ENFORCE, tools: ["nsenter"], stderr: "nadguard enforce: nft is not installed (not found on PATH): install the Debian package nftables (apt-get install nftables)" },
     { name: "no-nsenter", label: "status without nsenter", args: STATUS, tools: ["nft"], stderr: "nadguard status: nsenter is not installed (not found on PATH): install the Debian package util-linux (apt-get install util-linux)" },

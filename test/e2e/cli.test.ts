@@ -1,7 +1,7 @@
 // End-to-end tests of the two node commands on real namespaces, each run as the process a user
 // runs (bin/nadguard.js with its real arguments): `nadguard enforce --once` (the tables it leaves
-// in the kernel, nothing left in the temp dir, exit 1 and each failed netns named when a pod's
-// netns is missing) and `nadguard status --netns PATH` (what nadguard owns there; "nothing"
+// in the kernel, its JSON log lines, nothing left in the temp dir, exit 1 and each failed netns
+// named when a pod's netns is missing) and `nadguard status --netns PATH` (what nadguard owns there; "nothing"
 // without a table; exit 1 when the netns does not exist), and enforcement on an ipvlan network
 // where the kernel has ipvlan.
 import { mkdir, readdir, writeFile } from "node:fs/promises";
@@ -12,7 +12,7 @@ import { REMOVE_TABLE_OPS } from "../../src/enforcer/plan.js";
 import { Nft } from "../../src/nft/nft.js";
 import { policy } from "../policy-conformance/grid.js";
 import { Lab, NODE, kernelLinkSupport, type NetworkSpec } from "./lab.js";
-import { acquireE2eLock, nadguard } from "./sys.js";
+import { LEVEL, acquireE2eLock, logLines, nadguard } from "./sys.js";
 import { actualTable, divergent } from "./tables.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -21,14 +21,15 @@ if (!isRoot) console.warn("\n!! test/e2e/cli.test.ts SKIPPED: not root (network 
 const BLUE: NetworkSpec = { name: "blue", type: "bridge", ifname: "net1", v4Subnet: "198.18.4.0/24", v6Subnet: "fd00:4::/64" };
 const PURPLE: NetworkSpec = { name: "purple", type: "ipvlan", ifname: "net2", v4Subnet: "198.18.5.0/24", v6Subnet: "fd00:5::/64" };
 
-describe.skipIf(!isRoot)("e2e: nadguard enforce --once and nadguard status", () => {
+// Each command is a process that loads the whole CLI: give a loaded machine time.
+describe.skipIf(!isRoot)("e2e: nadguard enforce --once and nadguard status", { timeout: 180_000 }, () => {
   let lab: Lab;
   let release: (() => Promise<void>) | undefined;
   let ipvlan: { available: boolean; reason: string };
   /** The commands' own temp dir, where nothing of theirs may stay behind. */
   let tmp: string;
   const run = (args: readonly string[]) => nadguard(args, { env: { ...process.env, TMPDIR: tmp } });
-  const enforceOnce = () => run(["enforce", "--state", lab.stateDir, "--node", NODE, "--netns", lab.netnsTemplate, "--once"]);
+  const enforceOnce = (...more: string[]) => run(["enforce", "--state", lab.stateDir, "--node", NODE, "--netns", lab.netnsTemplate, "--once", ...more]);
 
   beforeAll(async () => {
     release = await acquireE2eLock();
@@ -63,12 +64,34 @@ describe.skipIf(!isRoot)("e2e: nadguard enforce --once and nadguard status", () 
   it("enforce --once: exit 0, every pod's table in the kernel as compiled, no script folder left in TMPDIR", async () => {
     const r = await enforceOnce();
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
-    const lines = r.stdout.trimEnd().split("\n");
-    expect(lines.filter((l) => l.startsWith("x/"))).toEqual([`x/a\t${lab.pod("x/a").netnsPath}\tfresh`, `x/b\t${lab.pod("x/b").netnsPath}\tfresh`]);
-    expect(lines.at(-1)).toMatch(/^2 netns reconciled \(2 changed\), 0 failed, in \d+ ms$/);
     expect(await actualTable(lab.pod("x/a").netnsPath)).toBeDefined();
     expect(await divergent(lab)).toEqual([]);
     expect((await readdir(tmp)).filter((name) => name.startsWith("nadguard-nft-"))).toEqual([]);
+    // Its stdout: JSON lines, one per apply at info, then the summary.
+    const logs = logLines(r.stdout);
+    const applies = logs.filter((l) => l.pod !== undefined).sort((a, b) => String(a.pod).localeCompare(String(b.pod)));
+    expect(applies).toEqual(
+      ["x/a", "x/b"].map((pod) =>
+        expect.objectContaining({ level: LEVEL.info, pod, netns: lab.pod(pod).netnsPath, mode: "fresh", added: expect.any(Number), removed: 0, durationMs: expect.any(Number), msg: expect.stringMatching(new RegExp(`^${pod}: applied \\(fresh, \\+\\d+ -0 elements\\)$`)) }),
+      ),
+    );
+    // x/a is isolated (its interfaces in the *_isolated sets); x/b, selected by no policy, gets the table without elements.
+    expect(applies.map((l) => (l.added as number) > 0)).toEqual([true, false]);
+    expect(logs.at(-1)).toMatchObject({ level: LEVEL.info, reconciled: 2, changed: 2, failed: 0, msg: expect.stringMatching(/^2 netns reconciled \(2 changed\), 0 failed, in \d+ ms$/) });
+  });
+
+  it("enforce --once --log-level: debug names what it left alone; warn prints nothing when all went well", async () => {
+    const debug = await enforceOnce("--log-level", "debug");
+    expect(debug.code).toBe(0);
+    const adopted = logLines(debug.stdout).filter((l) => l.level === LEVEL.debug && l.pod !== undefined);
+    expect(adopted.map((l) => [l.pod, l.adopted, l.msg]).sort()).toEqual([
+      ["x/a", true, "x/a: already enforced (adopted)"],
+      ["x/b", true, "x/b: already enforced (adopted)"],
+    ]);
+    expect(await enforceOnce("--log-level", "warn")).toEqual({ code: 0, stdout: "", stderr: "" });
+    const bad = await enforceOnce("--log-level", "loud");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^nadguard enforce: --log-level loud: expected one of fatal, error, warn, info, debug, trace, silent\n/);
   });
 
   it("status: the table, its chains and rules, its sets with element counts, the isolated interfaces", async () => {
@@ -127,9 +150,13 @@ describe.skipIf(!isRoot)("e2e: nadguard enforce --once and nadguard status", () 
     const nft = new Nft({ netns: lab.pod("x/b").netnsPath });
     expect((await nft.run(nft.transaction().append(REMOVE_TABLE_OPS))).ok).toBe(true);
     const r = await enforceOnce();
-    expect(r.code).toBe(1);
-    expect(r.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(/^FAILED x\/ghost: x\/ghost: no network namespace at \/run\/netns\/ng-\d+-[0-9a-f]+-x_ghost/)]);
-    expect(r.stdout.split("\n")).toContain(`x/b\t${lab.pod("x/b").netnsPath}\tfresh`);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: "" });
+    const logs = logLines(r.stdout);
+    expect(logs.filter((l) => l.level >= LEVEL.error && l.pod !== undefined)).toEqual([
+      expect.objectContaining({ pod: "x/ghost", code: "netns.not-found", msg: expect.stringMatching(new RegExp(`^x/ghost: no network namespace at /run/netns/${lab.prefix}x_ghost`)) }),
+    ]);
+    expect(logs).toContainEqual(expect.objectContaining({ level: LEVEL.info, pod: "x/b", netns: lab.pod("x/b").netnsPath, mode: "fresh" }));
+    expect(logs.at(-1)).toMatchObject({ level: LEVEL.error, failed: 1, failedPods: ["x/ghost"], msg: expect.stringMatching(/^2 netns reconciled \(1 changed\), 1 failed \(x\/ghost\), in \d+ ms$/) });
     expect(await actualTable(lab.pod("x/b").netnsPath)).toBeDefined();
   });
 });

@@ -11,7 +11,7 @@ import { scenarios } from "../policy-conformance/scenarios.js";
 import { compareWithOracle, eth0Failures, formatTable, gridLab, matrixKey as key, modelOf, observeGrid, probeLabel, type MatrixProbe } from "./grid-lab.js";
 import type { Lab } from "./lab.js";
 import { NODE } from "./lab.js";
-import { acquireE2eLock, nadguard } from "./sys.js";
+import { LEVEL, acquireE2eLock, logLines, nadguard } from "./sys.js";
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) {
@@ -52,7 +52,8 @@ describe.skipIf(!isRoot)("e2e conformance grid: real netns, CNI plugins, nft and
   it.each(scenarios)("$name", async (scenario) => {
     await lab!.setPolicies(scenario.policies);
     const enforced = await nadguard(["enforce", "--state", lab!.stateDir, "--node", NODE, "--netns", lab!.netnsTemplate, "--once", "--parallelism", "9"]);
-    expect({ code: enforced.code, failed: enforced.stderr.split("\n").filter((l) => l.startsWith("FAILED")) }).toEqual({ code: 0, failed: [] });
+    const errors = logLines(enforced.stdout).filter((l) => l.level >= LEVEL.error);
+    expect({ code: enforced.code, stderr: enforced.stderr, errors }).toEqual({ code: 0, stderr: "", errors: [] });
 
     const model = modelOf(await loadStateDir(lab!.stateDir));
     const base: MatrixProbe[] = [BLUE, RED].flatMap((network) => [
@@ -76,7 +77,7 @@ describe.skipIf(!isRoot)("e2e conformance grid: real netns, CNI plugins, nft and
     }
     problems.push(...(await eth0Failures(lab!)));
     expect(problems.join("\n\n")).toBe("");
-  });
+  }, 180_000);
 
   it("covers at least ten scenarios with hand-written tables", () => {
     expect(scenarios.filter((s) => s.probes.length > 0).length).toBeGreaterThanOrEqual(10);

@@ -37,6 +37,38 @@ export function nadguard(args: readonly string[], options: { env?: NodeJS.Proces
   return run(process.execPath, [NADGUARD_BIN, ...args], { timeoutMs: 120_000, ...options });
 }
 
+/** One JSON log line of a command (pino's format: `level` 10 trace … 60 fatal, `msg`, then the event's fields). */
+export interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/** The line as a log line, or undefined when it is not one. */
+export function parseLogLine(line: string): LogLine | undefined {
+  try {
+    const value = JSON.parse(line) as Partial<LogLine> | null;
+    return typeof value?.level === "number" && typeof value.msg === "string" ? (value as LogLine) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every line of a command's stdout as a log line; throws on the first that is not one. */
+export function logLines(stdout: string): LogLine[] {
+  return stdout
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => {
+      const log = parseLogLine(line);
+      if (!log) throw new Error(`not a JSON log line: ${line}`);
+      return log;
+    });
+}
+
+/** pino's numeric levels. */
+export const LEVEL = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+
 /** Runs a command and throws with its output when it fails. */
 export async function must(command: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   const r = await run(command, args, options);
