@@ -179,7 +179,7 @@ const COMMANDS: Record<string, Command> = {
   enforce: {
     summary: "keep nadguard's nft table in every local pod's network namespace equal to the policies",
     usage:
-      "nadguard enforce (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) --node NAME [--netns TEMPLATE|proc] [--config FILE] [--once] [--metrics-listen HOST:PORT] [--parallelism N] [--min-interval MS] [--max-interval MS] [--remove-on-exit]",
+      "nadguard enforce (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) --node NAME [--netns TEMPLATE|proc] [--config FILE] [--once] [--metrics-listen HOST:PORT] [--parallelism N] [--min-interval MS] [--max-interval MS] [--remove-on-exit] [--log-level LEVEL]",
     options: {
       state: { type: "string" },
       ...KUBE_OPTIONS,
@@ -192,6 +192,7 @@ const COMMANDS: Record<string, Command> = {
       "min-interval": { type: "string" },
       "max-interval": { type: "string" },
       "remove-on-exit": { type: "boolean" },
+      "log-level": { type: "string", default: "info" },
     },
     run: (values) =>
       runEnforce(
@@ -206,6 +207,7 @@ const COMMANDS: Record<string, Command> = {
           minIntervalMs: integer(values, "min-interval"),
           maxIntervalMs: integer(values, "max-interval"),
           removeOnExit: values["remove-on-exit"] === true,
+          logLevel: str(values, "log-level"),
         },
         out,
         err,

@@ -1,14 +1,16 @@
 // `nadguard enforce --state DIR --node NAME [--netns TEMPLATE] [--config FILE] [--once]`: the node
 // enforcer. With --once, one full reconcile of the pods whose spec.nodeName is NAME, then exit 0, or
-// 1 when any netns failed (each named on stderr). Without it, keep following the state directory
+// 1 when any netns failed (each named in the log). Without it, keep following the state directory
 // until SIGTERM/SIGINT; the tables stay in place on exit unless --remove-on-exit (a restarting
 // enforcer must not open pods). Without --netns, pod sandboxes are found by scanning /proc.
+// Everything it prints on stdout is a JSON log line (--log-level); stderr carries only what stops it
+// before it starts (usage, a missing nft or nsenter).
+import type { Logger } from "pino";
 import type { Snapshot } from "../api/snapshot.js";
-import { formatProblem } from "../api/errors.js";
 import { staticState, stateDirSource, type ClusterState } from "../cluster/cluster-state.js";
 import { loadStateDir } from "../cluster/state-dir.js";
 import { type Config, loadConfig } from "../config/config.js";
-import { Enforcer, type DesiredStateSource, type DesiredTable, type LogLevel, type SyncReport } from "../enforcer/enforcer.js";
+import { Enforcer, type DesiredStateSource, type DesiredTable, type EnforcerLog, type SyncReport } from "../enforcer/enforcer.js";
 import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enforcer/metrics.js";
 import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
@@ -16,7 +18,8 @@ import type { NftExecutor } from "../nft/exec.js";
 import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
 import { reportStateProblems } from "./env.js";
 import { type KubeFlags, kubeStateFor, loadKubeConfig } from "./kube.js";
-import { EXIT, UsageError, parseListen } from "./io.js";
+import { EXIT, UsageError, nftToolsProblem, parseListen } from "./io.js";
+import { jsonLogger, parseLogLevel } from "./log.js";
 
 export interface EnforceOptions {
   /** A state directory, or `kube` to follow the cluster (every pod: peers live on other nodes too). */
@@ -37,6 +40,8 @@ export interface EnforceOptions {
   minIntervalMs?: number | undefined;
   /** Full resync period (ms). Default 60 000. */
   maxIntervalMs?: number | undefined;
+  /** pino level of the JSON log lines on stdout (see log.ts). Default `info`: every apply, failure and warning. */
+  logLevel?: string | undefined;
   /** Stops the enforcer when aborted; default: SIGTERM and SIGINT. */
   signal?: AbortSignal | undefined;
   /** For tests: another nft executor. */
@@ -81,42 +86,56 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
   positive(options.parallelism, "--parallelism");
   positive(options.minIntervalMs, "--min-interval");
   positive(options.maxIntervalMs, "--max-interval");
+  const level = parseLogLevel(options.logLevel ?? "info");
   const listen = options.metricsListen ? parseListen(options.metricsListen) : undefined;
   const resolver = resolverFor(options.netns);
+  const missing = options.executor ? undefined : await nftToolsProblem("enforce");
+  if (missing) {
+    err(missing);
+    return EXIT.failure;
+  }
   const config = await loadConfig(options.config);
-  const log = (level: LogLevel, message: string): void => (level === "info" ? out(message) : err(`${level}: ${message}`));
+  const logger = jsonLogger(level, out);
   const common = {
     node: options.node,
     source: compilerSource(config),
     resolver,
-    log,
+    log: enforcerLog(logger),
     ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
     ...(options.executor !== undefined && { executor: options.executor }),
   };
 
   if (options.once) {
-    const snapshot = await oneSnapshot(options, err);
-    reportStateProblems(snapshot, err);
-    // Failures are printed once, by printReport; warnings (what a policy could not express) as they come.
-    const onceLog = (level: LogLevel, message: string): void => (level === "warn" ? err(`warn: ${message}`) : undefined);
-    const enforcer = new Enforcer({ ...common, log: onceLog, state: staticState(snapshot) });
-    const report = await enforcer.sync("full");
-    printReport(report, out, err);
+    const snapshot = await oneSnapshot(options, logger);
+    reportStateProblems(snapshot, (line) => logger.warn(line));
+    const enforcer = new Enforcer({ ...common, state: staticState(snapshot) });
+    let report: SyncReport;
+    try {
+      report = await enforcer.sync("full");
+    } finally {
+      // Stops the nft helpers now rather than leaving them to notice that their stdin closed.
+      await enforcer.stop();
+    }
+    logSummary(report, logger);
     return report.failures.length > 0 ? EXIT.failure : EXIT.ok;
   }
-  return follow(options, common, listen, out, err);
+  return follow(options, common, listen, logger);
+}
+
+/** The enforcer's log events as JSON lines: the message, and its fields beside pino's own. */
+function enforcerLog(logger: Logger): EnforcerLog {
+  return (level, message, fields) => logger[level](fields ?? {}, message);
 }
 
 async function follow(
   options: EnforceOptions,
   common: Omit<ConstructorParameters<typeof Enforcer>[0], "state">,
   listen: { host: string; port: number } | undefined,
-  out: (line: string) => void,
-  err: (line: string) => void,
+  logger: Logger,
 ): Promise<number> {
   const metrics = createEnforcerMetrics();
-  const state = clusterState(options, err);
-  state.subscribe((snapshot) => reportStateProblems(snapshot, err));
+  const state = clusterState(options, logger);
+  state.subscribe((snapshot) => reportStateProblems(snapshot, (line) => logger.warn(line)));
   let server: MetricsServer | undefined;
   const enforcer = new Enforcer({
     ...common,
@@ -129,12 +148,14 @@ async function follow(
     await state.start();
     if (listen) {
       server = await serveMetrics(metrics.registry, listen.host, listen.port);
-      out(`metrics on ${server.url}/metrics`);
+      logger.info({ metrics: `${server.url}/metrics` }, `metrics on ${server.url}/metrics`);
     }
-    out(`nadguard enforce: node ${options.node}, ${options.kube ? "Kubernetes" : `state ${options.state}`}, netns by ${common.resolver.description}`);
+    const source = options.kube ? "Kubernetes" : `state ${options.state}`;
+    logger.info({ node: options.node, source, netnsBy: common.resolver.description }, `nadguard enforce: node ${options.node}, ${source}, netns by ${common.resolver.description}`);
     enforcer.start();
     const signal = await stopped.promise;
-    out(`nadguard enforce: ${signal}: stopping${options.removeOnExit ? " and removing nadguard's tables" : " (tables stay in place)"}`);
+    const removeTables = options.removeOnExit === true;
+    logger.info({ signal, removeTables }, `nadguard enforce: ${signal}: stopping${removeTables ? " and removing nadguard's tables" : " (tables stay in place)"}`);
   } finally {
     stopped.dispose();
     await enforcer.stop({ removeTables: options.removeOnExit === true });
@@ -166,30 +187,34 @@ function stopSignal(signal: AbortSignal | undefined): { promise: Promise<string>
   };
 }
 
-function printReport(report: SyncReport, out: (line: string) => void, err: (line: string) => void): void {
-  for (const o of report.outcomes) out(`${o.pod}\t${o.netns ?? "-"}\t${o.adopted ? "unchanged (already enforced)" : o.mode === "none" ? "unchanged" : o.mode}`);
-  for (const f of report.failures) err(`FAILED ${f.pod}${f.netns ? ` (${f.netns})` : ""}: ${formatProblem(f.problem)}`);
+/** The last line of `--once`: what the reconcile did (each apply and each failure has its own line before it). */
+function logSummary(report: SyncReport, logger: Logger): void {
   const changed = report.outcomes.filter((o) => o.mode !== "none").length;
-  out(`${report.outcomes.length} netns reconciled (${changed} changed), ${report.failures.length} failed, in ${Math.round(report.durationMs)} ms`);
+  const failed = report.failures.map((f) => f.pod);
+  const durationMs = Math.round(report.durationMs);
+  const fields = { reconciled: report.outcomes.length, changed, failed: failed.length, durationMs };
+  const message = `${report.outcomes.length} netns reconciled (${changed} changed), ${failed.length} failed${failed.length > 0 ? ` (${failed.join(", ")})` : ""}, in ${durationMs} ms`;
+  if (failed.length > 0) logger.error({ ...fields, failedPods: failed }, message);
+  else logger.info(fields, message);
 }
 
 /**
  * The cluster to follow. In Kubernetes every pod is watched, not only this node's: the policy
  * model takes peer addresses from pods on all nodes (stripped pods are small).
  */
-function clusterState(options: EnforceOptions, err: (line: string) => void): ClusterState {
-  if (options.kube) return kubeStateFor(loadKubeConfig(options.kube), { allPods: true, log: (line) => err(`error: ${line}`) });
+function clusterState(options: EnforceOptions, logger: Logger): ClusterState {
+  if (options.kube) return kubeStateFor(loadKubeConfig(options.kube), { allPods: true, log: (line) => logger.error(line) });
   if (!options.state) throw new UsageError("--state DIR is required (or --kube)");
-  return stateDirSource(options.state, { onError: (error) => err(`error: state: ${error.message}`) });
+  return stateDirSource(options.state, { onError: (error) => logger.error(`state: ${error.message}`) });
 }
 
 /** For --once: the state directory as it is, or the cluster after its first lists. */
-async function oneSnapshot(options: EnforceOptions, err: (line: string) => void): Promise<Snapshot> {
+async function oneSnapshot(options: EnforceOptions, logger: Logger): Promise<Snapshot> {
   if (!options.kube) {
     if (!options.state) throw new UsageError("--state DIR is required (or --kube)");
     return loadStateDir(options.state);
   }
-  const state = clusterState(options, err);
+  const state = clusterState(options, logger);
   try {
     await state.start();
     return state.current()!;

@@ -1,6 +1,7 @@
 // Shared plumbing of the CLI commands: exit codes, argument errors, reading files (manifests: manifests.ts).
 import { readFile } from "node:fs/promises";
 import { InputError } from "../api/errors.js";
+import { missingTools, missingToolsMessage } from "../nft/tools.js";
 
 /** DESIGN.md: 0 success/allowed, 3 denied, 2 usage or bad input, 1 anything else. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3 } as const;
@@ -32,4 +33,13 @@ export function parseListen(value: string): { host: string; port: number } {
   const port = Number(match?.[3]);
   if (!match || port > 65535) throw new UsageError(`--listen ${value}: expected HOST:PORT, e.g. 127.0.0.1:8443`);
   return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
+}
+
+/**
+ * For the commands that run nft in a netns (enforce, status): one line naming what is missing from
+ * the machine and the Debian packages to install, or undefined when all is there.
+ */
+export async function nftToolsProblem(command: string): Promise<string | undefined> {
+  const missing = await missingTools();
+  return missing.length > 0 ? `nadguard ${command}: ${missingToolsMessage(missing)}` : undefined;
 }

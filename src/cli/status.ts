@@ -1,13 +1,13 @@
 // `nadguard status --netns PATH`: what nadguard owns in one network namespace — table inet
 // nadguard, its chains with their rules, its sets with element counts (and the interfaces it
 // isolates). Reads only nadguard's table. Exit 0 (also when there is no table: "nothing"), 1 when
-// the namespace does not exist or cannot be read.
+// the namespace does not exist or cannot be read, or when nft or nsenter is not installed.
 import { stat } from "node:fs/promises";
 import { ExecNftExecutor, netnsPath, type NftExecutor } from "../nft/exec.js";
 import type { TableListing } from "../nft/listing.js";
 import { Nft } from "../nft/nft.js";
 import { keyText, priorityValue } from "../nft/objects.js";
-import { EXIT, UsageError } from "./io.js";
+import { EXIT, UsageError, nftToolsProblem } from "./io.js";
 
 export interface StatusOptions {
   /** A path (`/run/netns/x`, `/proc/123/ns/net`) or a name under /run/netns. */
@@ -19,6 +19,11 @@ export interface StatusOptions {
 
 export async function runStatus(options: StatusOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   if (!options.netns) throw new UsageError("--netns is required");
+  const missing = options.executor ? undefined : await nftToolsProblem("status");
+  if (missing) {
+    err(missing);
+    return EXIT.failure;
+  }
   const path = netnsPath(options.netns);
   try {
     await stat(path);

@@ -15,6 +15,7 @@ import { type Config, loadConfig } from "../config/config.js";
 import { envFor, reportStateProblems } from "./env.js";
 import { type KubeFlags, kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } from "./kube.js";
 import { UsageError, parseListen } from "./io.js";
+import { parseLogLevel } from "./log.js";
 
 export interface WebhookCommandOptions {
   /** A state directory; or `kube`, to read the cluster through informers and authorize by SubjectAccessReview. */
@@ -31,15 +32,13 @@ export interface WebhookCommandOptions {
   logLevel: string;
 }
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-
 const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const DEFAULT_CERTS_DIR = join(PACKAGE_ROOT, "certs", "generated");
 
 export async function runWebhook(options: WebhookCommandOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const { host, port } = parseListen(options.listen);
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) throw new UsageError("--tls-cert and --tls-key go together");
-  if (!LOG_LEVELS.includes(options.logLevel)) throw new UsageError(`--log-level ${options.logLevel}: expected one of ${LOG_LEVELS.join(", ")}`);
+  parseLogLevel(options.logLevel);
   const config = await loadConfig(options.config);
 
   let env: AdmissionEnv | undefined;

@@ -9,7 +9,7 @@ import { FakeExecutor, NftFake } from "../nft/fake.js";
 import type { NftExecutor, NftRunResult, RunOptions } from "../nft/exec.js";
 import { freshTableOps, type TableState } from "../nft/state.js";
 import { snapshotFrom } from "../../test/support/cluster.js";
-import { Enforcer, type DesiredStateSource, type DesiredTable } from "./enforcer.js";
+import { Enforcer, type DesiredStateSource, type DesiredTable, type EnforcerLog, type LogLevel } from "./enforcer.js";
 import { createEnforcerMetrics } from "./metrics.js";
 import type { NetnsLookup, NetnsResolver } from "./netns.js";
 
@@ -109,12 +109,16 @@ function setup(pods: string[], options: { parallelism?: number } = {}) {
   const resolver = new FakeResolver();
   const executor = new InstrumentedExecutor();
   const logs: string[] = [];
+  const events: { level: LogLevel; fields: Readonly<Record<string, unknown>> | undefined }[] = [];
+  const log: EnforcerLog = (level, m, fields) => {
+    logs.push(`${level}: ${m}`);
+    events.push({ level, fields });
+  };
   const metrics = createEnforcerMetrics(undefined, { defaultMetrics: false });
-  const make = (): Enforcer =>
-    new Enforcer({ node: "node-1", state, source, resolver, executor, metrics, log: (level, m) => logs.push(`${level}: ${m}`), ...options });
+  const make = (): Enforcer => new Enforcer({ node: "node-1", state, source, resolver, executor, metrics, log, ...options });
   const dump = (netns: string): string => executor.inner.fake(netns).dump();
   const runs = (): string[] => executor.inner.calls.filter((c) => c.kind === "run").map((c) => `${c.netns}\n${c.script}`);
-  return { state, source, resolver, executor, logs, metrics, make, dump, runs };
+  return { state, source, resolver, executor, logs, events, metrics, make, dump, runs };
 }
 
 const A = "x/a";
@@ -142,6 +146,22 @@ describe("Enforcer", () => {
     expect(t.dump("ns-x-b")).toBe("");
     expect(t.executor.inner.calls.filter((c) => c.netns === "ns-x-c")).toEqual([]);
     expect(t.runs()).toHaveLength(1);
+  });
+
+  it("logs every apply at info with its pod, netns, mode, elements added and removed and duration; what it left alone at debug", async () => {
+    const t = setup([pod("x", "a"), pod("x", "b")]);
+    t.source.tables.set(A, desired(tableWith(["198.18.0.1", "198.18.0.2"])));
+    enforcer = t.make();
+    await enforcer.sync("full");
+    t.source.tables.set(A, desired(tableWith(["198.18.0.2", "198.18.0.3", "198.18.0.4"])));
+    await enforcer.sync("partial");
+    const applies = t.events.filter((e) => e.level === "info");
+    expect(applies).toEqual([
+      { level: "info", fields: { pod: A, netns: "ns-x-a", mode: "fresh", added: 2, removed: 0, durationMs: expect.any(Number) } },
+      { level: "info", fields: { pod: A, netns: "ns-x-a", mode: "elements", added: 2, removed: 1, durationMs: expect.any(Number) } },
+    ]);
+    expect(t.logs.filter((l) => l.startsWith("info: "))).toEqual(["info: x/a: applied (fresh, +2 -0 elements)", "info: x/a: applied (elements, +2 -1 elements)"]);
+    expect(t.events).toContainEqual({ level: "debug", fields: { pod: B, netns: "ns-x-b", adopted: false } });
   });
 
   it("logs and counts what a policy asks that the rules cannot express, when it applies the table", async () => {

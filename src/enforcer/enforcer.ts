@@ -19,7 +19,7 @@ import { Nft } from "../nft/nft.js";
 import type { TableState } from "../nft/state.js";
 import type { EnforcerMetrics, SyncKind } from "./metrics.js";
 import { podRefKey, type NetnsHandle, type NetnsResolver, type PodRef } from "./netns.js";
-import { planTransaction, REMOVE_TABLE_OPS, sameState, type ApplyMode, type Known } from "./plan.js";
+import { planTransaction, REMOVE_TABLE_OPS, sameState, type ApplyMode, type Known, type Plan } from "./plan.js";
 import { boundedFrequencyRunner, type Runner, type RunnerOptions, type RunOutcome, type RunReason } from "./runner.js";
 
 /** What one pod's netns should hold. */
@@ -41,7 +41,13 @@ export interface DesiredStateSource {
   desired(snapshot: Snapshot, node: string): ReadonlyMap<string, DesiredTable>;
 }
 
-export type LogLevel = "info" | "warn" | "error";
+export type LogLevel = "error" | "warn" | "info" | "debug";
+
+/**
+ * A log event: a message a person reads (it names the pod) and the fields a machine reads (`pod`,
+ * `netns`, …). The command turns these into JSON lines; the enforcer itself prints nothing.
+ */
+export type EnforcerLog = (level: LogLevel, message: string, fields?: Readonly<Record<string, unknown>>) => void;
 
 export interface EnforcerOptions {
   /** spec.nodeName of the pods to enforce. */
@@ -55,7 +61,8 @@ export interface EnforcerOptions {
   readonly parallelism?: number;
   readonly runner?: RunnerOptions;
   readonly metrics?: EnforcerMetrics;
-  readonly log?: (level: LogLevel, message: string) => void;
+  /** Every apply at info (pod, netns, mode, elements added and removed, duration); failures at error; what was left unchanged and each sync's totals at debug. */
+  readonly log?: EnforcerLog;
   /** Clock for latencies, in ms. Default `performance.now` based. */
   readonly now?: () => number;
 }
@@ -180,7 +187,7 @@ export class Enforcer {
         const report = await this.sync(kind);
         return report.failures.length > 0 ? "retry" : "done";
       },
-      { ...this.#opts.runner, onError: (error) => this.#log("error", `sync failed: ${(error as Error).stack ?? String(error)}`) },
+      { ...this.#opts.runner, onError: (error) => this.#log("error", `sync failed: ${(error as Error).message}`, { err: (error as Error).stack ?? String(error) }) },
     );
     this.#runner.start();
   }
@@ -210,8 +217,10 @@ export class Enforcer {
     await inPool(targets, this.#opts.parallelism ?? 8, async ([key, r]) => {
       const nft = new Nft({ netns: r.netns!.path, executor: this.#executor });
       const result = await nft.run(nft.transaction().append(REMOVE_TABLE_OPS));
-      if (result.ok) r.known = ABSENT;
-      else this.#log("error", `${key}: cannot remove table inet nadguard from ${r.netns!.path}: ${result.error.message}`);
+      if (result.ok) {
+        r.known = ABSENT;
+        this.#log("info", `${key}: table inet nadguard removed`, { pod: key, netns: r.netns!.path });
+      } else this.#log("error", `${key}: cannot remove table inet nadguard from ${r.netns!.path}: ${result.error.message}`, { pod: key, netns: r.netns!.path, code: result.error.code });
     });
     this.#ownExecutor?.close();
   }
@@ -248,7 +257,9 @@ export class Enforcer {
     failures.sort(byPod);
     for (const f of failures) {
       this.#opts.metrics?.observeFailure(f.problem.code.startsWith("nft.") ? f.problem.code.slice(4) : f.problem.code.startsWith("netns.") ? "netns" : f.problem.code);
-      this.#log("error", `${f.pod}${f.netns ? ` (${f.netns})` : ""}: ${formatProblem(f.problem)}`);
+      // A problem whose path is the pod itself (no netns for it) is not worth naming the pod twice.
+      const problem = f.problem.path === f.pod ? f.problem.message : formatProblem(f.problem);
+      this.#log("error", `${f.pod}${f.netns ? ` (${f.netns})` : ""}: ${problem}`, { pod: f.pod, ...(f.netns && { netns: f.netns }), code: f.problem.code });
     }
     const managedNetns = [...this.#records.values()].filter((r) => r.known.kind === "table").length;
     this.#opts.metrics?.setManaged(desired.size, managedNetns);
@@ -256,6 +267,8 @@ export class Enforcer {
     this.#opts.metrics?.observeSync(kind, durationMs / 1000);
     const report: SyncReport = { kind, ran: true, outcomes, failures, durationMs };
     this.#lastReport = report;
+    const changed = outcomes.filter((o) => o.mode !== "none").length;
+    this.#log("debug", `${kind} sync: ${outcomes.length} netns, ${changed} changed, ${failures.length} failed`, { kind, reconciled: outcomes.length, changed, failed: failures.length, durationMs: rounded(durationMs) });
     return report;
   }
 
@@ -285,14 +298,14 @@ export class Enforcer {
       if (ref && ref.uid === record.uid) continue;
       // Deleted, moved to another node, or replaced by a pod of the same name: leave its netns alone.
       this.#records.delete(key);
-      this.#log("info", `${key}: forgotten (${ref ? "replaced by a new pod of the same name" : "no longer on this node"})`);
+      this.#log("info", `${key}: forgotten (${ref ? "replaced by a new pod of the same name" : "no longer on this node"})`, { pod: key });
     }
   }
 
   async #reconcilePod(item: WorkItem, handle: NetnsHandle, kind: SyncKind): Promise<PodOutcome | PodFailure> {
     const { record, desired } = item;
     if (record.netns?.id !== handle.id) {
-      if (record.netns) this.#log("info", `${item.key}: new network namespace at ${handle.path}`);
+      if (record.netns) this.#log("info", `${item.key}: new network namespace at ${handle.path}`, { pod: item.key, netns: handle.path });
       record.known = UNKNOWN;
       record.fingerprint = undefined;
     }
@@ -305,25 +318,38 @@ export class Enforcer {
       adopted = refreshed.adopted;
     }
     const plan = planTransaction(record.known, desired?.state);
-    if (plan.mode !== "none") {
-      const tx = nft.transaction().append(plan.ops);
-      const result = await nft.run(tx);
-      if (!result.ok) {
-        record.known = UNKNOWN;
-        record.fingerprint = undefined;
-        return { pod: item.key, netns: handle.path, problem: result.error };
-      }
-      this.#opts.metrics?.observeApply(plan.mode);
-      if (record.pendingSince !== undefined) this.#opts.metrics?.observeEventToApplied((this.#now() - record.pendingSince) / 1000);
-      for (const warning of desired?.warnings ?? []) {
-        this.#log("warn", `${item.key}: ${formatProblem(warning)}`);
-        this.#opts.metrics?.observeWarning(warning.code);
-      }
+    if (plan.mode === "none") this.#log("debug", `${item.key}: ${adopted ? "already enforced (adopted)" : "unchanged"}`, { pod: item.key, netns: handle.path, adopted });
+    else {
+      const failure = await this.#apply(item, nft, handle, plan);
+      if (failure) return failure;
     }
     record.known = desired ? { kind: "table", state: desired.state } : ABSENT;
     record.fingerprint = desired?.fingerprint;
     record.pendingSince = undefined;
     return { pod: item.key, netns: handle.path, mode: plan.mode, ...(adopted ? { adopted } : {}) };
+  }
+
+  /** Runs the plan's transaction; logs it (info) and its pod's warnings, or returns the failure (the netns is then unknown). */
+  async #apply(item: WorkItem, nft: Nft, handle: NetnsHandle, plan: Plan): Promise<PodFailure | undefined> {
+    const { record, desired } = item;
+    const { mode, added, removed } = plan;
+    if (mode === "none") return undefined;
+    const started = this.#now();
+    const result = await nft.run(nft.transaction().append(plan.ops));
+    if (!result.ok) {
+      record.known = UNKNOWN;
+      record.fingerprint = undefined;
+      return { pod: item.key, netns: handle.path, problem: result.error };
+    }
+    const durationMs = rounded(this.#now() - started);
+    this.#log("info", `${item.key}: applied (${mode}, +${added} -${removed ?? "?"} elements)`, { pod: item.key, netns: handle.path, mode, added, removed: removed ?? null, durationMs });
+    this.#opts.metrics?.observeApply(mode);
+    if (record.pendingSince !== undefined) this.#opts.metrics?.observeEventToApplied((this.#now() - record.pendingSince) / 1000);
+    for (const warning of desired?.warnings ?? []) {
+      this.#log("warn", `${item.key}: ${formatProblem(warning)}`, { pod: item.key, code: warning.code });
+      this.#opts.metrics?.observeWarning(warning.code);
+    }
+    return undefined;
   }
 
   /**
@@ -340,11 +366,11 @@ export class Enforcer {
       // nsenter or nft could not run: the netns is gone or the node is broken; nothing to apply.
       if (read.problem.reason === "exec") return { pod: item.key, netns: handle.path, problem: read.problem };
       // A table nadguard cannot read is replaced whole: that needs no knowledge of its content.
-      this.#log("warn", `${item.key}: cannot read table inet nadguard in ${handle.path} (${read.problem.message}); replacing it`);
+      this.#log("warn", `${item.key}: cannot read table inet nadguard in ${handle.path} (${read.problem.message}); replacing it`, { pod: item.key, netns: handle.path, code: read.problem.code });
       return { adopted: false };
     }
     if (record.known.kind === "table" && (read.known.kind !== "table" || !sameState(record.known.state, read.known.state))) {
-      this.#log("warn", `${item.key}: table inet nadguard in ${handle.path} was changed behind nadguard's back; restoring it`);
+      this.#log("warn", `${item.key}: table inet nadguard in ${handle.path} was changed behind nadguard's back; restoring it`, { pod: item.key, netns: handle.path });
       record.fingerprint = undefined;
     }
     if (record.known.kind === "table" && record.fingerprint !== undefined) return { adopted: false };
@@ -361,7 +387,12 @@ export class Enforcer {
     return { ok: false, problem: listing.error };
   }
 
-  #log(level: LogLevel, message: string): void {
-    this.#opts.log?.(level, message);
+  #log(level: LogLevel, message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.#opts.log?.(level, message, fields);
   }
+}
+
+/** Milliseconds to a tenth, for logs. */
+function rounded(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }

@@ -27,6 +27,21 @@ describe("planTransaction", () => {
     expect(planTransaction(known, desired).mode).toBe(mode);
   });
 
+  const two: TableState = { ...base, elements: [...base.elements, element("allow", ['"net1"', "198.18.0.2"])] };
+  it.each([
+    ["a table wanted, none there", { kind: "absent" } as const, two, { mode: "fresh", added: 2, removed: 0 }],
+    ["a table wanted, unknown", { kind: "unknown" } as const, two, { mode: "fresh", added: 2, removed: undefined }],
+    ["nothing wanted, a table there", { kind: "table", state: two } as const, undefined, { mode: "remove", added: 0, removed: 2 }],
+    ["nothing wanted, unknown", { kind: "unknown" } as const, undefined, { mode: "remove", added: 0, removed: undefined }],
+    ["one element more", { kind: "table", state: base } as const, two, { mode: "elements", added: 1, removed: 0 }],
+    ["one element another", { kind: "table", state: two } as const, { ...base, elements: [element("allow", ['"net1"', "198.18.0.3"])] }, { mode: "elements", added: 1, removed: 2 }],
+    ["a rule and an element more", { kind: "table", state: base } as const, { ...two, rules: [...base.rules, rule("ingress", "drop")] }, { mode: "chains", added: 1, removed: 0 }],
+    ["another set flag, the same elements", { kind: "table", state: two } as const, { ...two, sets: [{ ...base.sets[0]!, flags: [] }] }, { mode: "fresh", added: 0, removed: 0 }],
+  ])("given %s, counts the elements the netns gains and loses", (_label, known, desired, counts) => {
+    const { mode, added, removed } = planTransaction(known, desired);
+    expect({ mode, added, removed }).toEqual(counts);
+  });
+
   it("treats a named and a numeric priority as the same chain", () => {
     const numeric = { ...base, chains: [chain("ingress", { type: "filter", hook: "input", priority: 0, policy: "accept" })] };
     expect(planTransaction({ kind: "table", state: base }, numeric).mode).toBe("none");

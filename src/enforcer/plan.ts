@@ -26,6 +26,10 @@ export type ApplyMode =
 export interface Plan {
   readonly mode: ApplyMode;
   readonly ops: readonly Op[];
+  /** Set and map elements the netns gains: what the desired table holds that the known one does not (a changed value counts as one removed and one added). */
+  readonly added: number;
+  /** Elements the netns loses; undefined when what it held is unknown. */
+  readonly removed: number | undefined;
 }
 
 /** `add table` + `delete table`: removes the table whether or not it exists (nft 1.0.6 has no `destroy`). */
@@ -128,11 +132,28 @@ export function sameState(a: TableState, b: TableState): boolean {
   return elementOpsBetween(ia, ib).length === 0;
 }
 
-/** The transaction from `known` to `desired` (undefined: no table wanted). Pure. */
+const NOTHING: Plan = { mode: "none", ops: [], added: 0, removed: 0 };
+
+/** How many element ops add and how many delete. */
+function counted(ops: readonly Op[]): { added: number; removed: number } {
+  const removed = ops.filter((op) => op.verb === "delete" && op.object.kind === "element").length;
+  return { added: ops.filter((op) => op.verb === "add" && op.object.kind === "element").length, removed };
+}
+
+/** The element change from what is known to a desired table that replaces it whole. */
+function replacedElements(known: Known, desired: TableState): { added: number; removed: number | undefined } {
+  if (known.kind === "table") return counted(elementOpsBetween(indexed(known.state), indexed(desired)));
+  return { added: indexed(desired).elements.size, removed: known.kind === "absent" ? 0 : undefined };
+}
+
+/** The transaction from `known` to `desired` (undefined: no table wanted), with its element counts. Pure. */
 export function planTransaction(known: Known, desired: TableState | undefined): Plan {
-  if (desired === undefined) return known.kind === "absent" ? { mode: "none", ops: [] } : { mode: "remove", ops: REMOVE_TABLE_OPS };
-  if (known.kind !== "table" || !sameSkeleton(known.state, desired)) return { mode: "fresh", ops: freshTableOps(desired) };
-  if (known.state === desired) return { mode: "none", ops: [] };
+  if (desired === undefined) {
+    if (known.kind === "absent") return NOTHING;
+    return { mode: "remove", ops: REMOVE_TABLE_OPS, added: 0, removed: known.kind === "table" ? indexed(known.state).elements.size : undefined };
+  }
+  if (known.kind !== "table" || !sameSkeleton(known.state, desired)) return { mode: "fresh", ops: freshTableOps(desired), ...replacedElements(known, desired) };
+  if (known.state === desired) return NOTHING;
   const before = indexed(known.state);
   const after = indexed(desired);
   const elementOps = elementOpsBetween(before, after);
@@ -146,9 +167,9 @@ export function planTransaction(known: Known, desired: TableState | undefined): 
       rebuilt.push({ verb: "add", object: plain });
     }
   }
-  if (rebuilt.length === 0) return elementOps.length === 0 ? { mode: "none", ops: [] } : { mode: "elements", ops: elementOps };
+  if (rebuilt.length === 0) return elementOps.length === 0 ? NOTHING : { mode: "elements", ops: elementOps, ...counted(elementOps) };
   // Deletes first (no new element ever overlaps one on its way out), then the chains, then adds.
   const deletes = elementOps.filter((op) => op.verb === "delete");
   const adds = elementOps.filter((op) => op.verb !== "delete");
-  return { mode: "chains", ops: [...deletes, ...rebuilt, ...adds] };
+  return { mode: "chains", ops: [...deletes, ...rebuilt, ...adds], ...counted(elementOps) };
 }

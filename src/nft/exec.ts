@@ -6,7 +6,7 @@
 // after a write: one process per transaction is the floor an apply is measured against.
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { unlink, writeFile } from "node:fs/promises";
+import { rmdir, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fail, ok, type Result } from "../api/errors.js";
@@ -77,10 +77,13 @@ function listingResult(table: TableRef, opts: ListOptions, json: NftRunResult, t
 /**
  * Scripts handed to nft whole: each is written to a private file (0600, in a folder mkdtemp makes
  * 0700, so no other user can swap it between write and read) and removed once nft is done with it.
+ * The folder lives only while scripts are in flight: the last one out removes it, so no run of
+ * nadguard leaves a folder behind in the temp dir, and a parallel sync still shares one folder.
  */
 class ScriptFiles {
   readonly #parent: string;
   #dir: string | undefined;
+  #inFlight = 0;
   #count = 0;
 
   constructor(parent: string) {
@@ -89,19 +92,33 @@ class ScriptFiles {
 
   /** Runs `use` with the script's file; a script that cannot be written is an exec failure (-1). */
   async with(script: string, use: (file: string) => Promise<NftRunResult>): Promise<NftRunResult> {
-    let file: string;
+    this.#inFlight += 1;
     try {
-      this.#dir ??= mkdtempSync(join(this.#parent, "nadguard-nft-"));
-      file = join(this.#dir, `${process.pid}-${++this.#count}.nft`);
-      await writeFile(file, script, { mode: 0o600, flag: "wx" });
-    } catch (error) {
-      return { exitCode: -1, stdout: "", stderr: `cannot write the nft script: ${(error as Error).message}` };
-    }
-    try {
-      return await use(file);
+      let file: string;
+      try {
+        this.#dir ??= mkdtempSync(join(this.#parent, "nadguard-nft-"));
+        file = join(this.#dir, `${process.pid}-${++this.#count}.nft`);
+        await writeFile(file, script, { mode: 0o600, flag: "wx" });
+      } catch (error) {
+        return { exitCode: -1, stdout: "", stderr: `cannot write the nft script: ${(error as Error).message}` };
+      }
+      try {
+        return await use(file);
+      } finally {
+        await unlink(file).catch(() => undefined);
+      }
     } finally {
-      await unlink(file).catch(() => undefined);
+      await this.#release();
     }
+  }
+
+  async #release(): Promise<void> {
+    this.#inFlight -= 1;
+    if (this.#inFlight > 0 || this.#dir === undefined) return;
+    // Forgotten before it is removed: a script that starts meanwhile makes a folder of its own.
+    const dir = this.#dir;
+    this.#dir = undefined;
+    await rmdir(dir).catch(() => undefined);
   }
 }
 
@@ -120,7 +137,12 @@ export class ExecNftExecutor implements NftExecutor {
   }
 
   run(script: string, opts: RunOptions): Promise<NftRunResult> {
-    return this.#scripts.with(script, (file) => this.#spawn(opts.check ? ["--check", "-f", file] : ["-f", file], opts.netns));
+    return this.#scripts.with(script, (file) => this.runFile(file, opts));
+  }
+
+  /** `nft -f FILE` on a script file the caller wrote (and removes). */
+  runFile(file: string, opts: RunOptions): Promise<NftRunResult> {
+    return this.#spawn(opts.check ? ["--check", "-f", file] : ["-f", file], opts.netns);
   }
 
   async list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>> {
@@ -136,11 +158,15 @@ export class ExecNftExecutor implements NftExecutor {
   #spawn(args: readonly string[], netns: string | undefined): Promise<NftRunResult> {
     const [command, argv] = netns === undefined ? [this.#nft, [...args]] : [this.#nsenter, [`--net=${netnsPath(netns)}`, this.#nft, ...args]];
     return new Promise((resolve) => {
-      const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], timeout: this.#timeoutMs });
+      const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
+      // Our own timer rather than spawn's `timeout`: that one is cleared only on 'exit', which a
+      // program that cannot start never emits, so a one-shot command would linger for the timeout.
+      const timer = setTimeout(() => child.kill("SIGTERM"), this.#timeoutMs);
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let settled = false;
       const settle = (result: NftRunResult): void => {
+        clearTimeout(timer);
         if (!settled) resolve(result);
         settled = true;
       };
@@ -302,16 +328,36 @@ class Helper {
     this.#updateRef();
   }
 
-  /** Requests in flight or about to be sent (reserved by `HelperNftExecutor` before it awaits readiness). */
-  reserved = 0;
+  /** Requests about to be sent: see `reserve`. */
+  #reserved = 0;
 
+  /** Requests in flight or about to be sent. */
   get load(): number {
-    return this.#pending.size + this.reserved;
+    return this.#pending.size + this.#reserved;
   }
 
-  /** The result, or undefined when the helper died before answering (nothing is known of the apply). */
+  /**
+   * Holds a place for one request, taken by `request` or given back by `release`. A reserved
+   * helper keeps Node running: a caller awaiting its readiness holds no other handle, and a
+   * one-shot command would otherwise end with that await unsettled.
+   */
+  reserve(): void {
+    this.#reserved += 1;
+    this.#updateRef();
+  }
+
+  release(): void {
+    this.#reserved = Math.max(0, this.#reserved - 1);
+    this.#updateRef();
+  }
+
+  /** Sends a request in place of a reservation. The result, or undefined when the helper died before answering (nothing is known of the apply). */
   request(what: { file: string } | { cmd: string; flags: number }, opts: RunOptions): Promise<NftRunResult | undefined> {
-    if (this.dead) return Promise.resolve(undefined);
+    this.#reserved = Math.max(0, this.#reserved - 1);
+    if (this.dead) {
+      this.#updateRef();
+      return Promise.resolve(undefined);
+    }
     const id = ++this.#ids;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -341,9 +387,9 @@ class Helper {
     this.#pending.clear();
   }
 
-  // An idle helper must not keep Node alive; one with work in flight must.
+  // An idle helper must not keep Node alive; one with work in flight or reserved must.
   #updateRef(): void {
-    const busy = this.#pending.size > 0;
+    const busy = this.load > 0;
     for (const handle of [this.#child, this.#child.stdin, this.#child.stdout] as ({ ref?: () => void; unref?: () => void } | null)[]) {
       if (busy) handle?.ref?.();
       else handle?.unref?.();
@@ -381,9 +427,9 @@ export class HelperNftExecutor implements NftExecutor {
 
   async run(script: string, opts: RunOptions): Promise<NftRunResult> {
     if (!this.#usable || this.#closed) return this.#fallback.run(script, opts);
-    const helper = await this.#pick();
-    if (!helper) return this.#fallback.run(script, opts);
     return this.#scripts.with(script, async (file) => {
+      const helper = await this.#pick();
+      if (!helper) return this.#fallback.runFile(file, opts);
       const result = await helper.request({ file }, opts);
       if (result) return result;
       // The helper died mid-request: whether the batch was committed is unknown; report an exec
@@ -413,6 +459,7 @@ export class HelperNftExecutor implements NftExecutor {
     this.#helpers = undefined;
   }
 
+  /** A ready helper with a place reserved for the caller's request, or undefined when helpers cannot run here. */
   async #pick(): Promise<Helper | undefined> {
     this.#helpers ??= [];
     // Replace dead helpers (killed on timeout); if a fresh one cannot start, stop using helpers.
@@ -426,10 +473,10 @@ export class HelperNftExecutor implements NftExecutor {
       this.#helpers.push(helper);
     }
     helper = helper!;
-    helper.reserved += 1;
+    helper.reserve();
     const ready = await helper.ready;
-    helper.reserved -= 1;
     if (!ready) {
+      helper.release();
       this.#usable = false;
       this.close();
       this.#closed = false;

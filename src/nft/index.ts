@@ -11,3 +11,4 @@ export * from "./nft.js";
 export * from "./fake.js";
 export * from "./script.js";
 export * from "./validate.js";
+export * from "./tools.js";

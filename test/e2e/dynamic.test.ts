@@ -9,7 +9,7 @@ import type { ProbeResult } from "./agent-client.js";
 import { EnforcerProcess } from "./enforcer-process.js";
 import { addressOf, compareWithOracle, eth0Failures, gridLab, modelOf, reached, type MatrixProbe } from "./grid-lab.js";
 import type { Lab } from "./lab.js";
-import { acquireE2eLock, sleep } from "./sys.js";
+import { LEVEL, acquireE2eLock, sleep } from "./sys.js";
 import { actualTable, waitConverged } from "./tables.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -181,6 +181,22 @@ describe.skipIf(!isRoot)("e2e dynamic: the enforcer follows changes and restarts
       expect(text).toContain(name);
     }
     expect(Number(/^nadguard_enforcer_event_to_applied_seconds_count (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+  });
+
+  it("logs every apply as a JSON line on stdout (pod, netns, elements added and removed, duration), and prints nothing else", async () => {
+    const before = enforcer!.logs.length;
+    await lab.setPolicies([policy("x", "p81", { podSelector: { matchLabels: { pod: "a" } }, ingress: [{ ports: [{ port: 81 }] }] })]);
+    await converged();
+    const applied = enforcer!.logs.slice(before).filter((l) => l.level === LEVEL.info && / applied \(/.test(l.msg));
+    // p80 (every pod of x) gives way to p81 (x/a only): the tables of x's pods change, no other.
+    expect(applied.map((l) => l.pod).sort()).toEqual(["x/a", "x/b", "x/c"]);
+    for (const l of applied) {
+      expect(l).toMatchObject({ netns: lab.pod(l.pod as string).netnsPath, mode: expect.any(String), added: expect.any(Number), removed: expect.any(Number), durationMs: expect.any(Number) });
+    }
+    const a = applied.find((l) => l.pod === "x/a")!;
+    expect({ mode: a.mode, gained: (a.added as number) > 0, lost: (a.removed as number) > 0 }).toEqual({ mode: "elements", gained: true, lost: true });
+    expect(enforcer!.notJson).toEqual([]);
+    expect(enforcer!.output.filter((l) => l.startsWith("stderr: "))).toEqual([]);
   });
 
   it("removes its tables on exit only when asked (--remove-on-exit)", async () => {

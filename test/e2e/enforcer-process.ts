@@ -1,13 +1,10 @@
 // A `nadguard enforce` process following a lab's state directory, to be stopped (SIGTERM), killed
-// (SIGKILL at any point) and restarted by the dynamic and crash suites. Its /metrics tell when it
-// has synced.
+// (SIGKILL at any point) and restarted by the dynamic and crash suites: the command a user runs
+// (bin/nadguard.js), with its real arguments. Its /metrics tell when it has synced; its stdout is
+// JSON log lines, kept parsed.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { NODE, type Lab } from "./lab.js";
-import { sleep } from "./sys.js";
-
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), "enforce-main.ts");
+import { NADGUARD_BIN, parseLogLine, sleep, type LogLine } from "./sys.js";
 
 export interface EnforcerProcessOptions {
   readonly parallelism?: number;
@@ -18,28 +15,35 @@ export interface EnforcerProcessOptions {
 
 export class EnforcerProcess {
   readonly #child: ChildProcessWithoutNullStreams;
+  /** Every line it printed, stderr ones tagged `stderr: `. */
   readonly output: string[] = [];
+  /** Its stdout lines that parsed as JSON log lines. */
+  readonly logs: LogLine[] = [];
+  /** Its stdout lines that did not. */
+  readonly notJson: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #metricsUrl: string | undefined;
 
   private constructor(child: ChildProcessWithoutNullStreams) {
     this.#child = child;
     this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-    const collect = (stream: NodeJS.ReadableStream, tag: string): void => {
+    const collect = (stream: NodeJS.ReadableStream, onLine: (line: string) => void): void => {
       let buffer = "";
       stream.on("data", (chunk: Buffer) => {
         buffer += chunk.toString();
         const lines = buffer.split("\n");
         buffer = lines.pop()!;
-        for (const line of lines) {
-          this.output.push(`${tag}${line}`);
-          const url = /^metrics on (http:\/\/\S+)\/metrics$/.exec(line);
-          if (url) this.#metricsUrl = url[1];
-        }
+        lines.forEach(onLine);
       });
     };
-    collect(child.stdout, "");
-    collect(child.stderr, "stderr: ");
+    collect(child.stdout, (line) => {
+      this.output.push(line);
+      const log = parseLogLine(line);
+      if (!log) return void this.notJson.push(line);
+      this.logs.push(log);
+      if (typeof log.metrics === "string") this.#metricsUrl = log.metrics.replace(/\/metrics$/, "");
+    });
+    collect(child.stderr, (line) => this.output.push(`stderr: ${line}`));
   }
 
   get pid(): number {
@@ -49,9 +53,8 @@ export class EnforcerProcess {
   /** Starts the enforcer on the lab (metrics on a free loopback port); resolves once the process runs, not once it synced. */
   static start(lab: Lab, options: EnforcerProcessOptions = {}): EnforcerProcess {
     const args = [
-      "--import",
-      "tsx",
-      MAIN,
+      NADGUARD_BIN,
+      "enforce",
       "--state",
       lab.stateDir,
       "--node",
@@ -68,7 +71,7 @@ export class EnforcerProcess {
       String(options.maxIntervalMs ?? 60_000),
       ...(options.removeOnExit ? ["--remove-on-exit"] : []),
     ];
-    return new EnforcerProcess(spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], cwd: join(dirname(MAIN), "..", "..") }));
+    return new EnforcerProcess(spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] }));
   }
 
   /** The enforcer's /metrics text, or undefined while it does not serve yet. */

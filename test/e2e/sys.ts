@@ -5,7 +5,8 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { open, readdir, readFile, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export interface RunResult {
   readonly code: number;
@@ -27,6 +28,46 @@ export function run(command: string, args: readonly string[], options: { input?:
     child.stdin.end(options.input ?? "");
   });
 }
+
+/** The `nadguard` command as a user runs it: bin/nadguard.js (the compiled build when present, else the sources through tsx). */
+export const NADGUARD_BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "nadguard.js");
+
+/** Runs `nadguard ARGS…` as its own process, with Node's own binary. */
+export function nadguard(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return run(process.execPath, [NADGUARD_BIN, ...args], { timeoutMs: 120_000, ...options });
+}
+
+/** One JSON log line of a command (pino's format: `level` 10 trace … 60 fatal, `msg`, then the event's fields). */
+export interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/** The line as a log line, or undefined when it is not one. */
+export function parseLogLine(line: string): LogLine | undefined {
+  try {
+    const value = JSON.parse(line) as Partial<LogLine> | null;
+    return typeof value?.level === "number" && typeof value.msg === "string" ? (value as LogLine) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every line of a command's stdout as a log line; throws on the first that is not one. */
+export function logLines(stdout: string): LogLine[] {
+  return stdout
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => {
+      const log = parseLogLine(line);
+      if (!log) throw new Error(`not a JSON log line: ${line}`);
+      return log;
+    });
+}
+
+/** pino's numeric levels. */
+export const LEVEL = { debug: 20, info: 30, warn: 40, error: 50 } as const;
 
 /** Runs a command and throws with its output when it fails. */
 export async function must(command: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
