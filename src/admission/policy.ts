@@ -13,7 +13,7 @@
 // Both endpoints give the same answer; there is nothing to mutate.
 import type { z } from "zod";
 import type { AdmissionRequest } from "../api/admission-review.js";
-import { type Problem, formatProblem, joinPath } from "../api/errors.js";
+import { type Problem, joinPath } from "../api/errors.js";
 import {
   ANNOTATION_POLICY_FOR,
   type EgressRule,
@@ -34,6 +34,7 @@ import { type PodInfo, namedPortKey } from "../policy/pods.js";
 import { ALLOW, type AdmissionEnv, type Decision, clampWarning, deny } from "./decision.js";
 import type { Endpoint } from "./pod.js";
 import { canonicalJson } from "./canonical-json.js";
+import { explainObjectProblems } from "./denial.js";
 
 /** How many named-port warnings one policy gets before the rest are counted. */
 const MAX_NAMED_PORT_WARNINGS = 5;
@@ -55,7 +56,7 @@ function admitWrite(request: AdmissionRequest, env: AdmissionEnv): Decision {
   const rawName = request.name || (typeof metadata?.name === "string" ? metadata.name : "");
   const generated = `${typeof metadata?.generateName === "string" ? metadata.generateName : ""}<generated>`;
   const who = `MultiNetworkPolicy ${objectKey(namespace, rawName || generated)}`;
-  if (!parsed.success) return deny("invalid-policy", explain(who, schemaProblems(parsed.error, request.object)));
+  if (!parsed.success) return deny("invalid-policy", explainObjectProblems(who, schemaProblems(parsed.error, request.object)));
   // The engine reads namespace and name from the object; the API server's say wins.
   const policy: MultiNetworkPolicy = { ...parsed.data, metadata: { ...parsed.data.metadata, namespace, name: rawName } };
 
@@ -68,15 +69,10 @@ function admitWrite(request: AdmissionRequest, env: AdmissionEnv): Decision {
   if (!policyForChanged && !specChanged) return ALLOW;
 
   const problems = [...(policyForChanged ? checkPolicyFor(policyFor) : []), ...(specChanged ? checkSpec(policy.spec) : [])];
-  if (problems.length > 0) return deny("invalid-policy", explain(who, problems));
+  if (problems.length > 0) return deny("invalid-policy", explainObjectProblems(who, problems));
   return { ...ALLOW, warnings: policyWarnings(policy, env).map(clampWarning) };
 }
 
-/** `MultiNetworkPolicy ns/name: problem`, or a count and one problem per line (as for NADs). */
-function explain(who: string, problems: readonly Problem[]): string {
-  const lines = problems.map(formatProblem);
-  return lines.length === 1 ? `${who}: ${lines[0]}` : `${who}: ${lines.length} problems:${lines.map((line) => `\n- ${line}`).join("")}`;
-}
 
 /** How a value reads in a message: strings quoted, containers by their kind. */
 function describe(value: unknown): string {
