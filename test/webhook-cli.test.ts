@@ -120,15 +120,16 @@ describe("nadguard webhook", () => {
     ]);
   });
 
-  it("denies over /validate with the full message, including the Role and RoleBinding to apply", async () => {
+  it("denies over /validate with the full message, including the command that grants the shipped ClusterRole", async () => {
     const body = await readFile(join(EXAMPLES, "reviews", "pod-tenant-b-denied.json"), "utf8");
     const { json } = await postHttp2("/validate", body);
     const response = (json as { response: { allowed: boolean; status: { code: number; message: string } } }).response;
     expect(response.allowed).toBe(false);
     expect(response.status.code).toBe(403);
     expect(response.status.message).toMatch(/^pod tenant-b\/db: element 2 \("shared-networks\/bridge-shared"\): may not use NetworkAttachmentDefinition shared-networks\/bridge-shared/);
-    expect(response.status.message).toContain("kind: RoleBinding");
-    expect(response.status.message).toContain("  name: default\n    namespace: tenant-b");
+    expect(response.status.message).toContain(
+      "\nkubectl -n shared-networks create rolebinding nadguard-nad-user-tenant-b-default --clusterrole=nadguard:nad-user --serviceaccount=tenant-b:default",
+    );
   });
 
   it.each(["pod-tenant-a-allowed.json", "pod-tenant-b-denied.json"])("gives the same answer as nadguard admit for %s", async (file) => {

@@ -10,14 +10,16 @@ import {
   type AdmissionReviewResponse,
   type AdmissionStatus,
 } from "../src/api/admission-review.js";
+import { MAX_DENIAL_LENGTH, cutText } from "../src/admission/denial.js";
 import type { Endpoint } from "./contract.js";
 
 /** Each warning is cut to fewer than 120 characters (FIELD-NOTES). */
 export const MAX_WARNING_LENGTH = 119;
-/** Enough to act on, short enough for `kubectl` output. */
-// A denial may carry the Role and RoleBinding that would allow the request (a few hundred bytes
-// each); kube-apiserver passes the message through, so the cap only guards against runaway text.
-const MAX_MESSAGE_LENGTH = 16 * 1024;
+/**
+ * The decisions build their denials within this size already (src/admission/denial.ts); the cap
+ * here guards the envelope against any other handler's runaway text.
+ */
+const MAX_MESSAGE_LENGTH = MAX_DENIAL_LENGTH;
 
 export function reviewEnvelope(response: AdmissionResponse): AdmissionReviewResponse {
   return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
@@ -126,8 +128,8 @@ function normalizeWarnings(warnings: unknown): { list: string[]; cut: number } {
   return { list, cut };
 }
 
-/** Cuts to `max` characters (code points, so no half surrogate pair), the last one an ellipsis. */
-export function truncate(text: string, max: number): string {
-  const chars = Array.from(text);
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join("")}…`;
-}
+/**
+ * Cuts to `max` characters (UTF-16 code units, never half a surrogate pair), the last one an
+ * ellipsis. Copies only what it keeps: a message of megabytes costs no more than a short one.
+ */
+export const truncate = cutText;

@@ -14,6 +14,7 @@ export type DenialReason =
   | "network-forbidden"
   | "node-selector-conflict"
   | "resource-container-missing"
+  | "recreate-required"
   | "invalid-nad"
   | "nad-in-use"
   | "invalid-policy";

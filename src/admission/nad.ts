@@ -11,7 +11,7 @@
 // Both endpoints give the same answer (`nadguard admit` asks as "mutate"); there is nothing to
 // mutate, so the webhook configurations send NADs to /validate only.
 import type { AdmissionRequest } from "../api/admission-review.js";
-import { type Problem, formatProblem, problemsFromZod } from "../api/errors.js";
+import { type Problem, problemsFromZod } from "../api/errors.js";
 import {
   ANNOTATION_NETWORK_STATUS,
   ANNOTATION_NETWORKS,
@@ -28,6 +28,7 @@ import { ALLOW, type AdmissionEnv, type Decision, clampWarning, deny } from "./d
 import type { Endpoint } from "./pod.js";
 import { parseNodeSelector, resourceNameOf } from "./pod-mutations.js";
 import { canonicalJson } from "./canonical-json.js";
+import { explainObjectProblems } from "./denial.js";
 
 /** How many pods a nad-in-use denial names before it counts the rest. */
 export const MAX_PODS_NAMED = 10;
@@ -65,7 +66,7 @@ function admitWrite(request: AdmissionRequest, env: AdmissionEnv): Decision {
   const namespace = request.namespace || (typeof metadata?.namespace === "string" ? metadata.namespace : "") || "default";
   const rawName = request.name || (typeof metadata?.name === "string" ? metadata.name : "");
   if (!parsed.success) {
-    return deny("invalid-nad", explain(`NetworkAttachmentDefinition ${objectKey(namespace, rawName || "<unnamed>")}`, problemsFromZod(parsed.error, "", "nad.schema")));
+    return deny("invalid-nad", explainObjectProblems(`NetworkAttachmentDefinition ${objectKey(namespace, rawName || "<unnamed>")}`, problemsFromZod(parsed.error, "", "nad.schema")));
   }
   const nad = parsed.data;
   const name = nad.metadata.name || request.name || "";
@@ -94,15 +95,10 @@ function admitWrite(request: AdmissionRequest, env: AdmissionEnv): Decision {
     if (check.problems.length === 0) warnings.push(...overlapWarnings(check.ipams, namespace, name, env));
   }
   const clamped = warnings.map(clampWarning);
-  if (problems.length > 0) return deny("invalid-nad", explain(who, problems), { warnings: clamped });
+  if (problems.length > 0) return deny("invalid-nad", explainObjectProblems(who, problems), { warnings: clamped });
   return { ...ALLOW, warnings: clamped };
 }
 
-/** `NetworkAttachmentDefinition ns/name: problem`, or a count and one problem per line. */
-function explain(who: string, problems: readonly Problem[]): string {
-  const lines = problems.map(formatProblem);
-  return lines.length === 1 ? `${who}: ${lines[0]}` : `${who}: ${lines.length} problems:${lines.map((line) => `\n- ${line}`).join("")}`;
-}
 
 /** Equal configs, or configs that differ only in formatting. */
 function sameConfig(a: string | undefined, b: string | undefined): boolean {

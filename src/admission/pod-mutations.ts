@@ -46,7 +46,11 @@ export function draftPod(original: Pod): MutablePod {
   return pod;
 }
 
-export type MutationResult = { ok: true; warnings: string[] } | { ok: false; message: string };
+/** A failure names the field it is about (`path`), the message says what is wrong with it. */
+export type MutationResult = { ok: true; warnings: string[] } | { ok: false; path: string; message: string };
+
+/** Containers named in a message before "and N more". */
+const MAX_CONTAINERS_NAMED = 20;
 
 /** Resource name → count of references to NADs that need it (one per reference, summed). */
 export function countResources(
@@ -90,10 +94,12 @@ export function injectResources(pod: MutablePod, counts: ReadonlyMap<string, num
   const containers = pod.spec.containers;
   const target = wanted === undefined ? containers[0] : containers.find((c) => c.name === wanted);
   if (!target) {
-    const names = containers.map((c) => c.name).join(", ") || "none";
+    const names = containers.slice(0, MAX_CONTAINERS_NAMED).map((c) => c.name).join(", ") || "none";
+    const more = containers.length > MAX_CONTAINERS_NAMED ? ` and ${containers.length - MAX_CONTAINERS_NAMED} more` : "";
     return {
       ok: false,
-      message: `annotation ${ANNOTATION_RESOURCE_CONTAINER} names container "${wanted}", which the pod does not have (containers: ${names})`,
+      path: `metadata.annotations["${ANNOTATION_RESOURCE_CONTAINER}"]`,
+      message: `names container ${JSON.stringify(wanted)}, which the pod does not have (containers: ${names}${more})`,
     };
   }
   const recorded = readRecord(annotations[ANNOTATION_INJECTED_RESOURCES]);
@@ -118,6 +124,31 @@ export function injectResources(pod: MutablePod, counts: ReadonlyMap<string, num
   const record = JSON.stringify(sortRecord(injected));
   if (record !== JSON.stringify(sortRecord(recorded))) annotations[ANNOTATION_INJECTED_RESOURCES] = record;
   return { ok: true, warnings };
+}
+
+/** A device the networks need more of than the pod requests. */
+export interface MissingDevice {
+  readonly resource: string;
+  readonly needed: number;
+  /** Summed over the containers; a quantity that is not a whole number counts as none. */
+  readonly requested: number;
+}
+
+/**
+ * The devices `counts` asks for beyond what the pod's containers already request or limit (an
+ * extended resource's request equals its limit): what a pod that cannot be mutated any more lacks.
+ */
+export function missingDevices(pod: Pod, counts: ReadonlyMap<string, number>): MissingDevice[] {
+  const missing: MissingDevice[] = [];
+  for (const [resource, needed] of [...counts].sort(([a], [b]) => a.localeCompare(b))) {
+    let requested = 0;
+    for (const container of pod.spec.containers) {
+      const quantity = container.resources?.limits?.[resource] ?? container.resources?.requests?.[resource];
+      requested += asCount(quantity) ?? 0;
+    }
+    if (requested < needed) missing.push({ resource, needed, requested });
+  }
+  return missing;
 }
 
 function readRecord(value: string | undefined): Record<string, number> {
@@ -152,6 +183,8 @@ export function parseNodeSelector(value: string): { ok: true; labels: Map<string
   return { ok: true, labels };
 }
 
+const NODE_SELECTOR_PATH = "spec.nodeSelector";
+
 /** Merges every NAD's node selector into spec.nodeSelector; disagreeing values are a conflict. */
 export function injectNodeSelectors(pod: MutablePod, nads: readonly NetworkAttachmentDefinition[]): MutationResult {
   const wanted = new Map<string, { value: string; from: string }>();
@@ -161,19 +194,21 @@ export function injectNodeSelectors(pod: MutablePod, nads: readonly NetworkAttac
     if (annotation === undefined) continue;
     const from = `${nad.metadata.namespace}/${nad.metadata.name}`;
     const parsed = parseNodeSelector(annotation);
-    if (!parsed.ok) return { ok: false, message: `NetworkAttachmentDefinition ${from}: annotation ${ANNOTATION_NODE_SELECTOR}: ${parsed.message}` };
+    if (!parsed.ok) return { ok: false, path: NODE_SELECTOR_PATH, message: `NetworkAttachmentDefinition ${from}: annotation ${ANNOTATION_NODE_SELECTOR}: ${parsed.message}` };
     for (const [key, value] of parsed.labels) {
       const earlier = wanted.get(key);
       if (earlier && earlier.value !== value) {
         return {
           ok: false,
-          message: `node selector conflict: NetworkAttachmentDefinition ${earlier.from} needs ${key}=${earlier.value} but ${from} needs ${key}=${value}; no node can satisfy both`,
+          path: NODE_SELECTOR_PATH,
+          message: `NetworkAttachmentDefinition ${earlier.from} needs ${key}=${earlier.value} but ${from} needs ${key}=${value}; no node can satisfy both`,
         };
       }
       if (key in existing && existing[key] !== value) {
         return {
           ok: false,
-          message: `node selector conflict: NetworkAttachmentDefinition ${from} needs ${key}=${value} but the pod's spec.nodeSelector has ${key}=${existing[key]}`,
+          path: NODE_SELECTOR_PATH,
+          message: `NetworkAttachmentDefinition ${from} needs ${key}=${value} but the pod's spec.nodeSelector has ${key}=${existing[key]}`,
         };
       }
       wanted.set(key, { value, from });

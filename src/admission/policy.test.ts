@@ -255,10 +255,8 @@ describe("admitPolicy: rejections", () => {
         `\n- spec.ingress[0].from[0].ipBlock.cidr: "198.18.0.0/33" is not a CIDR (address/prefix, e.g. "198.18.0.0/16")` +
         "\n- spec.ingress[0].from[1].podSelector.matchLabels.app: Invalid input: expected string, received number" +
         "\n- spec.ingress[0].from[2]: sets none of podSelector, namespaceSelector, ipBlock; to allow every source, leave out from" +
-        `\n- spec.ingress[0].ports[0].protocol: "tcp" is not a protocol; use TCP, UDP or SCTP` +
-        "\n- spec.ingress[0].ports[0].port: 0 is outside 1-65535" +
-        `\n- spec.ingress[0].ports[1].port: "HTTP" is not a port name (${PORT_NAME})` +
-        "\n- spec.egress: Invalid input: expected array, received string",
+        // Denials list ten problems at most (the count above is the whole): the other four.
+        "\n- and 4 more problems",
     );
   });
 

@@ -13,7 +13,7 @@
 // Both endpoints give the same answer; there is nothing to mutate.
 import { z } from "zod";
 import type { AdmissionRequest } from "../api/admission-review.js";
-import { type Problem, formatProblem, joinPath } from "../api/errors.js";
+import { type Problem, joinPath } from "../api/errors.js";
 import {
   ANNOTATION_POLICY_FOR,
   IPBlock,
@@ -36,6 +36,7 @@ import { type PodInfo, namedPortKey } from "../policy/pods.js";
 import { ALLOW, type AdmissionEnv, type Decision, clampWarning, deny } from "./decision.js";
 import type { Endpoint } from "./pod.js";
 import { canonicalJson } from "./canonical-json.js";
+import { explainObjectProblems } from "./denial.js";
 
 /** How many named-port warnings one policy gets before the rest are counted. */
 const MAX_NAMED_PORT_WARNINGS = 5;
@@ -74,12 +75,12 @@ function admitWrite(request: AdmissionRequest, env: AdmissionEnv): Decision {
     ...(policyForChanged && (policyFor === undefined || typeof policyFor === "string") ? checkPolicyFor(policyFor) : []),
     ...(specChanged ? checkSpec(spec) : []),
   ];
-  if (problems.length > 0) return deny("invalid-policy", explain(who, problems));
+  if (problems.length > 0) return deny("invalid-policy", explainObjectProblems(who, problems));
   const parsed = MultiNetworkPolicy.safeParse(object);
   if (!parsed.success) {
     // Only a part left unjudged (unchanged on UPDATE) can fail here; when everything was judged, the
     // whole schema has the last word.
-    return policyForChanged && specChanged ? deny("invalid-policy", explain(who, schemaProblems(parsed.error, object, []))) : ALLOW;
+    return policyForChanged && specChanged ? deny("invalid-policy", explainObjectProblems(who, schemaProblems(parsed.error, object, []))) : ALLOW;
   }
   // The engine reads namespace and name from the object; the API server's say wins.
   const policy: MultiNetworkPolicy = { ...parsed.data, metadata: { ...parsed.data.metadata, namespace, name: rawName } };
@@ -93,12 +94,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function policyForOf(object: unknown): unknown {
   const annotations = isRecord(object) && isRecord(object.metadata) ? object.metadata.annotations : undefined;
   return isRecord(annotations) ? annotations[ANNOTATION_POLICY_FOR] : undefined;
-}
-
-/** `MultiNetworkPolicy ns/name: problem`, or a count and one problem per line (as for NADs). */
-function explain(who: string, problems: readonly Problem[]): string {
-  const lines = problems.map(formatProblem);
-  return lines.length === 1 ? `${who}: ${lines[0]}` : `${who}: ${lines.length} problems:${lines.map((line) => `\n- ${line}`).join("")}`;
 }
 
 /** How a value reads in a message: strings quoted, containers by their kind. */

@@ -15,8 +15,10 @@ import { admitWorkload, asWarnings, workloadKindOf } from "./workload.js";
 export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<Decision> {
   switch (request.kind.kind) {
     case "Pod":
-      // Only the pod itself: subresources (status, binding, ephemeralcontainers…) carry no networks.
-      return request.subResource ? ALLOW : admitPod(request, env, endpoint);
+      // The pod itself, and its status: kube-apiserver's status strategy keeps the metadata of the
+      // update (Multus writes network-status that way), so pods/status can change the network
+      // annotations too. Other subresources (binding, ephemeralcontainers, resize…) cannot.
+      return !request.subResource || request.subResource === "status" ? admitPod(request, env, endpoint) : ALLOW;
     case "NetworkAttachmentDefinition":
       return request.subResource ? ALLOW : admitNad(request, env, endpoint);
     case "MultiNetworkPolicy":

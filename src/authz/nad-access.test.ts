@@ -1,5 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parse as parseYaml } from "yaml";
 import { Role, RoleBinding } from "../api/objects.js";
 import type { RbacObjects } from "../api/snapshot.js";
 import type { AccessReviewer, NadAccessDecision, NadAccessOptions, NadUseRequest } from "./nad-access.js";
@@ -26,6 +28,8 @@ const RBAC: RbacObjects = {
   clusterRoleBindings: [],
 };
 const reviewer = offlineReviewer(RBAC);
+/** The ClusterRole that manifests/ ships and every denial names. */
+const NAD_USER_ROLE = Role.parse(parseYaml(readFileSync(new URL("../../manifests/rbac/nad-user.yaml", import.meta.url), "utf8")));
 const GRANT = "RoleBinding tenant-b/nad-users → ClusterRole nad-user";
 const CONTROLLER = {
   username: "system:serviceaccount:kube-system:replicaset-controller",
@@ -105,7 +109,53 @@ describe("authorizeNadUse", () => {
     expect(decision).toMatchObject(expected);
   });
 
-  it("rbac denial: the whole message and the remedy", async () => {
+  describe("a change of a running pod's networks (grantee both): the updater and the pod's service account must both be granted", () => {
+    const both = (overrides: Partial<NadUseRequest>) => request({ grantee: "both", ...overrides });
+    it("allows it when both are, naming both", async () => {
+      expect(await authorizeNadUse(both({ requester: { username: "alice" }, serviceAccountName: "builder" }), rbacMode, reviewer)).toEqual({
+        allowed: true,
+        reason: "rbac",
+        grantedBy: `${GRANT}; ${GRANT}`,
+        subject: "alice and system:serviceaccount:tenant-a:builder",
+      });
+    });
+
+    it.each<[string, Partial<NadUseRequest>, string, string[]]>([
+      [
+        "the service account alone (the pod did not ask)",
+        { requester: { username: "bob" }, serviceAccountName: "builder" },
+        "the updating user bob (no groups) is not (the pod's service account system:serviceaccount:tenant-a:builder is).",
+        ["kubectl -n tenant-b create rolebinding nadguard-nad-user-bob --clusterrole=nadguard:nad-user --user=bob"],
+      ],
+      [
+        "the updater alone (the sandbox is re-created for the pod's service account)",
+        { requester: { username: "alice" } },
+        "the pod's service account system:serviceaccount:tenant-a:default is not (the updating user alice (no groups) is).",
+        ["kubectl -n tenant-b create rolebinding nadguard-nad-user-tenant-a-default --clusterrole=nadguard:nad-user --serviceaccount=tenant-a:default"],
+      ],
+      [
+        "a controller updating for a granted service account",
+        { requester: CONTROLLER, serviceAccountName: "builder" },
+        "the updating user system:serviceaccount:kube-system:replicaset-controller (groups system:serviceaccounts, system:serviceaccounts:kube-system, system:authenticated) is not",
+        ["kubectl -n tenant-b create rolebinding nadguard-nad-user-kube-system-replicaset-controller --clusterrole=nadguard:nad-user --serviceaccount=kube-system:replicaset-controller"],
+      ],
+      [
+        "no updater named",
+        { requester: {}, serviceAccountName: "builder" },
+        "no updating user was given.",
+        [],
+      ],
+    ])("denies %s", async (_title, overrides, fragment, remedy) => {
+      const decision = await authorizeNadUse(both(overrides), rbacMode, reviewer);
+      if (decision.allowed) throw new Error("expected a denial");
+      expect(decision.message).toContain("a change of a pod's networks needs both the user making it and the pod's service account");
+      expect(decision.message).toContain(fragment);
+      expect(decision.remedy?.split("\n") ?? []).toEqual(remedy);
+      expect(decision.message.endsWith(remedy.length > 0 ? " there:" : fragment)).toBe(true);
+    });
+  });
+
+  it("rbac denial: the whole message and the one-line grant of the shipped ClusterRole", async () => {
     const decision = await authorizeNadUse(
       request({ requester: { username: "bob", groups: ["devs", "qa", "oncall", "system:authenticated", "extra"] } }),
       rbacMode,
@@ -118,33 +168,9 @@ describe("authorizeNadUse", () => {
         'may not use NetworkAttachmentDefinition tenant-b/sriov-net: it is not in the pod\'s namespace tenant-a, and under authorization mode "rbac" ' +
         "neither the requesting user bob (groups devs, qa, oncall, system:authenticated and 1 more) nor the pod's service account " +
         'system:serviceaccount:tenant-a:default is granted verb "use" on network-attachment-definitions.k8s.cni.cncf.io "sriov-net" ' +
-        "in namespace tenant-b. To allow it, a cluster admin applies a Role and a RoleBinding in namespace tenant-b that grant it to " +
-        "the pod's service account.",
-      remedy: `apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: use-nad-sriov-net
-  namespace: tenant-b
-rules:
-  - apiGroups: ["k8s.cni.cncf.io"]
-    resources: ["network-attachment-definitions"]
-    resourceNames: ["sriov-net"]
-    verbs: ["use"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: use-nad-sriov-net-tenant-a-default
-  namespace: tenant-b
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: use-nad-sriov-net
-subjects:
-  - kind: ServiceAccount
-    name: default
-    namespace: tenant-a
-`,
+        "in namespace tenant-b. If namespace tenant-b is misspelt, correct it: nadguard does not say which NADs other namespaces hold. " +
+        "Otherwise a cluster admin allows it by binding the ClusterRole nadguard:nad-user (every NAD of tenant-b) to the pod's service account there:",
+      remedy: "kubectl -n tenant-b create rolebinding nadguard-nad-user-tenant-a-default --clusterrole=nadguard:nad-user --serviceaccount=tenant-a:default",
     });
   });
 
@@ -154,9 +180,9 @@ subjects:
       reason: "namespace-isolation",
       message:
         'may not use NetworkAttachmentDefinition tenant-b/sriov-net: under authorization mode "namespace-isolation" a pod in ' +
-        "namespace tenant-a may use only NADs in its own namespace and in the global namespaces (shared-nets). To allow it, a " +
-        "cluster admin adds tenant-b to globalNamespaces (every namespace may then use its NADs) or switches to authorization " +
-        'mode "rbac" and grants verb "use" on this NAD.',
+        "namespace tenant-a may use only NADs in its own namespace and in the global namespaces (shared-nets). If namespace tenant-b " +
+        "is misspelt, correct it: nadguard does not say which NADs other namespaces hold. Otherwise a cluster admin adds tenant-b to " +
+        'globalNamespaces (every namespace may then use its NADs) or switches to authorization mode "rbac" and grants verb "use" on this NAD.',
     });
   });
 
@@ -168,25 +194,34 @@ subjects:
     expect(decision.allowed ? "" : decision.message).toContain(fragment);
   });
 
-  it("the remedy, once applied, allows the pod (round trip through YAML and the schemas)", async () => {
-    const nad = request({ nadName: "true", serviceAccountName: "on" });
+  it.for<[string, Partial<NadUseRequest>]>([
+    ["a plain service account", { nadName: "true", serviceAccountName: "on" }],
+    ["a service account name no shell may read unquoted", { serviceAccountName: "x'; touch /tmp/nadguard-pwned; echo '" }],
+    ["an update by a person and a service account, neither granted", { grantee: "both", requester: { username: "oidc:https://id.example/bob" } }],
+  ])("the remedy, run as printed by the real kubectl, makes a binding that allows it (%s)", async ([, overrides], context) => {
+    const nad = request(overrides);
     const denied = await authorizeNadUse(nad, rbacMode, reviewer);
     if (denied.allowed || denied.remedy === undefined) throw new Error("expected a denial with a remedy");
-    const [roleDoc, bindingDoc] = parseAllDocuments(denied.remedy).map((d) => d.toJS() as unknown);
-    const role = Role.parse(roleDoc);
-    const binding = RoleBinding.parse(bindingDoc);
+    const bindings: RoleBinding[] = [];
+    for (const command of denied.remedy.split("\n")) {
+      expect(command).toMatch(/^kubectl -n tenant-b create rolebinding \S+ --clusterrole=nadguard:nad-user --(serviceaccount|user)=/);
+      let json: string;
+      try {
+        json = execFileSync("sh", ["-c", `${command} --dry-run=client -o json`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: "/nonexistent" } });
+      } catch (error) {
+        if ((error as { status?: number }).status === 127) return context.skip("kubectl is not installed");
+        throw error;
+      }
+      bindings.push(RoleBinding.parse(JSON.parse(json)));
+    }
     const rbac: RbacObjects = {
-      roles: new Map([[`${role.metadata.namespace}/${role.metadata.name}`, role]]),
-      clusterRoles: new Map(),
-      roleBindings: [binding],
+      roles: new Map(),
+      clusterRoles: new Map([[NAD_USER_ROLE.metadata.name!, NAD_USER_ROLE]]),
+      roleBindings: bindings,
       clusterRoleBindings: [],
     };
-    expect(await authorizeNadUse(nad, rbacMode, offlineReviewer(rbac))).toEqual({
-      allowed: true,
-      reason: "rbac",
-      grantedBy: 'RoleBinding tenant-b/use-nad-true-tenant-a-on → Role tenant-b/use-nad-true',
-      subject: "system:serviceaccount:tenant-a:on",
-    });
+    expect(await authorizeNadUse(nad, rbacMode, offlineReviewer(rbac))).toMatchObject({ allowed: true, reason: "rbac" });
+    expect(existsSync("/tmp/nadguard-pwned")).toBe(false);
   });
 
   it("an async reviewer works; a failing reviewer denies and says why", async () => {

@@ -1,8 +1,11 @@
 // Who may use a NetworkAttachmentDefinition: the decision behind every cross-namespace reference
-// in a pod's selection annotation. Secure by default: mode `rbac` lets a pod use a NAD of another
-// namespace only when the user creating it or the pod's own service account is granted verb `use`
-// on that NAD — the PodSecurityPolicy model, so pods made by controllers (requester
+// in a pod's selection annotation. Secure by default: mode `rbac` lets a pod be created with a NAD
+// of another namespace only when the user creating it or the pod's own service account is granted
+// verb `use` on that NAD — the PodSecurityPolicy model, so pods made by controllers (requester
 // `system:serviceaccount:kube-system:replicaset-controller`) work through their service account.
+// A change of a running pod's networks needs both: the user making the change (the pod did not
+// ask) and the pod's service account (the identity the network is attached for whenever the
+// sandbox is re-created).
 import { NAD_GROUP, NAD_RESOURCE, objectKey } from "../api/objects.js";
 import type { RbacObjects } from "../api/snapshot.js";
 import type { AccessAttributes, AccessResult } from "./rbac.js";
@@ -38,6 +41,11 @@ export interface NadUseRequest {
   readonly requester: { readonly username?: string; readonly groups?: readonly string[] };
   /** The pod's service account; `default` when the pod names none. */
   readonly serviceAccountName: string;
+  /**
+   * Who must hold the grant under `rbac`: `either` the requester or the pod's service account
+   * (creating a pod), or `both` (changing the networks of an existing pod). Default `either`.
+   */
+  readonly grantee?: "either" | "both";
 }
 
 export interface NadAccessOptions {
@@ -60,7 +68,7 @@ export type NadAccessDecision =
       readonly reason: "namespace-isolation" | "rbac";
       /** Starts with `may not use NetworkAttachmentDefinition <ns>/<name>: `. */
       readonly message: string;
-      /** For `rbac`: Role and RoleBinding YAML that would allow the use. */
+      /** For `rbac`: the `kubectl create rolebinding` command(s) that would allow the use, one per line. */
       readonly remedy?: string;
     };
 
@@ -84,43 +92,86 @@ export async function authorizeNadUse(
   return reviewRbac(request, reviewer);
 }
 
+/** The ClusterRole manifests/rbac/nad-user.yaml ships: verb `use` on every NAD of the namespace it is bound in. */
+export const NAD_USER_CLUSTER_ROLE = "nadguard:nad-user";
+
 interface Candidate {
+  /** How messages name it: `the requesting user bob (groups …)` or `the pod's service account …`. */
+  readonly who: string;
   readonly user: string;
   readonly groups: readonly string[];
+  /** Whom `kubectl create rolebinding` binds: `--serviceaccount` `ns:name`, or `--user` `name`. */
+  readonly subject: { readonly flag: "--serviceaccount" | "--user"; readonly value: string };
 }
 
-function candidatesOf(request: NadUseRequest): Candidate[] {
-  const candidates: Candidate[] = [];
+interface Review {
+  readonly candidate: Candidate;
+  readonly allowed: boolean;
+  readonly grantedBy?: string;
+  readonly failure?: string;
+}
+
+function requesterCandidate(request: NadUseRequest): Candidate | undefined {
   const username = request.requester.username;
-  if (username) candidates.push({ user: username, groups: request.requester.groups ?? [] });
-  candidates.push(serviceAccountUser(request.podNamespace, serviceAccountOf(request)));
-  return candidates;
+  if (!username) return undefined;
+  const serviceAccount = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(username);
+  return {
+    who: describeRequester(request),
+    user: username,
+    groups: request.requester.groups ?? [],
+    subject: serviceAccount ? { flag: "--serviceaccount", value: `${serviceAccount[1]}:${serviceAccount[2]}` } : { flag: "--user", value: username },
+  };
+}
+
+function serviceAccountCandidate(request: NadUseRequest): Candidate {
+  const sa = serviceAccountOf(request);
+  const identity = serviceAccountUser(request.podNamespace, sa);
+  return { who: `the pod's service account ${identity.user}`, ...identity, subject: { flag: "--serviceaccount", value: `${request.podNamespace}:${sa}` } };
 }
 
 function serviceAccountOf(request: NadUseRequest): string {
   return request.serviceAccountName || "default";
 }
 
-async function reviewRbac(request: NadUseRequest, reviewer: AccessReviewer): Promise<NadAccessDecision> {
-  const failures: string[] = [];
-  for (const candidate of candidatesOf(request)) {
-    const attrs: AccessAttributes = {
-      user: candidate.user,
-      groups: candidate.groups,
-      verb: NAD_USE_VERB,
-      apiGroup: NAD_GROUP,
-      resource: NAD_RESOURCE,
-      name: request.nadName,
-      namespace: request.nadNamespace,
-    };
-    try {
-      const result = await reviewer.review(attrs);
-      if (result.allowed) return { allowed: true, reason: "rbac", grantedBy: result.grantedBy, subject: candidate.user };
-    } catch (error) {
-      failures.push(`${candidate.user}: ${error instanceof Error ? error.message : String(error)}`);
-    }
+async function reviewCandidate(candidate: Candidate, request: NadUseRequest, reviewer: AccessReviewer): Promise<Review> {
+  const attrs: AccessAttributes = {
+    user: candidate.user,
+    groups: candidate.groups,
+    verb: NAD_USE_VERB,
+    apiGroup: NAD_GROUP,
+    resource: NAD_RESOURCE,
+    name: request.nadName,
+    namespace: request.nadNamespace,
+  };
+  try {
+    const result = await reviewer.review(attrs);
+    return result.allowed ? { candidate, allowed: true, grantedBy: result.grantedBy } : { candidate, allowed: false };
+  } catch (error) {
+    return { candidate, allowed: false, failure: `${candidate.user}: ${error instanceof Error ? error.message : String(error)}` };
   }
-  return rbacDenial(request, failures);
+}
+
+async function reviewRbac(request: NadUseRequest, reviewer: AccessReviewer): Promise<NadAccessDecision> {
+  const requester = requesterCandidate(request);
+  const serviceAccount = serviceAccountCandidate(request);
+  if (request.grantee === "both") {
+    const reviews = [
+      ...(requester ? [await reviewCandidate(requester, request, reviewer)] : []),
+      await reviewCandidate(serviceAccount, request, reviewer),
+    ];
+    if (requester && reviews.every((review) => review.allowed)) {
+      const grants = reviews.map((review) => review.grantedBy).filter((grant) => grant !== undefined);
+      return { allowed: true, reason: "rbac", ...(grants.length > 0 && { grantedBy: grants.join("; ") }), subject: reviews.map((r) => r.candidate.user).join(" and ") };
+    }
+    return bothDenial(request, reviews, requester === undefined);
+  }
+  const reviews: Review[] = [];
+  for (const candidate of requester ? [requester, serviceAccount] : [serviceAccount]) {
+    const review = await reviewCandidate(candidate, request, reviewer);
+    if (review.allowed) return { allowed: true, reason: "rbac", grantedBy: review.grantedBy, subject: candidate.user };
+    reviews.push(review);
+  }
+  return eitherDenial(request, reviews);
 }
 
 function nadRef(request: NadUseRequest): string {
@@ -129,26 +180,59 @@ function nadRef(request: NadUseRequest): string {
 
 function describeRequester(request: NadUseRequest): string {
   const { username, groups = [] } = request.requester;
-  if (!username) return "no requesting user was given";
-  if (groups.length === 0) return `the requesting user ${username} (no groups)`;
+  const role = request.grantee === "both" ? "updating" : "requesting";
+  if (!username) return `no ${role} user was given`;
+  if (groups.length === 0) return `the ${role} user ${username} (no groups)`;
   const shown = groups.slice(0, MAX_GROUPS_SHOWN).join(", ");
   const more = groups.length > MAX_GROUPS_SHOWN ? ` and ${groups.length - MAX_GROUPS_SHOWN} more` : "";
-  return `the requesting user ${username} (groups ${shown}${more})`;
+  return `the ${role} user ${username} (groups ${shown}${more})`;
 }
 
-function rbacDenial(request: NadUseRequest, failures: readonly string[]): NadAccessDecision {
-  const sa = serviceAccountUser(request.podNamespace, serviceAccountOf(request)).user;
-  const checked = request.requester.username
-    ? `neither ${describeRequester(request)} nor the pod's service account ${sa} is`
-    : `${describeRequester(request)} and the pod's service account ${sa} is not`;
-  const failed = failures.length > 0 ? ` The access review failed for ${failures.join("; ")}.` : "";
+const grantWanted = (request: NadUseRequest): string =>
+  `verb "${NAD_USE_VERB}" on ${NAD_RESOURCE}.${NAD_GROUP} "${request.nadName}" in namespace ${request.nadNamespace}`;
+
+const failuresOf = (reviews: readonly Review[]): string => {
+  const failures = reviews.flatMap((review) => (review.failure ? [review.failure] : []));
+  return failures.length > 0 ? ` The access review failed for ${failures.join("; ")}.` : "";
+};
+
+/**
+ * A misspelt namespace looks exactly like a missing grant: say so without telling whether the
+ * namespace, or a NAD in it, exists (that would let a tenant probe other namespaces).
+ */
+const misspeltHint = (request: NadUseRequest): string =>
+  ` If namespace ${request.nadNamespace} is misspelt, correct it: nadguard does not say which NADs other namespaces hold.`;
+
+function eitherDenial(request: NadUseRequest, reviews: readonly Review[]): NadAccessDecision {
+  const [first, second] = reviews;
+  const checked = second
+    ? `neither ${first!.candidate.who} nor ${second.candidate.who} is`
+    : `${describeRequester(request)} and ${first!.candidate.who} is not`;
   const message =
     `may not use NetworkAttachmentDefinition ${nadRef(request)}: it is not in the pod's namespace ${request.podNamespace}, ` +
-    `and under authorization mode "rbac" ${checked} granted verb "${NAD_USE_VERB}" on ` +
-    `${NAD_RESOURCE}.${NAD_GROUP} "${request.nadName}" in namespace ${request.nadNamespace}.${failed} ` +
-    `To allow it, a cluster admin applies a Role and a RoleBinding in namespace ${request.nadNamespace} ` +
-    `that grant it to the pod's service account.`;
-  return { allowed: false, reason: "rbac", message, remedy: remedyYaml(request) };
+    `and under authorization mode "rbac" ${checked} granted ${grantWanted(request)}.${failuresOf(reviews)}` +
+    `${misspeltHint(request)} Otherwise a cluster admin allows it by binding the ClusterRole ${NAD_USER_CLUSTER_ROLE} ` +
+    `(every NAD of ${request.nadNamespace}) to the pod's service account there:`;
+  return { allowed: false, reason: "rbac", message, remedy: bindingCommand(request, serviceAccountCandidate(request)) };
+}
+
+function bothDenial(request: NadUseRequest, reviews: readonly Review[], noRequester: boolean): NadAccessDecision {
+  const lacking = reviews.filter((review) => !review.allowed);
+  const holding = reviews.filter((review) => review.allowed);
+  let clause: string;
+  if (noRequester) clause = `no updating user was given${lacking.length > 0 ? `, and ${lacking[0]!.candidate.who} is not granted it either` : ""}`;
+  else if (lacking.length === 2) clause = `neither ${lacking[0]!.candidate.who} nor ${lacking[1]!.candidate.who} is`;
+  else clause = `${lacking[0]!.candidate.who} is not (${holding[0]!.candidate.who} is)`;
+  const message =
+    `may not use NetworkAttachmentDefinition ${nadRef(request)}: it is not in the pod's namespace ${request.podNamespace}, ` +
+    `and under authorization mode "rbac" a change of a pod's networks needs both the user making it and the pod's ` +
+    `service account to be granted ${grantWanted(request)}; ${clause}.${failuresOf(reviews)}` +
+    (lacking.length > 0
+      ? `${misspeltHint(request)} Otherwise a cluster admin allows it by binding the ClusterRole ${NAD_USER_CLUSTER_ROLE} ` +
+        `(every NAD of ${request.nadNamespace}) there:`
+      : "");
+  const remedy = lacking.map((review) => bindingCommand(request, review.candidate)).join("\n");
+  return { allowed: false, reason: "rbac", message, ...(remedy !== "" && { remedy }) };
 }
 
 function isolationDenial(request: NadUseRequest, options: NadAccessOptions): NadAccessDecision {
@@ -156,49 +240,39 @@ function isolationDenial(request: NadUseRequest, options: NadAccessOptions): Nad
   const message =
     `may not use NetworkAttachmentDefinition ${nadRef(request)}: under authorization mode "namespace-isolation" ` +
     `a pod in namespace ${request.podNamespace} may use only NADs in its own namespace and in the global ` +
-    `namespaces (${globals}). To allow it, a cluster admin adds ${request.nadNamespace} to globalNamespaces ` +
-    `(every namespace may then use its NADs) or switches to authorization mode "rbac" and grants verb ` +
-    `"${NAD_USE_VERB}" on this NAD.`;
+    `namespaces (${globals}).${misspeltHint(request)} Otherwise a cluster admin adds ${request.nadNamespace} to ` +
+    `globalNamespaces (every namespace may then use its NADs) or switches to authorization mode "rbac" and grants ` +
+    `verb "${NAD_USE_VERB}" on this NAD.`;
   return { allowed: false, reason: "namespace-isolation", message };
 }
 
-const YAML_PLAIN = /^[a-z][-a-z0-9.]*$/;
-const YAML_SPECIAL = new Set(["y", "n", "yes", "no", "on", "off", "true", "false", "null"]);
+const SHELL_PLAIN = /^[A-Za-z0-9][-A-Za-z0-9_.:=@/]*$/;
 
-/** A YAML scalar: plain when it cannot be read as anything but that string, else double-quoted. */
-function yamlScalar(value: string): string {
-  return YAML_PLAIN.test(value) && !YAML_SPECIAL.has(value) ? value : JSON.stringify(value);
+/**
+ * A word a shell reads back as exactly `value`. The service account name comes from the pod,
+ * which kube-apiserver validates only after the mutating webhooks: never paste it unquoted into a
+ * command an admin is told to run.
+ */
+function shellWord(value: string): string {
+  return SHELL_PLAIN.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
-function remedyYaml(request: NadUseRequest): string {
-  const sa = serviceAccountOf(request);
-  const role = `use-nad-${request.nadName}`;
-  const binding = `${role}-${request.podNamespace}-${sa}`;
+/**
+ * The binding's name: the role's and the grantee's (`nadguard-nad-user-tenant-a-default`), made
+ * of the characters every object name allows (user names may hold `:`, `/`, `@`).
+ */
+function bindingName(candidate: Candidate): string {
+  return `${NAD_USER_CLUSTER_ROLE}-${candidate.subject.value}`.toLowerCase().replace(/[^a-z0-9.-]+/g, "-").replace(/-+$/, "").slice(0, 253);
+}
+
+/** `kubectl -n NS create rolebinding NAME --clusterrole=nadguard:nad-user --serviceaccount=NS:SA`. */
+function bindingCommand(request: NadUseRequest, candidate: Candidate): string {
   return [
-    "apiVersion: rbac.authorization.k8s.io/v1",
-    "kind: Role",
-    "metadata:",
-    `  name: ${yamlScalar(role)}`,
-    `  namespace: ${yamlScalar(request.nadNamespace)}`,
-    "rules:",
-    `  - apiGroups: [${JSON.stringify(NAD_GROUP)}]`,
-    `    resources: [${JSON.stringify(NAD_RESOURCE)}]`,
-    `    resourceNames: [${JSON.stringify(request.nadName)}]`,
-    `    verbs: [${JSON.stringify(NAD_USE_VERB)}]`,
-    "---",
-    "apiVersion: rbac.authorization.k8s.io/v1",
-    "kind: RoleBinding",
-    "metadata:",
-    `  name: ${yamlScalar(binding)}`,
-    `  namespace: ${yamlScalar(request.nadNamespace)}`,
-    "roleRef:",
-    "  apiGroup: rbac.authorization.k8s.io",
-    "  kind: Role",
-    `  name: ${yamlScalar(role)}`,
-    "subjects:",
-    "  - kind: ServiceAccount",
-    `    name: ${yamlScalar(sa)}`,
-    `    namespace: ${yamlScalar(request.podNamespace)}`,
-    "",
-  ].join("\n");
+    "kubectl -n",
+    shellWord(request.nadNamespace),
+    "create rolebinding",
+    shellWord(bindingName(candidate)),
+    `--clusterrole=${NAD_USER_CLUSTER_ROLE}`,
+    `${candidate.subject.flag}=${shellWord(candidate.subject.value)}`,
+  ].join(" ");
 }

@@ -6,9 +6,9 @@
 // it to its own namespace (`multusNamespace`, kube-system by default; pkg/k8sclient
 // tryLoadK8sPodDefaultNetwork), not to the pod's, while some other readers of this annotation
 // (ovn-kubernetes) use the pod's namespace.
-import { type Problem, type Result, fail, ok } from "../api/errors.js";
+import { ok } from "../api/errors.js";
 import { ANNOTATION_DEFAULT_NETWORK } from "../api/objects.js";
-import { type NetworkSelection, parseSelectionElements } from "./selection.js";
+import { type NetworkSelection, type SelectionResult, parseSelectionElements, selectionFailure } from "./selection.js";
 
 export const DEFAULT_NETWORK_ANNOTATION_PATH = `metadata.annotations["${ANNOTATION_DEFAULT_NETWORK}"]`;
 
@@ -19,7 +19,7 @@ export const DEFAULT_NETWORK_ANNOTATION_PATH = `metadata.annotations["${ANNOTATI
  * anything. Fails, with every problem found, on an empty value, an empty list, or more than one
  * element. Never throws.
  */
-export function parseDefaultNetwork(annotation: string, namespace: string): Result<NetworkSelection, Problem[]> {
+export function parseDefaultNetwork(annotation: string, namespace: string): SelectionResult<NetworkSelection> {
   const parsed = parseSelectionElements(annotation, namespace, DEFAULT_NETWORK_ANNOTATION_PATH);
   const problems = parsed.problems;
   if (parsed.elements === 0 && problems.length === 0) {
@@ -37,5 +37,5 @@ export function parseDefaultNetwork(annotation: string, namespace: string): Resu
     });
   }
   const selection = parsed.selections[0];
-  return problems.length > 0 || selection === undefined ? fail(problems) : ok(selection);
+  return problems.length > 0 || selection === undefined ? selectionFailure(problems, parsed.omittedProblems) : ok(selection);
 }

@@ -14,7 +14,10 @@
 //
 // An empty value ("") is no network at all, as in Multus (NoK8sNetworkError, not an error).
 // Every problem of an annotation is reported, not only the first; each names the element by its
-// 1-based position and how it was written, e.g. `element 2 ("tenant-b/sriov@net1")`.
+// 1-based position and how it was written, e.g. `element 2 ("tenant-b/sriov@net1")`. Past
+// MAX_KEPT_PROBLEMS problems are only counted (`omittedProblems`), not written out: an annotation
+// of 128,000 broken elements fits in the API server's 256 KiB and would otherwise cost a message
+// each.
 //
 // Problem codes (stable; `path` is the annotation path, plus `[i]` / `[i].key` in the JSON form):
 // | code                               | rule broken                                                  |
@@ -45,7 +48,7 @@
 // | selection.multiple-default-networks| default-network annotation naming more than one network      |
 // The bandwidth rules are the bandwidth CNI plugin's (validateRateAndBurst): it fails the pod's
 // sandbox for a rate without burst as much as for a burst without rate.
-import { type Problem, type Result, fail, joinPath, ok } from "../api/errors.js";
+import { type Problem, fail, joinPath, ok } from "../api/errors.js";
 import { ANNOTATION_NETWORKS, objectKey } from "../api/objects.js";
 import { isInfinibandGuid, isMac, parseCidr, parseIp } from "./addresses.js";
 import { findDuplicateInterfaces, interfaceNameFor } from "./interfaces.js";
@@ -114,16 +117,31 @@ export interface ParsedElements {
   readonly selections: NetworkSelection[];
   /** How many elements the annotation has, broken ones included. */
   readonly elements: number;
+  /** The first MAX_KEPT_PROBLEMS problems. */
   readonly problems: Problem[];
+  /** Problems found beyond MAX_KEPT_PROBLEMS, counted only. */
+  readonly omittedProblems: number;
+}
+
+/** Problems written out per annotation; more are counted. A denial lists fewer still. */
+export const MAX_KEPT_PROBLEMS = 100;
+
+/** A parse result; a failure keeps at most MAX_KEPT_PROBLEMS problems and counts the others (absent when none). */
+export type SelectionResult<T> = { ok: true; value: T } | { ok: false; error: Problem[]; omittedProblems?: number };
+
+/** The failure of a parse that kept `problems` and counted `omitted` more. */
+export function selectionFailure(problems: Problem[], omitted: number): { ok: false; error: Problem[]; omittedProblems?: number } {
+  return omitted > 0 ? { ok: false, error: problems, omittedProblems: omitted } : fail(problems);
 }
 
 /**
  * Parses the networks annotation. Names without a namespace resolve to `podNamespace` (never
  * `default`). Returns every problem found; `""` and `[]` give an empty list.
  */
-export function parseNetworkSelections(annotation: string, podNamespace: string): Result<Attachment[], Problem[]> {
+export function parseNetworkSelections(annotation: string, podNamespace: string): SelectionResult<Attachment[]> {
   const parsed = parseSelectionElements(annotation, podNamespace, NETWORKS_ANNOTATION_PATH);
   const { selections, problems } = parsed;
+  let omitted = parsed.omittedProblems;
   const attachments: Attachment[] = [];
   // One name per parsed selection (broken elements are not in `selections`).
   const names: string[] = [];
@@ -133,9 +151,10 @@ export function parseNetworkSelections(annotation: string, podNamespace: string)
     attachments.push({ selection, key: objectKey(selection.namespace, selection.name), interfaceName });
   }
   for (const [first, later] of findDuplicateInterfaces(names)) {
-    problems.push(duplicateInterface(selections[first]!, selections[later]!, names[later]!, NETWORKS_ANNOTATION_PATH));
+    if (problems.length < MAX_KEPT_PROBLEMS) problems.push(duplicateInterface(selections[first]!, selections[later]!, names[later]!, NETWORKS_ANNOTATION_PATH));
+    else omitted++;
   }
-  return problems.length > 0 ? fail(problems) : ok(attachments);
+  return problems.length > 0 ? selectionFailure(problems, omitted) : ok(attachments);
 }
 
 /**
@@ -144,7 +163,7 @@ export function parseNetworkSelections(annotation: string, podNamespace: string)
  * default-route rule, without interface naming. Never throws.
  */
 export function parseSelectionElements(annotation: string, defaultNamespace: string, path: string): ParsedElements {
-  const ctx: Context = { defaultNamespace, path, problems: [], selections: [], defaultRouteOwner: undefined };
+  const ctx: Context = { defaultNamespace, path, problems: [], omitted: 0, selections: [], defaultRouteOwner: undefined };
   let elements = 0;
   const first = annotation.search(NON_SPACE);
   const lead = first < 0 ? "" : annotation.charAt(first);
@@ -152,7 +171,7 @@ export function parseSelectionElements(annotation: string, defaultNamespace: str
   else if (annotation.length === 0) elements = 0;
   else if (BLANK.test(annotation)) ctx.problems.push(blankProblem(annotation, path));
   else elements = parseCommaList(annotation, ctx);
-  return { selections: ctx.selections, elements, problems: ctx.problems };
+  return { selections: ctx.selections, elements, problems: ctx.problems, omittedProblems: ctx.omitted };
 }
 
 /** `element 2 ("tenant-b/sriov@net1")` or `element 2 ({"name":"sriov"})`: how messages name an element. */
@@ -183,6 +202,8 @@ interface Context {
   readonly defaultNamespace: string;
   readonly path: string;
   readonly problems: Problem[];
+  /** Problems past MAX_KEPT_PROBLEMS: counted, their messages never built. */
+  omitted: number;
   readonly selections: NetworkSelection[];
   /** The first element with a non-empty "default-route". */
   defaultRouteOwner: Scope | undefined;
@@ -199,6 +220,10 @@ interface Scope {
 }
 
 function report(scope: Scope, code: string, segments: readonly PropertyKey[], message: string): void {
+  if (scope.ctx.problems.length >= MAX_KEPT_PROBLEMS) {
+    scope.ctx.omitted++;
+    return;
+  }
   const path = scope.form === "json" ? joinPath(scope.ctx.path, [scope.index, ...segments]) : scope.ctx.path;
   scope.ctx.problems.push({ code, path, message: `${describeElement(scope.index, scope.written, scope.form)} ${message}` });
 }

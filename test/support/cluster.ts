@@ -48,3 +48,13 @@ export function pod(input: PodSpecInput = {}): Record<string, unknown> {
 export function createRequest(object: Record<string, unknown>, username = "alice", groups: string[] = []): AdmissionRequest {
   return requestForManifest(object, { username, groups });
 }
+
+/** The UPDATE request kube-apiserver sends when `username` changes `oldObject` into `object`. */
+export function updateRequest(
+  oldObject: Record<string, unknown>,
+  object: Record<string, unknown>,
+  username = "alice",
+  groups: string[] = [],
+): AdmissionRequest {
+  return { ...createRequest(object, username, groups), operation: "UPDATE", oldObject, options: { apiVersion: "meta.k8s.io/v1", kind: "UpdateOptions" } };
+}
