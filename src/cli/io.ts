@@ -1,5 +1,5 @@
 // Shared plumbing of the CLI commands: exit codes, argument errors, reading manifests.
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { parseAllDocuments } from "yaml";
 import { InputError } from "../api/errors.js";
 
@@ -10,6 +10,17 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
+  }
+}
+
+/** Any failure a command explains in one line, e.g. an address already in use: `nadguard COMMAND: message`, then `exitCode`. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.usage,
+  ) {
+    super(message);
+    this.name = "CommandError";
   }
 }
 
@@ -52,4 +63,18 @@ export function parseListen(value: string): { host: string; port: number } {
   const port = Number(match?.[3]);
   if (!match || port > 65535) throw new UsageError(`--listen ${value}: expected HOST:PORT, e.g. 127.0.0.1:8443`);
   return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
+}
+
+/**
+ * A long-running command's `--state DIR` must be a directory it can read: one line and exit 2
+ * otherwise, instead of serving an empty cluster.
+ */
+export async function checkStateDir(dir: string): Promise<void> {
+  try {
+    await readdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such directory" : code === "ENOTDIR" ? "not a directory" : (error as Error).message;
+    throw new CommandError(`--state ${dir}: ${why}`);
+  }
 }
