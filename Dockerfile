@@ -29,6 +29,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
+# `nadguard COMMAND --help` prints the command's section of README.md.
+COPY README.md ./
 # Numeric, so that the kubelet can enforce runAsNonRoot; the enforcer's DaemonSet runs as root.
 USER 1000:1000
 ENTRYPOINT ["node", "dist/src/cli/main.js"]

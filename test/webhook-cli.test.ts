@@ -313,6 +313,14 @@ describe("nadguard's command line", () => {
     expect({ code, out, first: stderr.split("\n")[0] }).toEqual({ code: 2, out: "", first: line });
   });
 
+  it("prints a help page from README for COMMAND --help: every option with its default, the exit codes, an example", async () => {
+    const { code, out } = await nadguard(["admit", "--help"]);
+    expect(code).toBe(0);
+    expect(out).toContain("\noptions:\n  --state DIR\n      state directory\n      required\n  --config FILE\n      configuration file\n      default: built-in defaults\n");
+    expect(out).toContain("\nexit codes: 0 allowed, 3 denied, 2 usage error or bad input, 1 anything else.\n");
+    expect(out).toContain("\nexample:\n  npx nadguard admit examples/pods/tenant-a-web.yaml --state examples/cluster --as alice\n");
+  });
+
   it("prints package.json's version for --version", async () => {
     const { version } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { version: string };
     expect(await nadguard(["--version"])).toEqual({ code: 0, out: `${version}\n`, stderr: "" });

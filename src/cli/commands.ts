@@ -3,6 +3,7 @@
 import type { ParseArgsConfig } from "node:util";
 import { InputError } from "../api/errors.js";
 import { UnknownArgumentError, nearest, parseCommandArgs } from "./args.js";
+import { helpPage } from "./help.js";
 import { runAdmit } from "./admit.js";
 import { runStatus } from "./status.js";
 import type { KubeFlags } from "./kube.js";
@@ -69,7 +70,7 @@ function integer(values: Values, key: string): number | undefined {
   return Number(value);
 }
 
-const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, Command> = {
   webhook: {
     summary: "serve the admission webhook (POST /mutate, /validate; GET /healthz, /readyz, /metrics)",
     usage:
@@ -235,7 +236,11 @@ const COMMANDS: Record<string, Command> = {
 function help(): string {
   const lines = ["usage: nadguard COMMAND [options]", "", "commands:"];
   for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(9)} ${command.summary}`);
-  lines.push("", "Run `nadguard COMMAND --help` for a command's options.", "Exit codes: 0 success/allowed, 3 denied, 2 usage or bad input, 1 other failure.");
+  lines.push(
+    "",
+    "Run `nadguard COMMAND --help` for a command's options, exit codes and an example; `nadguard --version` for the version.",
+    "Exit codes: 0 success/allowed, 3 denied, 2 usage or bad input, 1 other failure.",
+  );
   return lines.join("\n");
 }
 
@@ -258,7 +263,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   try {
     if (rest.includes("--help") || rest.includes("-h")) {
-      out(`usage: ${command.usage}`);
+      out(await helpPage(name, command.usage));
       return EXIT.ok;
     }
     const { values, positionals } = parseCommandArgs(name, rest, command.options, command.positionals === true);
