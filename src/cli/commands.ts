@@ -1,8 +1,7 @@
 // The `nadguard` command's dispatcher (the entry point is main.ts). Each subcommand parses its flags here and runs in its own module;
 // exit codes follow DESIGN.md: 0 success/allowed, 3 denied, 2 usage or bad input, 1 otherwise.
-import type { ParseArgsConfig } from "node:util";
 import { InputError } from "../api/errors.js";
-import { UnknownArgumentError, nearest, parseCommandArgs } from "./args.js";
+import { type Options, UnknownArgumentError, type Values, nearest, parseCommandArgs } from "./args.js";
 import { helpPage } from "./help.js";
 import { runAdmit } from "./admit.js";
 import { runStatus } from "./status.js";
@@ -13,12 +12,10 @@ import { runVerdict } from "./verdict.js";
 import { CommandError, EXIT, UsageError } from "./io.js";
 import { PACKAGE_VERSION } from "./package.js";
 
-type Values = Record<string, string | boolean | string[] | undefined>;
-
 interface Command {
   summary: string;
   usage: string;
-  options: NonNullable<ParseArgsConfig["options"]>;
+  options: Options;
   /** Only commands that take a FILE accept positional arguments. */
   positionals?: boolean;
   run(values: Values, positionals: string[]): Promise<number>;

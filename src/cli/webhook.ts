@@ -92,7 +92,14 @@ export async function runWebhook(options: WebhookCommandOptions, _out: (line: st
   // /readyz says when the first load is done. In a cluster the informers' first lists may take a
   // while, with /healthz answering meanwhile; a state directory is read at once, before the hints.
   if (options.kube) state.start().catch((error: Error) => warn(`state: ${error.message}`));
-  else await state.start();
+  else {
+    // The directory was readable a moment ago; if following it fails now, stop serving rather than
+    // stay up with an open listener and no state.
+    await state.start().catch(async (error: unknown) => {
+      await server.close();
+      throw error;
+    });
+  }
   if (dev) {
     const curlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
     const example = shown(join(PACKAGE_ROOT, "examples", "reviews", "pod-tenant-a-allowed.json"));
