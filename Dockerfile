@@ -6,7 +6,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# --ignore-scripts: package.json's `prepare` builds dist/, but the sources are copied below.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY webhook ./webhook
@@ -24,9 +25,12 @@ RUN apt-get update \
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# dist/ comes from the build stage; `prepare` (tsc, a devDependency) must not run here.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
+# `nadguard COMMAND --help` prints the command's section of README.md.
+COPY README.md ./
 # Numeric, so that the kubelet can enforce runAsNonRoot; the enforcer's DaemonSet runs as root.
 USER 1000:1000
 ENTRYPOINT ["node", "dist/src/cli/main.js"]

@@ -112,7 +112,8 @@ async function measure(main: string, objects: number, events: number, track: (ch
     );
     const port = await new Promise<number>((resolve, reject) => {
       let out = "";
-      child!.stdout!.on("data", (chunk: Buffer) => {
+      // stdout is the JSON log (nothing at --log-level error); the address is among stderr's hints.
+      child!.stderr!.on("data", (chunk: Buffer) => {
         out += chunk.toString();
         const match = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(out);
         if (match) resolve(Number(match[1]));

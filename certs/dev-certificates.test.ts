@@ -34,6 +34,15 @@ describe("ensureDevCertificates", () => {
     expect(second.caBundle).toBe(first.caBundle);
   });
 
+  it("reuses files when a host is asked for twice or an IPv6 address is spelt another way", async () => {
+    const first = await ensureDevCertificates(dir, { ...hosts, ipAddresses: ["127.0.0.1", "::1", "127.0.0.1"] });
+    const before = await readFile(first.certFile, "utf8");
+    expect(new X509Certificate(before).subjectAltName?.match(/IP Address:127\.0\.0\.1/g)).toHaveLength(1);
+    const second = await ensureDevCertificates(dir, { ...hosts, ipAddresses: ["0:0:0:0:0:0:0:1", "127.0.0.1", "127.0.0.1"] });
+    expect(second).toMatchObject({ generated: false, caBundle: first.caBundle });
+    expect(await readFile(second.certFile, "utf8")).toBe(before);
+  });
+
   it.each([
     ["a DNS name is added", { ...hosts, dnsNames: [...hosts.dnsNames, "nadguard.nadguard-system.svc.cluster.local"] }],
     ["an IP address changes", { ...hosts, ipAddresses: ["::1"] }],

@@ -4,12 +4,9 @@
 // the directory (webhook/tls.ts) never reads a half-written file.
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { isIP } from "node:net";
+import { basename, join } from "node:path";
 import { generateCa, generateServingCertificate } from "./generate.js";
-
-/** Where `nadguard certs` and the dev webhook keep their files (git-ignored). */
-export const DEFAULT_DEV_CERT_DIR = fileURLToPath(new URL("./generated/", import.meta.url));
 
 export interface DevCertificateOptions {
   dnsNames: readonly string[];
@@ -42,7 +39,9 @@ const CA_NAME = "nadguard-dev-ca";
  * existing ca.crt/tls.crt/tls.key if they are a matching set, cover the hosts and do not expire
  * within a day; otherwise a new CA and serving certificate (private keys written with mode 0600).
  */
-export async function ensureDevCertificates(dir: string, options: DevCertificateOptions): Promise<DevCertificates> {
+export async function ensureDevCertificates(dir: string, requested: DevCertificateOptions): Promise<DevCertificates> {
+  // A host asked for twice (the listen address is also 127.0.0.1) is one SAN, not two.
+  const options = { ...requested, dnsNames: unique(requested.dnsNames.map(dnsKey)), ipAddresses: unique(requested.ipAddresses.map(ipKey)) };
   const files = { caFile: join(dir, "ca.crt"), certFile: join(dir, "tls.crt"), keyFile: join(dir, "tls.key") };
   const now = options.now ?? new Date();
   const existing = await readExisting(files);
@@ -78,14 +77,14 @@ async function readExisting(files: {
   keyFile: string;
 }): Promise<{ ok: true; pems: ExistingPems } | { ok: false; reason: string }> {
   try {
-    const [ca, cert, key] = await Promise.all([
-      readFile(files.caFile, "utf8"),
-      readFile(files.certFile, "utf8"),
-      readFile(files.keyFile, "utf8"),
-    ]);
+    // One after another: the first missing file named is always the same one (the CA).
+    const ca = await readFile(files.caFile, "utf8");
+    const cert = await readFile(files.certFile, "utf8");
+    const key = await readFile(files.keyFile, "utf8");
     return { ok: true, pems: { ca, cert, key } };
   } catch (error) {
-    return { ok: false, reason: `cannot read the existing files: ${(error as Error).message}` };
+    const { code, path } = error as NodeJS.ErrnoException;
+    return { ok: false, reason: code === "ENOENT" && path ? `no ${basename(path)} there yet` : `cannot read the existing files: ${(error as Error).message}` };
   }
 }
 
@@ -111,10 +110,31 @@ function whyUnfit(pems: ExistingPems, options: DevCertificateOptions, now: Date)
   const missingIp = options.ipAddresses.find((ip) => serving.checkIP(ip) === undefined);
   if (missingIp !== undefined) return `tls.crt does not name ${missingIp}`;
   // ...and no more than was asked for: a name dropped from the list must stop being served.
-  const requested = new Set([...options.dnsNames, ...options.ipAddresses]).size;
-  const present = serving.subjectAltName?.split(", ").length ?? 0;
-  if (present !== requested) return "tls.crt names hosts that were not asked for";
+  const requested = new Set([...options.dnsNames.map((name) => `DNS:${name}`), ...options.ipAddresses.map((ip) => `IP:${ip}`)]);
+  const extra = sanKeys(serving).filter((san) => !requested.has(san));
+  if (extra.length > 0) return `tls.crt names hosts that were not asked for: ${extra.join(", ")}`;
   return undefined;
+}
+
+const unique = (values: readonly string[]): string[] => [...new Set(values)];
+const dnsKey = (name: string): string => name.toLowerCase();
+/** One spelling per address: `::1` and `0:0:0:0:0:0:0:1` (how X509Certificate prints it) are the same SAN. */
+function ipKey(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip; // a zone index (fe80::1%eth0) is no URL host; the generator rejects such a SAN anyway
+  }
+}
+
+/** The certificate's SANs as `DNS:name` and `IP:address`, spelt as dnsKey and ipKey spell requests. */
+function sanKeys(cert: X509Certificate): string[] {
+  return (cert.subjectAltName?.split(", ") ?? []).map((entry) => {
+    if (entry.startsWith("DNS:")) return `DNS:${dnsKey(entry.slice(4))}`;
+    if (entry.startsWith("IP Address:")) return `IP:${ipKey(entry.slice(11))}`;
+    return entry;
+  });
 }
 
 async function writeAtomically(path: string, content: string, mode: number): Promise<void> {

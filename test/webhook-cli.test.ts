@@ -1,10 +1,13 @@
 // The whole admission path as a cluster admin runs it: `nadguard webhook` as a process on a real
 // TLS socket, reviews posted over HTTP/1.1 and HTTP/2, and `nadguard admit` on the same input
-// giving the same answer.
+// giving the same answer; what it prints (JSON log on stdout, hints on stderr), how it reuses its
+// development certificate across restarts, and how it refuses to start.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:http2";
+import { type Server, createServer } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,39 +17,63 @@ import { parse as parseYaml } from "yaml";
 import { requestForManifest } from "../src/admission/review.js";
 
 const run = promisify(execFile);
-const BIN = join(import.meta.dirname, "..", "bin", "nadguard.js");
-const EXAMPLES = join(import.meta.dirname, "..", "examples");
+const ROOT = join(import.meta.dirname, "..");
+const BIN = join(ROOT, "bin", "nadguard.js");
+const EXAMPLES = join(ROOT, "examples");
 
 let server: ChildProcess;
 let port: number;
 let ca: string;
+let dir: string;
 let certsDir: string;
-let stdout = "";
+/** A copy of examples/cluster, so that a test may break a file in it. */
+let stateDir: string;
+/** What the server printed so far: stdout and stderr, growing while it runs. */
+let printed: { stdout: string; stderr: string };
+const children = new Set<ChildProcess>();
+
+/** `nadguard webhook ARGS` as a child process; resolves with its port once its hints name it (stderr). */
+function startServer(args: string[], options: { cwd?: string; command?: string[] } = {}): { child: ChildProcess; ready: Promise<number>; output: { stdout: string; stderr: string } } {
+  const [file, ...prefix] = options.command ?? [process.execPath, BIN, "webhook"];
+  const child = spawn(file!, [...prefix, ...args], { stdio: ["ignore", "pipe", "pipe"], cwd: options.cwd ?? ROOT });
+  children.add(child);
+  const output = { stdout: "", stderr: "" };
+  child.stdout!.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
+  const ready = new Promise<number>((resolve, reject) => {
+    child.stderr!.on("data", (chunk: Buffer) => {
+      output.stderr += chunk.toString();
+      const match = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(output.stderr);
+      if (match && output.stderr.includes("try: curl")) resolve(Number(match[1]));
+    });
+    child.on("exit", (code) => reject(new Error(`webhook exited with ${code}: ${output.stderr}`)));
+  });
+  return { child, ready, output };
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once("exit", resolve));
+}
 
 beforeAll(async () => {
-  certsDir = await mkdtemp(join(tmpdir(), "nadguard-certs-"));
-  server = spawn(process.execPath, [BIN, "webhook", "--state", join(EXAMPLES, "cluster"), "--listen", "127.0.0.1:0", "--certs-dir", certsDir], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  server.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  port = await new Promise<number>((resolve, reject) => {
-    server.stdout!.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (match && stdout.includes("try: curl")) resolve(Number(match[1]));
-    });
-    server.on("exit", (code) => reject(new Error(`webhook exited with ${code}: ${stderr}`)));
-  });
+  dir = await mkdtemp(join(tmpdir(), "nadguard-webhook-cli-"));
+  certsDir = join(dir, "certs");
+  stateDir = join(dir, "cluster");
+  await cp(join(EXAMPLES, "cluster"), stateDir, { recursive: true });
+  const started = startServer(["--state", stateDir, "--listen", "127.0.0.1:0", "--certs-dir", certsDir]);
+  server = started.child;
+  port = await started.ready;
+  printed = started.output;
   ca = await readFile(join(certsDir, "ca.crt"), "utf8");
 }, 60_000);
 
 afterAll(async () => {
-  if (server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((resolve) => server.once("exit", resolve));
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited(child);
+    }
   }
-  await rm(certsDir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
 });
 
 function postHttp1(path: string, body: string): Promise<{ status: number; json: unknown; alpn: string }> {
@@ -92,9 +119,31 @@ async function admitJson(file: string): Promise<{ code: number; json: unknown }>
 }
 
 describe("nadguard webhook", () => {
-  it("prints the CA bundle and a curl line for the example review", () => {
-    expect(stdout).toContain("CA bundle (caBundle, base64): ");
-    expect(stdout).toMatch(/try: curl --cacert \S+ca\.crt -H 'Content-Type: application\/json' --data @\S+pod-tenant-a-allowed\.json https:\/\/127\.0\.0\.1:\d+\/mutate/);
+  it("prints the CA bundle and a curl line for the example review on stderr", () => {
+    const lines = printed.stderr.trimEnd().split("\n");
+    expect(lines[0]).toBe(`generated a development CA and serving certificate in ${certsDir} (no ca.crt there yet)`);
+    expect(lines[1]).toBe(`CA bundle (caBundle, base64): ${Buffer.from(ca).toString("base64")}`);
+    expect(lines[2]).toBe(`nadguard webhook listening on https://127.0.0.1:${port} (state ${stateDir})`);
+    expect(lines[3]).toBe(
+      `try: curl --cacert ${join(certsDir, "ca.crt")} -H 'Content-Type: application/json' --data @examples/reviews/pod-tenant-a-allowed.json https://127.0.0.1:${port}/mutate`,
+    );
+    expect(lines).toHaveLength(4);
+  });
+
+  it("logs JSON lines alone on stdout, the listening address among them", () => {
+    const lines = printed.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 30, msg: "nadguard webhook listening", address: `https://127.0.0.1:${port}`, source: `state ${stateDir}` }),
+    );
+  });
+
+  it("logs a state file it cannot read as a JSON warning naming the file, on stdout", async () => {
+    await writeFile(join(stateDir, "broken.yaml"), "kind: [unclosed\n");
+    await expect.poll(() => printed.stdout.includes("broken.yaml"), { timeout: 20_000, interval: 100 }).toBe(true);
+    const lines = printed.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as { level: number; msg: string });
+    const warning = lines.find((line) => line.msg.includes("broken.yaml"));
+    expect(warning).toMatchObject({ level: 40, msg: expect.stringMatching(/^state: \S*broken\.yaml: /) });
+    expect(printed.stderr).not.toContain("broken.yaml");
   });
 
   it.each([
@@ -191,23 +240,59 @@ describe("nadguard webhook", () => {
     expect(metrics).toMatch(/nadguard_admission_denials_total\{reason="network-forbidden"\} [1-9]/);
   });
 
-  it("exits 0 on SIGTERM", async () => {
-    const exited = new Promise<number | null>((resolve) => server.once("exit", resolve));
+  it("exits 0 on SIGTERM, its drain logged as JSON on stdout like everything else", async () => {
     server.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await exited(server)).toBe(0);
+    const lines = printed.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as { msg: string });
+    expect(lines.at(-1)).toMatchObject({ msg: "drain finished: server closed" });
   });
+
+  it("reuses its development certificate when started again on the same --certs-dir by npm start's command", async () => {
+    const before = await readFile(join(certsDir, "tls.crt"));
+    const { scripts } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
+    const [node, ...args] = scripts.start.split(" ");
+    expect(node).toBe("node");
+    const again = startServer(["--listen", "127.0.0.1:0", "--certs-dir", certsDir], { command: [process.execPath, ...args] });
+    const againPort = await again.ready;
+    expect(again.output.stderr.split("\n")[0]).toBe(`reusing the development CA and serving certificate in ${certsDir}`);
+    expect(await readFile(join(certsDir, "tls.crt"))).toEqual(before);
+    // The CA bundle copied from the first start still verifies the server after the restart.
+    expect(new X509Certificate(before).verify(new X509Certificate(ca).publicKey)).toBe(true);
+    expect(await healthz(againPort, ca)).toBe(200);
+    again.child.kill("SIGTERM");
+    expect(await exited(again.child)).toBe(0);
+  });
+
+  it("refuses a port already in use with one line and exit 2, leaving --certs-dir as it was", async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen({ host: "127.0.0.1", port: 0 }, resolve));
+    const busy = (holder.address() as { port: number }).port;
+    // Files the webhook would replace if it got as far as the certificates.
+    const kept = join(dir, "kept-certs");
+    await mkdir(kept);
+    for (const file of ["ca.crt", "tls.crt", "tls.key"]) await writeFile(join(kept, file), `not a certificate: ${file}\n`);
+    try {
+      const result = await nadguard(["webhook", "--state", join(EXAMPLES, "cluster"), "--listen", `127.0.0.1:${busy}`, "--certs-dir", kept]);
+      expect(result).toEqual({
+        code: 2,
+        out: "",
+        stderr: `nadguard webhook: cannot listen on 127.0.0.1:${busy}: the address is already in use (another process listens there; choose another with --listen HOST:PORT)\n`,
+      });
+    } finally {
+      holder.close();
+    }
+    for (const file of ["ca.crt", "tls.crt", "tls.key"]) expect(await readFile(join(kept, file), "utf8")).toBe(`not a certificate: ${file}\n`);
+  }, 90_000);
+
+  it("refuses a --state directory that does not exist with one line and exit 2", async () => {
+    const missing = join(dir, "no-such-state");
+    const result = await nadguard(["webhook", "--state", missing, "--listen", "127.0.0.1:0", "--certs-dir", join(dir, "unused-certs")]);
+    expect(result).toEqual({ code: 2, out: "", stderr: `nadguard webhook: --state ${missing}: no such directory\n` });
+  }, 90_000);
 });
 
 describe("nadguard admit", () => {
-  const admit = async (...args: string[]) => {
-    try {
-      const { stdout: out, stderr } = await run(process.execPath, [BIN, "admit", ...args]);
-      return { code: 0, out, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, out: failed.stdout, stderr: failed.stderr };
-    }
-  };
+  const admit = (...args: string[]) => nadguard(["admit", ...args]);
   const state = ["--state", join(EXAMPLES, "cluster")];
 
   it("prints the verdict, the attachments and the patch for a bare pod, exit 0", async () => {
@@ -245,10 +330,59 @@ describe("nadguard admit", () => {
     [["nope.yaml", ...state], /nope\.yaml: cannot read/],
     [[join(EXAMPLES, "pods", "tenant-a-web.yaml")], /--state is required/],
     [[join(EXAMPLES, "pods", "tenant-a-web.yaml"), ...state, "--output", "xml"], /--output xml: expected json or human/],
-    [[join(EXAMPLES, "pods", "tenant-a-web.yaml"), ...state, "--bogus"], /Unknown option '--bogus'/],
+    [[join(EXAMPLES, "pods", "tenant-a-web.yaml"), ...state, "--bogus"], /^nadguard: unknown option --bogus for 'nadguard admit'\n/],
   ])("exits 2 on bad input or usage: %j", async (args, message) => {
     const { code, stderr } = await admit(...args);
     expect(code).toBe(2);
     expect(stderr).toMatch(message);
   });
 });
+
+describe("nadguard's command line", () => {
+  it.each([
+    [["admit", "pod.yaml", "--sate", "examples/cluster"], "nadguard: unknown option --sate for 'nadguard admit'; did you mean --state?"],
+    [["webhook", "--state", "examples/cluster", "--listne", "127.0.0.1:0"], "nadguard: unknown option --listne for 'nadguard webhook'; did you mean --listen?"],
+    [["webhook", "--state", "examples/cluster", "127.0.0.1:9443"], `nadguard: unexpected argument "127.0.0.1:9443" for 'nadguard webhook': it takes options only`],
+    [["render", "--state", "examples/cluster", "--pod"], "nadguard render: --pod needs a value (--pod=VALUE when the value starts with -)"],
+    [["admti"], "nadguard: unknown command admti; did you mean admit?"],
+  ])("exits 2 naming the argument it does not know: %j", async (args, line) => {
+    const { code, out, stderr } = await nadguard(args);
+    expect({ code, out, first: stderr.split("\n")[0] }).toEqual({ code: 2, out: "", first: line });
+  });
+
+  it("prints a help page from README for COMMAND --help: every option with its default, the exit codes, an example", async () => {
+    const { code, out } = await nadguard(["admit", "--help"]);
+    expect(code).toBe(0);
+    expect(out).toContain("\noptions:\n  --state DIR\n      state directory\n      required\n  --config FILE\n      configuration file\n      default: built-in defaults\n");
+    expect(out).toContain("\nexit codes: 0 allowed, 3 denied, 2 usage error or bad input, 1 anything else.\n");
+    expect(out).toContain("\nexample:\n  npx nadguard admit examples/pods/tenant-a-web.yaml --state examples/cluster --as alice\n");
+  });
+
+  it("prints package.json's version for --version", async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { version: string };
+    expect(await nadguard(["--version"])).toEqual({ code: 0, out: `${version}\n`, stderr: "" });
+  });
+});
+
+/** `nadguard ARGS` run to its end, as a user runs it (cwd: the package root). */
+async function nadguard(args: string[]): Promise<{ code: number; out: string; stderr: string }> {
+  try {
+    const { stdout: out, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: 60_000 });
+    return { code: 0, out, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, out: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+/** GET /healthz's status on 127.0.0.1:PORT, trusting only `ca`. */
+function healthz(serverPort: number, trusted: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    httpsRequest({ host: "127.0.0.1", port: serverPort, path: "/healthz", ca: trusted }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode!));
+    })
+      .on("error", reject)
+      .end();
+  });
+}

@@ -4,7 +4,7 @@
 // then closes what is left; after the grace period whatever still runs is cut.
 import type { EventEmitter } from "node:events";
 import type { Http2Session } from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
+import { type AddressInfo, type Socket, createServer } from "node:net";
 import type { WebhookApp, WebhookOptions } from "./contract.js";
 import { buildWebhook } from "./server.js";
 
@@ -39,10 +39,31 @@ const DEFAULT_GRACE_MS = 25_000;
 /** After in-flight requests are done, how long sockets get to flush and close before being cut. */
 const LINGER_MS = 1_000;
 
+/**
+ * Resolves when `host:port` can be listened on right now, else rejects with the error listen would
+ * give (EADDRINUSE, EADDRNOTAVAIL, EACCES...): lets a caller refuse before it changes anything, such
+ * as rewriting certificate files. The socket is closed again at once.
+ */
+export async function checkListenAddress(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", reject);
+    probe.listen({ host, port, exclusive: true }, resolve);
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/** Builds and listens; when listening fails the app is closed again (no watcher keeps the process alive) and the error thrown. */
 export async function startWebhook(options: StartWebhookOptions): Promise<RunningWebhook> {
   const app = await buildWebhook(options);
   const connections = trackConnections(app, options.tls !== undefined);
-  const address = await app.listen({ host: options.host, port: options.port });
+  let address: string;
+  try {
+    address = await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   const port = (app.server.address() as AddressInfo).port;
 
   const hardStop = new AbortController();

@@ -1,23 +1,23 @@
 // The `nadguard` command's dispatcher (the entry point is main.ts). Each subcommand parses its flags here and runs in its own module;
 // exit codes follow DESIGN.md: 0 success/allowed, 3 denied, 2 usage or bad input, 1 otherwise.
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { InputError } from "../api/errors.js";
+import { type Options, UnknownArgumentError, type Values, nearest, parseCommandArgs } from "./args.js";
+import { helpPage } from "./help.js";
 import { runAdmit } from "./admit.js";
-import { runEnforce } from "./enforce.js";
 import { runStatus } from "./status.js";
 import type { KubeFlags } from "./kube.js";
 import { CERTS_OPTIONS, CERTS_SUMMARY, CERTS_USAGE, certsOptionsFromValues, runCerts } from "./certs.js";
 import { runRender } from "./render.js";
 import { runVerdict } from "./verdict.js";
-import { EXIT, UsageError } from "./io.js";
-import { runWebhook } from "./webhook.js";
-
-type Values = Record<string, string | boolean | string[] | undefined>;
+import { CommandError, EXIT, UsageError } from "./io.js";
+import { PACKAGE_VERSION } from "./package.js";
 
 interface Command {
   summary: string;
   usage: string;
-  options: NonNullable<ParseArgsConfig["options"]>;
+  options: Options;
+  /** Only commands that take a FILE accept positional arguments. */
+  positionals?: boolean;
   run(values: Values, positionals: string[]): Promise<number>;
 }
 
@@ -67,7 +67,7 @@ function integer(values: Values, key: string): number | undefined {
   return Number(value);
 }
 
-const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, Command> = {
   webhook: {
     summary: "serve the admission webhook (POST /mutate, /validate; GET /healthz, /readyz, /metrics)",
     usage:
@@ -77,19 +77,20 @@ const COMMANDS: Record<string, Command> = {
       ...KUBE_OPTIONS,
       "sar-failure-policy": { type: "string" },
       config: { type: "string" },
-      listen: { type: "string", default: "0.0.0.0:8443" },
+      listen: { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "certs-dir": { type: "string" },
       "log-level": { type: "string", default: "info" },
     },
-    run: (values) =>
-      runWebhook(
+    // webhook and enforce load the Kubernetes client (~1 s); the one-shot commands should not wait for it.
+    run: async (values) =>
+      (await import("./webhook.js")).runWebhook(
         {
           ...stateSource(values),
           sarFailurePolicy: str(values, "sar-failure-policy"),
           config: str(values, "config"),
-          listen: str(values, "listen")!,
+          listen: str(values, "listen"),
           tlsCert: str(values, "tls-cert"),
           tlsKey: str(values, "tls-key"),
           certsDir: str(values, "certs-dir"),
@@ -109,6 +110,7 @@ const COMMANDS: Record<string, Command> = {
       "as-group": { type: "string", multiple: true, default: [] },
       output: { type: "string", default: "human" },
     },
+    positionals: true,
     run: (values, positionals) => {
       if (positionals.length !== 1) throw new UsageError("admit takes exactly one FILE (a path, or - for standard input)");
       const output = outputFormat(values);
@@ -194,8 +196,8 @@ const COMMANDS: Record<string, Command> = {
       "remove-on-exit": { type: "boolean" },
       "log-level": { type: "string", default: "info" },
     },
-    run: (values) =>
-      runEnforce(
+    run: async (values) =>
+      (await import("./enforce.js")).runEnforce(
         {
           ...stateSource(values),
           node: required(values, "node"),
@@ -233,7 +235,11 @@ const COMMANDS: Record<string, Command> = {
 function help(): string {
   const lines = ["usage: nadguard COMMAND [options]", "", "commands:"];
   for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(9)} ${command.summary}`);
-  lines.push("", "Run `nadguard COMMAND --help` for a command's options.", "Exit codes: 0 success/allowed, 3 denied, 2 usage or bad input, 1 other failure.");
+  lines.push(
+    "",
+    "Run `nadguard COMMAND --help` for a command's options, exit codes and an example; `nadguard --version` for the version.",
+    "Exit codes: 0 success/allowed, 3 denied, 2 usage or bad input, 1 other failure.",
+  );
   return lines.join("\n");
 }
 
@@ -243,22 +249,32 @@ export async function main(argv: readonly string[]): Promise<number> {
     out(help());
     return name ? EXIT.ok : EXIT.usage;
   }
+  if (name === "--version") {
+    out(PACKAGE_VERSION);
+    return EXIT.ok;
+  }
   const command = COMMANDS[name];
   if (!command) {
-    err(`nadguard: unknown command "${name}"\n\n${help()}`);
+    const hint = nearest(name, Object.keys(COMMANDS));
+    const what = name.startsWith("-") ? "option" : "command";
+    err(`nadguard: unknown ${what} ${name}${hint ? `; did you mean ${hint}?` : ""}\n\n${help()}`);
     return EXIT.usage;
   }
   try {
     if (rest.includes("--help") || rest.includes("-h")) {
-      out(`usage: ${command.usage}`);
+      out(await helpPage(name, command.usage));
       return EXIT.ok;
     }
-    const { values, positionals } = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true });
-    return await command.run(values as Values, positionals);
+    const { values, positionals } = parseCommandArgs(name, rest, command.options, command.positionals === true);
+    return await command.run(values, positionals);
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      err(`nadguard ${name}: ${(error as Error).message}\nusage: ${command.usage}`);
+    if (error instanceof UsageError) {
+      err(`${error instanceof UnknownArgumentError ? "nadguard" : `nadguard ${name}`}: ${error.message}\nusage: ${command.usage}`);
       return EXIT.usage;
+    }
+    if (error instanceof CommandError) {
+      err(`nadguard ${name}: ${error.message}`);
+      return error.exitCode;
     }
     if (error instanceof InputError) {
       err(`nadguard ${name}: bad input:\n${error.message}`);

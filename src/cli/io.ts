@@ -1,5 +1,5 @@
 // Shared plumbing of the CLI commands: exit codes, argument errors, reading files (manifests: manifests.ts).
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { InputError } from "../api/errors.js";
 import { missingTools, missingToolsMessage } from "../nft/tools.js";
 
@@ -10,6 +10,17 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
+  }
+}
+
+/** Any failure a command explains in one line, e.g. an address already in use: `nadguard COMMAND: message`, then `exitCode`. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.usage,
+  ) {
+    super(message);
+    this.name = "CommandError";
   }
 }
 
@@ -42,4 +53,18 @@ export function parseListen(value: string): { host: string; port: number } {
 export async function nftToolsProblem(command: string): Promise<string | undefined> {
   const missing = await missingTools();
   return missing.length > 0 ? `nadguard ${command}: ${missingToolsMessage(missing)}` : undefined;
+}
+
+/**
+ * A long-running command's `--state DIR` must be a directory it can read: one line and exit 2
+ * otherwise, instead of serving an empty cluster.
+ */
+export async function checkStateDir(dir: string): Promise<void> {
+  try {
+    await readdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such directory" : code === "ENOTDIR" ? "not a directory" : (error as Error).message;
+    throw new CommandError(`--state ${dir}: ${why}`);
+  }
 }

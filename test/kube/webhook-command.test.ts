@@ -17,6 +17,8 @@ let server: ChildProcess;
 let port: number;
 let ca: string;
 let podNs: string;
+/** The webhook's stdout: JSON log lines at --log-level warn. */
+let stdout = "";
 let nadNs: string;
 
 function request(method: string, path: string, body?: string): Promise<{ status: number; json: unknown }> {
@@ -73,13 +75,13 @@ beforeAll(async () => {
     [BIN, "webhook", "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0", "--certs-dir", join(dir, "certs"), "--log-level", "warn"],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
-  let stdout = "";
+  server.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  // stdout is the JSON log (warnings and up here); the address is among the hints on stderr.
   let stderr = "";
-  server.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   port = await new Promise<number>((resolve, reject) => {
-    server.stdout!.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on https:\/\/127\.0\.0\.1:(\d+) \(Kubernetes\)/.exec(stdout);
+    server.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on https:\/\/127\.0\.0\.1:(\d+) \(Kubernetes\)/.exec(stderr);
       if (match) resolve(Number(match[1]));
     });
     server.on("exit", (code) => reject(new Error(`webhook exited with ${code}: ${stderr}`)));
@@ -123,5 +125,9 @@ describe("nadguard webhook --kubeconfig", () => {
   it("counts the SubjectAccessReviews on /metrics", async () => {
     const { json } = await request("GET", "/metrics");
     expect(String(json)).toMatch(/nadguard_subjectaccessreview_requests_total\{[^}]*\} [1-9]/);
+  });
+
+  it("prints only JSON log lines at the chosen level on stdout", () => {
+    for (const line of stdout.split("\n").filter(Boolean)) expect((JSON.parse(line) as { level: number }).level).toBeGreaterThanOrEqual(40);
   });
 });
