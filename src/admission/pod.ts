@@ -11,6 +11,7 @@ import {
   objectKey,
 } from "../api/objects.js";
 import { authorizeNadUse, type NadAccessDecision } from "../authz/nad-access.js";
+import { missingObjectNote } from "../cluster/state-faults.js";
 import { nadCniInfo } from "../networks/nad-config.js";
 import { describeSelection, parseDefaultNetwork, parseNetworkSelections, type NetworkSelection } from "../networks/index.js";
 import { ALLOW, type AdmissionEnv, type Decision, type ResolvedAttachment, deny } from "./decision.js";
@@ -161,7 +162,7 @@ async function resolveReferences(
     const nad = snapshot.nads.get(key);
     if (!nad) {
       reported.add(key);
-      problems.push(`${reference.label}: NetworkAttachmentDefinition ${key} does not exist; ${listExisting(snapshot.nadNamesByNamespace.get(namespace), namespace)}`);
+      problems.push(`${reference.label}: NetworkAttachmentDefinition ${key} does not exist${missingObjectNote(snapshot, "NetworkAttachmentDefinition", nadNamespace)}; ${listExisting(snapshot.nadNamesByNamespace.get(namespace), namespace)}`);
       continue;
     }
     nads.push(nad);
