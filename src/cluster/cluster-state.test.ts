@@ -141,12 +141,17 @@ describe("stateDirSource keeps the last good version of a file", () => {
     const empty = await emptied;
     expect(empty.rbac.roleBindings.map((b) => b.metadata.name)).toEqual(["tenant-b-uses-nads"]);
     expect(empty.problems.map(formatProblem)).toEqual([
-      "grant.yaml: is empty (a half-written file?); delete the file to remove its objects; its last good version stays in use",
+      "grant.yaml: is empty (a half-written file?); delete the file, or comment its objects out, to remove them; its last good version stays in use",
     ]);
     expect(await errorsCounted(registry)).toEqual([
       'nadguard_state_file_errors_total{reason="invalid-object"} 1',
       'nadguard_state_file_errors_total{reason="emptied"} 1',
     ]);
+
+    // Objects commented out are an edit, not a cut: they go.
+    const edited = until((s) => faultOf(s, "grant.yaml") === undefined);
+    await replace(join(dir, "grant.yaml"), GRANT.replace(/^/gm, "# "));
+    expect((await edited).rbac.roleBindings).toEqual([]);
   });
 
   it("when the file is cut inside a NAD's config, which YAML and the schema still accept", async () => {

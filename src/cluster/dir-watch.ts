@@ -10,6 +10,7 @@ export class DirectoryWatch {
   readonly #onChange: () => void;
   readonly #onError: (error: Error) => void;
   readonly #watched = new Map<string, { readonly watcher: FSWatcher; readonly inode: bigint }>();
+  readonly #unwatchable = new Set<string>();
   #closed = false;
 
   constructor(onChange: () => void, onError: (error: Error) => void) {
@@ -42,9 +43,11 @@ export class DirectoryWatch {
           this.#onChange();
         });
         this.#watched.set(dir, { watcher, inode });
+        this.#unwatchable.delete(dir);
       } catch (error) {
-        // Gone since the walk, or out of inotify watches: the poll still sees changes.
-        this.#onError(new Error(`cannot watch ${dir}: ${(error as Error).message}`));
+        // Gone since the walk, or out of inotify watches: the poll still sees changes. Said once.
+        if (!this.#unwatchable.has(dir)) this.#onError(new Error(`cannot watch ${dir}: ${(error as Error).message}; changes below it are seen by the poll only`));
+        this.#unwatchable.add(dir);
       }
     });
     for (const [dir, { watcher }] of this.#watched) {

@@ -275,16 +275,18 @@ export class StateStore {
     }
     if (entry.hash === hash && !isNew) return false;
     entry.hash = hash;
-    const content = await drive(parseStateText(path, read.toString("utf8")), slice);
+    const text = read.toString("utf8");
+    const content = await drive(parseStateText(path, text), slice);
     if (content.fault) {
       if (!entry.good) entry.partial = content;
       return this.#fault(entry, content.fault, newFaults) || !entry.good;
     }
     const cut = entry.good && configCut(entry.good.content, content);
     if (cut) return this.#fault(entry, cut, newFaults);
-    if (content.objects.length === 0 && content.problems.length === 0 && entry.good && entry.good.content.objects.length > 0) {
-      // What a reader sees between a writer's truncate and its write.
-      const problem = { code: "state.empty", path, message: "is empty (a half-written file?); delete the file to remove its objects" };
+    if (text.trim() === "" && entry.good && entry.good.content.objects.length > 0) {
+      // What a reader sees between a writer's truncate and its write (a file whose objects were
+      // commented out or deleted is an edit like any other).
+      const problem = { code: "state.empty", path, message: "is empty (a half-written file?); delete the file, or comment its objects out, to remove them" };
       return this.#fault(entry, { kind: "emptied", reason: "it is empty", problem }, newFaults);
     }
     entry.good = { content, hash, holds: heldObjects(content) };
