@@ -162,7 +162,13 @@ describe("nadguard webhook on a state directory that goes wrong", () => {
     const nad = (i: number) =>
       `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata: { name: bulk-${i}, namespace: tenant-a }\nspec: { config: '{"cniVersion":"1.0.0","type":"macvlan","master":"eth0"}' }\n`;
     await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(staging, `bulk-${i}.yaml`), nad(i))));
-    const reloads = await metric(/^nadguard_state_reloads_total /);
+    // Past one poll (2 s) since the last change, so that no reload of the tests before is pending.
+    const quiet = async () => {
+      const before = await metric(/^nadguard_state_reloads_total /);
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      return before === (await metric(/^nadguard_state_reloads_total /)) ? before : undefined;
+    };
+    const reloads = await eventually(quiet, (n) => n !== undefined);
 
     const answers: boolean[] = [];
     let adding = true;
@@ -174,7 +180,7 @@ describe("nadguard webhook on a state directory that goes wrong", () => {
     adding = false;
     await reviewing;
 
-    expect(await metric(/^nadguard_state_reloads_total /)).toBe(reloads + 1);
+    expect(await metric(/^nadguard_state_reloads_total /)).toBe(reloads! + 1);
     expect(answers.length).toBeGreaterThan(0);
     expect(answers.every(Boolean)).toBe(true);
     expect(await review("bulk-0, bulk-500")).toMatchObject({ allowed: true });

@@ -47,7 +47,7 @@ export interface Snapshot {
 }
 
 /** Why a state file's newest version is not in use: the label of nadguard_state_file_errors_total. */
-export type StateFaultKind = "unreadable" | "invalid-yaml" | "invalid-object" | "emptied" | "directory";
+export type StateFaultKind = "unreadable" | "invalid-yaml" | "invalid-object" | "directory";
 
 /** What one object of a state file is: enough to tell whether a lookup may concern that file. */
 export interface HeldObject {

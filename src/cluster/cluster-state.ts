@@ -5,6 +5,7 @@ import { InputError } from "../api/errors.js";
 import type { Snapshot } from "../api/snapshot.js";
 import { DirectoryWatch } from "./dir-watch.js";
 import { StateStore, timeSlice } from "./state-dir.js";
+import { STATE_FILE } from "./state-file.js";
 
 export interface ClusterState {
   /** The newest snapshot, or undefined before the first load completed. */
@@ -56,7 +57,7 @@ export function stateDirMetrics(registry: Registry): StateDirMetrics {
     errors: reuse("nadguard_state_file_errors_total", () =>
       new Counter({
         name: "nadguard_state_file_errors_total",
-        help: "New versions of state files or directories that could not be used (the last good version stays in use), by reason: unreadable, invalid-yaml, invalid-object, emptied, directory.",
+        help: "New versions of state files or directories that could not be used (the last good version stays in use), by reason: unreadable, invalid-yaml, invalid-object, directory.",
         labelNames: ["reason"] as const,
         registers: [registry],
       }),
@@ -95,7 +96,9 @@ export function stateDirSource(dir: string, options: StateDirOptions = {}): Clus
   let running: Promise<void> | undefined;
   let dirty = false;
   let poller: NodeJS.Timeout | undefined;
-  const watcher = new DirectoryWatch(() => schedule(), onError);
+  const watcher = new DirectoryWatch((name) => {
+    if (mayMatter(name)) schedule();
+  }, onError);
 
   /** One reload; the first one throws, publishing nothing, when the directory cannot be read at all. */
   const reload = async (first = false): Promise<void> => {
@@ -103,14 +106,15 @@ export function stateDirSource(dir: string, options: StateDirOptions = {}): Clus
     const result = await store.refresh(slice);
     const missing = store.rootProblem;
     if (first && missing) throw new InputError([missing]);
-    for (const reason of result.newFaults) metrics?.errors.inc({ reason });
-    metrics?.failing.set(store.failing);
     if (result.changed || !snapshot) {
       const next = await store.snapshot(++version, slice);
       snapshot = next;
       metrics?.reloads.inc();
       for (const listener of listeners) listener(next);
     }
+    // Counted once the snapshot that holds them is published.
+    for (const reason of result.newFaults) metrics?.errors.inc({ reason });
+    metrics?.failing.set(store.failing);
     if (store.ready !== ready || first) {
       ready = store.ready;
       if (!ready || !first) options.log?.(ready ? `ready: ${dir} loads again` : `not ready: ${store.notReadyReason}`);
@@ -169,6 +173,15 @@ export function stateDirSource(dir: string, options: StateDirOptions = {}): Clus
       await running;
     },
   };
+}
+
+/**
+ * Whether an event for `name` may change the state: a state file, a directory (no extension),
+ * kubelet's `..data` link, or an unnamed event. An editor's swap file or a `.tmp` being written
+ * before its rename neither starts nor postpones a reload.
+ */
+function mayMatter(name: string | null): boolean {
+  return name === null || STATE_FILE.test(name) || name.startsWith("..") || !/\.[^./]+$/.test(name);
 }
 
 /** A fixed snapshot as a ClusterState, for tests and one-shot commands. */

@@ -7,13 +7,14 @@ import { type FSWatcher, watch } from "node:fs";
 import { stat } from "node:fs/promises";
 
 export class DirectoryWatch {
-  readonly #onChange: () => void;
+  readonly #onChange: (name: string | null) => void;
   readonly #onError: (error: Error) => void;
   readonly #watched = new Map<string, { readonly watcher: FSWatcher; readonly inode: bigint }>();
   readonly #unwatchable = new Set<string>();
   #closed = false;
 
-  constructor(onChange: () => void, onError: (error: Error) => void) {
+  /** `onChange` gets the name of the entry that changed, when the kernel gives one. */
+  constructor(onChange: (name: string | null) => void, onError: (error: Error) => void) {
     this.#onChange = onChange;
     this.#onError = onError;
   }
@@ -35,12 +36,12 @@ export class DirectoryWatch {
       current?.watcher.close();
       this.#watched.delete(dir);
       try {
-        const watcher = watch(dir, () => this.#onChange());
+        const watcher = watch(dir, (_event, name) => this.#onChange(name));
         // A watched directory that is removed ends its watch; the next walk decides what follows.
         watcher.on("error", () => {
           watcher.close();
           if (this.#watched.get(dir)?.watcher === watcher) this.#watched.delete(dir);
-          this.#onChange();
+          this.#onChange(null);
         });
         this.#watched.set(dir, { watcher, inode });
         this.#unwatchable.delete(dir);

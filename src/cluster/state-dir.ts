@@ -274,8 +274,14 @@ export class StateStore {
       return recovered;
     }
     if (entry.hash === hash && !isNew) return false;
-    entry.hash = hash;
     const text = read.toString("utf8");
+    if (racy && text.trim() === "" && entry.good && entry.good.content.objects.length > 0) {
+      // Between a writer's truncate and its write (`kubectl get … > file` leaves the file empty
+      // until the API server answers), the last good version stays; an empty file older than
+      // RACY_MS is an edit like any other. Unhashed, it is read again on the next refresh.
+      return false;
+    }
+    entry.hash = hash;
     const content = await drive(parseStateText(path, text), slice);
     if (content.fault) {
       if (!entry.good) entry.partial = content;
@@ -283,12 +289,6 @@ export class StateStore {
     }
     const cut = entry.good && configCut(entry.good.content, content);
     if (cut) return this.#fault(entry, cut, newFaults);
-    if (text.trim() === "" && entry.good && entry.good.content.objects.length > 0) {
-      // What a reader sees between a writer's truncate and its write (a file whose objects were
-      // commented out or deleted is an edit like any other).
-      const problem = { code: "state.empty", path, message: "is empty (a half-written file?); delete the file, or comment its objects out, to remove them" };
-      return this.#fault(entry, { kind: "emptied", reason: "it is empty", problem }, newFaults);
-    }
     entry.good = { content, hash, holds: heldObjects(content) };
     entry.partial = undefined;
     entry.fault = undefined;
