@@ -69,7 +69,7 @@ async function startServer(ctx: BenchContext, args: Record<string, unknown>): Pr
 }
 
 /** utime+stime of a process in ms (from /proc, 100 Hz ticks). */
-async function processCpuMs(pid: number): Promise<number> {
+export async function processCpuMs(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -87,12 +87,22 @@ function memory(port: number, ca: string): Promise<NodeJS.MemoryUsage> {
   });
 }
 
-interface JobOutcome extends LoadResult {
+export interface JobOutcome extends LoadResult {
   readonly serverCpu: number;
 }
 
-/** Runs the jobs in one load process; measures the server's CPU over each job from /proc. */
-async function runLoad(ctx: BenchContext, server: Server, caFile: string, jobs: readonly LoadJob[], dir: string): Promise<JobOutcome[]> {
+/**
+ * Runs the jobs in one load process; measures the server's CPU over each job from /proc.
+ * `onStart` is called as each job starts (to do something to the server while it is measured).
+ */
+export async function runLoad(
+  ctx: BenchContext,
+  server: { readonly port: number; readonly pid: number },
+  caFile: string,
+  jobs: readonly LoadJob[],
+  dir: string,
+  onStart?: (job: string) => void,
+): Promise<JobOutcome[]> {
   const planFile = join(dir, `plan-${Math.random().toString(16).slice(2)}.json`);
   await writeFile(planFile, JSON.stringify({ port: server.port, caFile, jobs } satisfies LoadPlan));
   const child = ctx.cleanup.track(spawn(process.execPath, ["--import", "tsx", join(HERE, "admission-load.ts"), planFile], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
@@ -103,12 +113,13 @@ async function runLoad(ctx: BenchContext, server: Server, caFile: string, jobs: 
   let wallBefore = 0;
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
-    const parsed = JSON.parse(line) as LoadResult | { event: "start" };
+    const parsed = JSON.parse(line) as LoadResult | { event: "start"; name: string };
     const cpuNow = await processCpuMs(server.pid);
     const wallNow = performance.now();
     if ("event" in parsed) {
       cpuBefore = cpuNow;
       wallBefore = wallNow;
+      onStart?.(parsed.name);
       continue;
     }
     out.push({ ...parsed, serverCpu: (cpuNow - cpuBefore) / (wallNow - wallBefore) });

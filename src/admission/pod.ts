@@ -19,6 +19,7 @@ import {
   objectKey,
 } from "../api/objects.js";
 import { authorizeNadUse, type NadAccessDecision } from "../authz/nad-access.js";
+import { missingObjectNote } from "../cluster/state-faults.js";
 import { nadCniInfo } from "../networks/nad-config.js";
 import {
   DEFAULT_NETWORK_ANNOTATION_PATH,
@@ -251,7 +252,7 @@ async function resolveReferences(
       reported.add(key);
       const where = reference.bareDefaultNetwork ? ` (${bareDefaultNetworkRule(nadNamespace)})` : "";
       problems.push(
-        `${reference.label}: NetworkAttachmentDefinition ${key} does not exist${where}; ${listExisting(snapshot.nadNamesByNamespace.get(namespace), namespace)}`,
+        `${reference.label}: NetworkAttachmentDefinition ${key} does not exist${where}${missingObjectNote(snapshot, "NetworkAttachmentDefinition", nadNamespace)}; ${listExisting(snapshot.nadNamesByNamespace.get(namespace), namespace)}`,
       );
       continue;
     }

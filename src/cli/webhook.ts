@@ -129,7 +129,8 @@ function clusterSource(
   err: (line: string) => void,
 ): { state: ClusterState; access?: AccessReviewer } {
   if (!options.kube) {
-    return { state: stateDirSource(options.state!, { onError: (error) => err(`state: ${error.message}`) }) };
+    const log = (line: string): void => err(`state: ${line}`);
+    return { state: stateDirSource(options.state!, { registry, log, onError: (error) => log(error.message) }) };
   }
   const kubeConfig = loadKubeConfig(options.kube);
   const failurePolicy = parseFailurePolicy(options.sarFailurePolicy);

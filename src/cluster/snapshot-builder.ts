@@ -53,7 +53,8 @@ export class SnapshotBuilder {
       return;
     }
     const namespace = object.metadata.namespace || "default";
-    const withNamespace = { ...object, metadata: { ...object.metadata, namespace } };
+    // Objects that carry their namespace are shared with the previous snapshot, not copied.
+    const withNamespace = object.metadata.namespace === namespace ? object : { ...object, metadata: { ...object.metadata, namespace } };
     const key = objectKey(namespace, name);
     if (!this.#firstSighting(`${kind}/${key}`, place)) return;
     switch (kind) {

@@ -1,9 +1,11 @@
-import { mkdtemp, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stateDirSource } from "./cluster-state.js";
+import { formatProblem } from "../api/errors.js";
 import { loadStateDir } from "./state-dir.js";
+import { missingObjectNote } from "./state-faults.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -65,9 +67,48 @@ describe("loadStateDir", () => {
     ]);
   });
 
-  it("reports a missing directory instead of throwing", async () => {
+  it("reports a missing directory instead of throwing, and that any NAD may be missing", async () => {
     const snapshot = await loadStateDir(join(dir, "nope"));
-    expect(snapshot.problems[0]).toMatchObject({ code: "state.read", path: join(dir, "nope") });
+    expect(snapshot.problems.map(formatProblem)).toEqual([
+      `${join(dir, "nope")}: cannot read the state directory: ENOENT: no such file or directory, scandir '${join(dir, "nope")}'`,
+    ]);
+    expect(missingObjectNote(snapshot, "NetworkAttachmentDefinition", "t")).toBe(
+      " (the state directory cannot be read: it does not exist, so this NetworkAttachmentDefinition may exist)",
+    );
+  });
+
+  it("says so when the directory holds no state file, without calling anything unreadable", async () => {
+    const snapshot = await loadStateDir(dir);
+    expect(snapshot.problems.map(formatProblem)).toEqual([`${dir}: holds no *.yaml, *.yml or *.json file`]);
+    expect(snapshot.stateFaults).toEqual([]);
+  });
+
+  it("reads state files through links, reports a link to a missing file, and skips kubelet's ..data internals", async () => {
+    // The layout of a ConfigMap volume: the files are links into ..data, itself a link to a dated directory.
+    await mkdir(join(dir, "..2024_01_01_00_00_00.000000001"));
+    await writeFile(join(dir, "..2024_01_01_00_00_00.000000001", "nads.yaml"), NAD("t", "one"));
+    await symlink("..2024_01_01_00_00_00.000000001", join(dir, "..data"));
+    await symlink(join("..data", "nads.yaml"), join(dir, "nads.yaml"));
+    await symlink(join(dir, "missing.yaml"), join(dir, "lost.yaml"));
+    const snapshot = await loadStateDir(dir);
+    expect([...snapshot.nads.keys()]).toEqual(["t/one"]);
+    expect(snapshot.problems.map(formatProblem)).toEqual([
+      `lost.yaml: cannot read: ENOENT: no such file or directory, stat '${join(dir, "lost.yaml")}'`,
+    ]);
+    expect(snapshot.stateFaults).toEqual([{ path: "lost.yaml", kind: "unreadable", reason: "it is a link to a missing file", lastGoodInUse: false, holds: undefined }]);
+  });
+
+  it("uses what parses of a file broken since it appeared, and notes that anything may be missing", async () => {
+    await writeFile(join(dir, "a.yaml"), `${NAD("t", "one")}---\nkind: [unclosed\n`);
+    const snapshot = await loadStateDir(dir);
+    expect([...snapshot.nads.keys()]).toEqual(["t/one"]);
+    expect(snapshot.problems.map((p) => [p.code, p.path])).toEqual([["state.yaml", "a.yaml#2"]]);
+    expect(snapshot.stateFaults).toEqual([
+      { path: "a.yaml", kind: "invalid-yaml", reason: "not valid YAML at line 7, column 1", lastGoodInUse: false, holds: undefined },
+    ]);
+    expect(missingObjectNote(snapshot, "NetworkAttachmentDefinition", "other")).toBe(
+      " (state file a.yaml could not be read: not valid YAML at line 7, column 1, so this NetworkAttachmentDefinition may exist)",
+    );
   });
 });
 
