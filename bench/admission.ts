@@ -75,17 +75,22 @@ async function processCpuMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-/** process.memoryUsage() of the bench server after a full GC. */
-export function memory(port: number, ca: string): Promise<NodeJS.MemoryUsage> {
+/** GET of one of the bench server's own routes, as JSON. */
+export function benchRoute<T>(port: number, ca: string, path: "/bench/memory" | "/bench/loop"): Promise<T> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path: "/bench/memory", method: "GET", ca, servername: "localhost" }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, method: "GET", ca, servername: "localhost" }, (res) => {
       let text = "";
       res.on("data", (c: Buffer) => (text += c.toString("utf8")));
-      res.on("end", () => resolve(JSON.parse(text) as NodeJS.MemoryUsage));
+      res.on("end", () => resolve(JSON.parse(text) as T));
     });
     req.on("error", reject);
     req.end();
   });
+}
+
+/** process.memoryUsage() of the bench server after a full GC. */
+export function memory(port: number, ca: string): Promise<NodeJS.MemoryUsage> {
+  return benchRoute(port, ca, "/bench/memory");
 }
 
 export interface JobOutcome extends LoadResult {

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HOSTILE_SHAPES, type HostileShape, hostileBody } from "../test/support/hostile-reviews.js";
 import { prng } from "../test/support/prng.js";
-import { type JobOutcome, type Server, benchCertificates, memory, runLoad, startServer } from "./admission.js";
+import { type JobOutcome, type Server, benchCertificates, benchRoute, memory, runLoad, startServer } from "./admission.js";
 import type { HostileAnswer, HostilePlan, HostileResult } from "./hostile-load.js";
 import type { BenchContext, Section } from "./report.js";
 import { type Table, bytes, count, memoryRow, ms, pairedRatios, ratio, ratioPair, summarize } from "./stats.js";
@@ -29,7 +29,8 @@ interface Settings {
   readonly reps: number;
   readonly phaseS: number;
   readonly normalRate: number;
-  readonly hostileRate: number;
+  /** Hostile bodies per second of each phase beside the normal reviews (0: the normal reviews alone). */
+  readonly hostileRates: readonly number[];
   readonly maxInFlight: number;
 }
 
@@ -83,10 +84,20 @@ async function runHostile(ctx: BenchContext, planFile: string): Promise<HostileR
   return JSON.parse(stdout) as HostileResult;
 }
 
+/** The server's event-loop delay over a phase, ms. */
+interface LoopDelay {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
 interface Phase {
+  /** Hostile bodies per second beside the normal reviews; 0 for none. */
+  readonly rate: number;
   readonly normal: JobOutcome;
   readonly hostile?: HostileResult;
   readonly peak: number;
+  readonly loop: LoopDelay;
 }
 
 export const hostile: Section = {
@@ -94,8 +105,8 @@ export const hostile: Section = {
   title: "7. Hostile reviews: normal reviews beside a hostile client, and memory after",
   async run(ctx) {
     const settings: Settings = ctx.full
-      ? { reps: 3, phaseS: 20, normalRate: 100, hostileRate: 5, maxInFlight: 4 }
-      : { reps: 1, phaseS: 4, normalRate: 100, hostileRate: 5, maxInFlight: 4 };
+      ? { reps: 3, phaseS: 20, normalRate: 100, hostileRates: [0, 1, 5], maxInFlight: 4 }
+      : { reps: 1, phaseS: 4, normalRate: 100, hostileRates: [0, 5], maxInFlight: 4 };
     const cluster = { namespaces: 1000, nadsPerNamespace: 10 };
     const dir = await mkdtemp(join(tmpdir(), `${ctx.cleanup.prefix}-hostile-`));
     let server: Server | undefined;
@@ -119,15 +130,18 @@ export const hostile: Section = {
       const once = await runHostile(ctx, await hostilePlan(corpus.length / 10, 10));
       const start = await memory(live.port, ca.cert);
 
-      const phases = { quiet: [] as Phase[], mixed: [] as Phase[] };
+      const phases: Phase[] = [];
       for (let rep = 0; rep < settings.reps; rep++) {
-        // The order alternates, so that drift over the run hits both phases alike.
-        for (const kind of rep % 2 === 0 ? (["quiet", "mixed"] as const) : (["mixed", "quiet"] as const)) {
-          ctx.log(`hostile: repetition ${rep + 1}/${settings.reps}, ${kind}`);
-          const plan = kind === "mixed" ? await hostilePlan(settings.phaseS, settings.hostileRate) : undefined;
-          const work = Promise.all([runLoad(ctx, live, files.caFile, [normalJob(kind, settings.phaseS)], dir), plan ? runHostile(ctx, plan) : Promise.resolve(undefined)]);
+        // The order rotates, so that drift over the run hits every phase alike.
+        const rates = settings.hostileRates.map((_, i) => settings.hostileRates[(i + rep) % settings.hostileRates.length]!);
+        for (const rate of rates) {
+          ctx.log(`hostile: repetition ${rep + 1}/${settings.reps}, ${rate} hostile bodies/s`);
+          const plan = rate > 0 ? await hostilePlan(settings.phaseS, rate) : undefined;
+          await benchRoute<LoopDelay>(live.port, ca.cert, "/bench/loop");
+          const work = Promise.all([runLoad(ctx, live, files.caFile, [normalJob(`normal-${rate}`, settings.phaseS)], dir), plan ? runHostile(ctx, plan) : Promise.resolve(undefined)]);
           const { value, peak } = await peakRss(live.pid, work);
-          phases[kind].push({ normal: value[0][0]!, ...(value[1] && { hostile: value[1] }), peak });
+          const loop = await benchRoute<LoopDelay>(live.port, ca.cert, "/bench/loop");
+          phases.push({ rate, normal: value[0][0]!, ...(value[1] && { hostile: value[1] }), peak, loop });
         }
       }
       const end = await memory(live.port, ca.cert);
@@ -140,31 +154,54 @@ export const hostile: Section = {
 };
 
 function describe(
-  phases: { quiet: Phase[]; mixed: Phase[] },
+  phases: readonly Phase[],
   once: HostileResult,
   mem: { start: NodeJS.MemoryUsage; end: NodeJS.MemoryUsage },
   settings: Settings,
   corpusSize: number,
 ): { tables: Table[]; method: string[]; reading: string[] } {
-  const normalRow = (label: string, list: Phase[]): string[] => {
-    const pooled = summarize(list.flatMap((p) => p.normal.latencies));
-    const failures = list.reduce((s, p) => s + p.normal.errors + p.normal.non2xx, 0);
-    return [label, count(list.reduce((s, p) => s + p.normal.latencies.length, 0)), ms(pooled.median), ms(pooled.p99), ms(pooled.p999), ms(pooled.max), String(failures)];
-  };
-  const perRunP99 = (list: Phase[]): number[] => list.map((p) => summarize(p.normal.latencies).p99);
-  const p99Ratio = pairedRatios(perRunP99(phases.mixed), perRunP99(phases.quiet));
-  const quiet = summarize(phases.quiet.flatMap((p) => p.normal.latencies));
-  const mixed = summarize(phases.mixed.flatMap((p) => p.normal.latencies));
+  const at = (rate: number): Phase[] => phases.filter((p) => p.rate === rate);
+  const alone = at(0);
+  const perRunP99 = (list: readonly Phase[]): number[] => list.map((p) => summarize(p.normal.latencies).p99);
+  const facts = settings.hostileRates.map((rate) => {
+    const list = at(rate);
+    return {
+      rate,
+      list,
+      pooled: summarize(list.flatMap((p) => p.normal.latencies)),
+      // Phases of one repetition run back to back: the ratio is taken within a repetition.
+      ratio: pairedRatios(perRunP99(list), perRunP99(alone)),
+      failures: list.reduce((s, p) => s + p.normal.errors + p.normal.non2xx, 0),
+      loopP99: summarize(list.map((p) => p.loop.p99)).median,
+      loopMax: Math.max(...list.map((p) => p.loop.max)),
+      peak: Math.max(...list.map((p) => p.peak)),
+    };
+  });
   const normal: Table = {
-    title: `Normal reviews (the 3-attachment pod of section 1, ${settings.normalRate}/s paced h2) without and with the hostile client (${settings.reps} repetition${settings.reps > 1 ? "s" : ""} of ${settings.phaseS} s each)`,
-    columns: ["phase", "reviews", "p50", "p99", "p99.9", "max", "errors"],
-    rows: [normalRow("alone", phases.quiet), normalRow(`beside ${settings.hostileRate} hostile bodies/s`, phases.mixed), ["p99 beside / p99 alone", "", "", ratioPair(p99Ratio), "", "", ""]],
-    notes: ["Percentiles over every review of every repetition pooled; the ratio is taken per repetition (the two phases of one repetition run back to back), median (p99) over repetitions."],
+    title: `Normal reviews (the 3-attachment pod of section 1, ${settings.normalRate}/s paced h2) alone and beside the hostile client (${settings.reps} repetition${settings.reps > 1 ? "s" : ""} of ${settings.phaseS} s per phase)`,
+    columns: ["hostile bodies/s", "reviews", "p50", "p99", "p99.9", "max", "p99 / p99 alone", "errors", "server loop delay p99 / max", "server RSS peak"],
+    rows: facts.map((f) => [
+      f.rate === 0 ? "none (alone)" : String(f.rate),
+      count(f.list.reduce((s, p) => s + p.normal.latencies.length, 0)),
+      ms(f.pooled.median),
+      ms(f.pooled.p99),
+      ms(f.pooled.p999),
+      ms(f.pooled.max),
+      f.rate === 0 ? "1×" : ratioPair(f.ratio),
+      String(f.failures),
+      `${ms(f.loopP99)} / ${ms(f.loopMax)}`,
+      bytes(f.peak),
+    ]),
+    notes: [
+      "Percentiles over every review of every repetition pooled; p99 / p99 alone: the ratio within each repetition (its phases run back to back), median (p99) over repetitions.",
+      "server loop delay: how late the server's event loop ran (perf_hooks monitorEventLoopDelay, 1 ms resolution), median over repetitions of each phase's p99 / the largest max: how long a review that arrived could not be looked at.",
+      "server RSS peak: the server's VmRSS sampled every 50 ms from /proc, the largest of the phases.",
+    ],
   };
 
-  const answers = phases.mixed.flatMap((p) => p.hostile?.answers ?? []);
+  const answers = [...once.answers, ...phases.flatMap((p) => p.hostile?.answers ?? [])];
   const byShape = new Map<string, HostileAnswer[]>();
-  for (const a of [...once.answers, ...answers]) byShape.set(a.shape, [...(byShape.get(a.shape) ?? []), a]);
+  for (const a of answers) byShape.set(a.shape, [...(byShape.get(a.shape) ?? []), a]);
   const statuses = (list: HostileAnswer[]): string => {
     const counts = new Map<string, number>();
     for (const a of list) {
@@ -173,48 +210,42 @@ function describe(
     }
     return [...counts].sort().map(([k, n]) => `${k} ×${n}`).join(", ");
   };
-  const hostileRows = [...byShape].map(([shape, list]) => {
+  const hostileRows = [...byShape].sort(([a], [b]) => a.localeCompare(b)).map(([shape, list]) => {
     const times = summarize(list.map((a) => a.ms));
     const withUid = list.filter((a) => a.uidEchoed).length;
     return [shape, count(list.length), bytes(Math.max(...list.map((a) => a.bytes))), statuses(list), `${withUid}/${list.length}`, ms(times.median), ms(times.max)];
   });
-  const sent = phases.mixed.reduce((s, p) => s + (p.hostile?.sent ?? 0), 0);
-  const skipped = phases.mixed.reduce((s, p) => s + (p.hostile?.skipped ?? 0), 0);
+  const sent = phases.reduce((s, p) => s + (p.hostile?.sent ?? 0), 0);
+  const skipped = phases.reduce((s, p) => s + (p.hostile?.skipped ?? 0), 0);
   const hostileTable: Table = {
-    title: `Hostile bodies: how the webhook answered (warm-up pass plus every mixed phase; ${count(sent)} sent beside the normal reviews, ${count(skipped)} skipped with ${settings.maxInFlight} in flight)`,
+    title: `Hostile bodies: how the webhook answered (a warm-up pass of every body, then ${count(sent)} sent beside the normal reviews; ${count(skipped)} not sent because ${settings.maxInFlight} were in flight)`,
     columns: ["shape", "requests", "largest body", "answers", "uid echoed", "p50", "max"],
     rows: hostileRows,
     notes: [
-      "answers: HTTP status, `review` when the body is an AdmissionReview with a response; reset: the connection closed before an answer.",
+      "answers: HTTP status, `review` when the body is an AdmissionReview with a response; reset: the connection closed before an answer (the 413 of a body over 7 MiB closes it).",
       "uid echoed: answers carrying the uid the body had before anything hostile in it (bodies that are not JSON, or whose uid cannot be read, have none).",
       "p50, max: time from the first byte sent to the whole answer, as the hostile client saw it (sending 7 MiB over TLS is part of it).",
     ],
   };
 
-  const peakMixed = Math.max(...phases.mixed.map((p) => p.peak));
-  const peakQuiet = Math.max(...phases.quiet.map((p) => p.peak));
   const memoryTable: Table = {
-    title: "Webhook server memory",
+    title: "Webhook server memory after GC, before and after the phases",
     columns: ["when", "RSS", "heap used", "external"],
-    rows: [
-      memoryRow("after the warm-up, GC'd (start)", mem.start),
-      ["peak while normal reviews only", bytes(peakQuiet), "", ""],
-      ["peak while the hostile client posts", bytes(peakMixed), "", ""],
-      memoryRow("after the last phase, GC'd (end)", mem.end),
-      ["end / start", ratio(mem.end.rss / mem.start.rss), ratio(mem.end.heapUsed / mem.start.heapUsed), ""],
-    ],
-    notes: ["Peaks: the server's VmRSS sampled every 50 ms from /proc; GC'd rows: process.memoryUsage() after two full collections (global.gc)."],
+    rows: [memoryRow("after the warm-up (start)", mem.start), memoryRow("after the last phase (end)", mem.end), ["end / start", ratio(mem.end.rss / mem.start.rss), ratio(mem.end.heapUsed / mem.start.heapUsed), ""]],
+    notes: ["process.memoryUsage() after two full collections (global.gc), by GET /bench/memory."],
   };
 
   const method = [
     "Server: bench/admission-server.ts as in section 1 (the real app, 10,000 NADs in 1,000 namespaces, TLS, HTTP/2 with HTTP/1.1 fallback), started with --expose-gc only for the memory readings.",
-    `Normal reviews: bench/admission-load.ts paced HTTP/2 at ${settings.normalRate}/s, one process; hostile client: bench/hostile-load.ts in another process, HTTP/1.1 over TLS at ${settings.hostileRate} bodies/s (at most ${settings.maxInFlight} in flight) to /mutate.`,
-    `Hostile corpus (test/support/hostile-reviews.ts, ${corpusSize} bodies, seeded order): a pod review carrying deep arrays or objects, one long string or strings of up to 1 MiB, dense empty objects or numbers, an object with many keys, many annotations, a huge or mistyped userInfo.groups, at ${SIZES.map(bytes).join(", ")}; a truncated body, bytes that are not JSON, a body over the 7 MiB limit, a review sent as text/plain.`,
-    "Phases: alone (normal reviews only) and beside (normal reviews and the hostile client at once) alternate within each repetition.",
+    `Normal reviews: bench/admission-load.ts paced HTTP/2 at ${settings.normalRate}/s in one process; hostile client: bench/hostile-load.ts in another, HTTP/1.1 over TLS to /mutate at a fixed rate (at most ${settings.maxInFlight} in flight). All three processes share the machine's 2 cores.`,
+    `Hostile corpus (test/support/hostile-reviews.ts, ${corpusSize} bodies, seeded order): a pod review carrying deep arrays or objects, one long string, strings of up to 1 MiB, dense empty objects, dense numbers or objects of many keys in groups of 50,000, one wide array or object, many annotations, a huge or mistyped userInfo.groups, each at ${SIZES.map(bytes).join(", ")}; a truncated body, bytes that are not JSON, a body over the 7 MiB limit, a review sent as text/plain. long-strings, dense-numbers and many-keys stay within every limit: their cost is what a legitimate review of that size could cost.`,
+    `Phases: normal reviews alone, and beside ${settings.hostileRates.filter((r) => r > 0).join(" and ")} hostile bodies/s, in rotating order within each repetition.`,
   ];
-  const reading = [
-    `Normal reviews: p99 ${ms(quiet.p99)} alone and ${ms(mixed.p99)} beside the hostile client (per-repetition ratio ${ratioPair(p99Ratio)}; the target is at most 2×).`,
-    `Memory: ${bytes(mem.start.rss)} RSS after GC at the start, ${bytes(peakMixed)} at the peak of the hostile phases, ${bytes(mem.end.rss)} after GC at the end (${ratio(mem.end.rss / mem.start.rss)} of the start; the target is within 10%).`,
-  ];
+  const reading = facts
+    .filter((f) => f.rate > 0)
+    .map((f) => `Beside ${f.rate} hostile bodies/s the normal reviews' p99 is ${ms(f.pooled.p99)} against ${ms(facts[0]!.pooled.p99)} alone (per-repetition ratio ${ratioPair(f.ratio)}; the target is at most 2×); ${f.failures} of them failed.`);
+  reading.push(
+    `Memory: ${bytes(mem.start.rss)} RSS after GC at the start, ${bytes(Math.max(...facts.map((f) => f.peak)))} at the peak, ${bytes(mem.end.rss)} after GC at the end (${ratio(mem.end.rss / mem.start.rss)} of the start; the target is within 10%).`,
+  );
   return { tables: [normal, hostileTable, memoryTable], method, reading };
 }

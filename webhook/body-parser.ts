@@ -90,6 +90,7 @@ const CODES: Record<JsonBodyError["code"], { status: number; code: string }> = {
   "too-deep": { status: 400, code: "review.too-deep" },
   "string-too-long": { status: 400, code: "review.string-too-long" },
   "too-many-containers": { status: 400, code: "review.too-many-containers" },
+  "too-many-members": { status: 400, code: "review.too-many-members" },
   deadline: { status: 429, code: "review.overloaded" },
 };
 

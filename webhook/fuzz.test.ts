@@ -135,7 +135,7 @@ function timeoutMs(timeout: string | undefined): number {
   return match ? Math.min(Number(match[1]) * 1000, 30_000) : 10_000;
 }
 
-/** Depth, longest string (as written, escapes included), objects and arrays, as the limits count them. */
+/** Depth, longest string (as written, escapes included), objects and arrays, members, as the limits count them. */
 function withinLimits(value: unknown): boolean {
   let containers = 0;
   const tooLong = (text: string): boolean => text.length > REVIEW_BODY_LIMITS.maxStringBytes / 6 && Buffer.byteLength(JSON.stringify(text)) - 2 > REVIEW_BODY_LIMITS.maxStringBytes;
@@ -148,6 +148,7 @@ function withinLimits(value: unknown): boolean {
     if (typeof item !== "object" || item === null) continue;
     if (depth > REVIEW_BODY_LIMITS.maxDepth || ++containers > REVIEW_BODY_LIMITS.maxContainers) return false;
     if (Array.isArray(item)) {
+      if (item.length > REVIEW_BODY_LIMITS.maxMembers) return false;
       for (let i = 0; i < item.length; i++) {
         const child: unknown = item[i];
         if (typeof child === "object" || typeof child === "string") {
@@ -157,8 +158,9 @@ function withinLimits(value: unknown): boolean {
       }
       continue;
     }
+    let members = 0;
     for (const key in item) {
-      if (tooLong(key)) return false;
+      if (tooLong(key) || ++members > REVIEW_BODY_LIMITS.maxMembers) return false;
       values.push((item as Record<string, unknown>)[key]);
       depths.push(depth + 1);
     }

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { hostileBody } from "../test/support/hostile-reviews.js";
 import { type JsonLimits, type ParseOptions, JsonBodyError, parseJsonBody } from "./json-body.js";
 
-const OPEN: JsonLimits = { maxDepth: 1000, maxStringBytes: 1 << 30, maxContainers: 1 << 30 };
+const OPEN: JsonLimits = { maxDepth: 1000, maxStringBytes: 1 << 30, maxContainers: 1 << 30, maxMembers: 1 << 30 };
 
 /** Tiny pieces and slices, so that every path of the piecewise build runs on small inputs. */
 const TINY: Partial<ParseOptions> = { chunkBytes: 8, sliceMs: 0 };
@@ -130,6 +130,20 @@ describe("parseJsonBody", () => {
     const error = await refusal(`[${"{},".repeat(99)}{}]`, { limits });
     expect(error.code).toBe("too-many-containers");
     expect(error.message).toBe("the body has more than 100 objects and arrays (at [99])");
+  });
+
+  it("refuses an object or array with more than maxMembers members, however it is cut", async () => {
+    const limits = { ...OPEN, maxMembers: 50 };
+    const keys = (n: number) => `{"m":{${Array.from({ length: n }, (_, i) => `"k${i}":${i}`).join(",")}}}`;
+    for (const options of [TINY, {}]) {
+      expect(await parse(keys(50), { ...options, limits })).toStrictEqual(JSON.parse(keys(50)));
+      expect(await parse(`[[${"1,".repeat(49)}1]]`, { ...options, limits })).toHaveLength(1);
+      const object = await refusal(keys(51), { ...options, limits });
+      expect(object.code).toBe("too-many-members");
+      expect(object.message).toBe("the body has an object with more than 50 members (at m.k49)");
+      const array = await refusal(`[[${"1,".repeat(50)}1]]`, { ...options, limits });
+      expect(array.message).toBe("the body has an array with more than 50 elements (at [0][49])");
+    }
   });
 
   it("gives the event loop back between slices of a large body, and not while a small one parses", async () => {

@@ -16,6 +16,8 @@ export interface JsonLimits {
   readonly maxStringBytes: number;
   /** Objects and arrays in the whole body. */
   readonly maxContainers: number;
+  /** Members of one object, elements of one array. */
+  readonly maxMembers: number;
 }
 
 /** What the body says about itself before the point where it was refused. */
@@ -25,7 +27,7 @@ export interface Envelope {
   uid?: string;
 }
 
-export type JsonBodyErrorCode = "invalid-json" | "forbidden-key" | "too-deep" | "string-too-long" | "too-many-containers" | "deadline";
+export type JsonBodyErrorCode = "invalid-json" | "forbidden-key" | "too-deep" | "string-too-long" | "too-many-containers" | "too-many-members" | "deadline";
 
 /** Why a body was refused: a code, a sentence naming the limit, where in the body, and the envelope read so far. */
 export class JsonBodyError extends Error {
@@ -243,7 +245,10 @@ class BodyParser {
   }
 
   #startChild(frame: Frame, at: number): void {
-    frame.count++;
+    if (++frame.count > this.#limits.maxMembers) {
+      frame.count--; // the path names the last member allowed
+      throw this.#error("too-many-members", `the body has an ${frame.object ? "object with more than" : "array with more than"} ${this.#limits.maxMembers.toLocaleString("en-US")} ${frame.object ? "members" : "elements"}`, at);
+    }
     frame.childStart = at;
   }
 

@@ -42,7 +42,9 @@ describe("limits on what a review body may hold", () => {
     ["deep-arrays", "the body nests objects and arrays deeper than 100 levels (at request.object.spec.containers[0].env[0][0]"],
     ["deep-objects", "the body nests objects and arrays deeper than 100 levels (at request.object.spec.containers[0].env.a.a."],
     ["long-string", "the body has a string longer than 3,145,728 bytes (at request.object.spec.containers[0].env[0].value)"],
-    ["dense-objects", "the body has more than 1,000,000 objects and arrays (at request.object.spec.containers[0].env[999987])"],
+    ["dense-objects", "the body has more than 1,000,000 objects and arrays (at request.object.spec.containers[0].env[19][49967])"],
+    ["wide-array", "the body has an array with more than 100,000 elements (at request.object.spec.containers[0].env[99999])"],
+    ["wide-object", "the body has an object with more than 100,000 members (at request.object.spec.containers[0].env.k99999)"],
   ] as const)("denies a review with %s, echoing its uid and naming the limit", async (shape, message) => {
     const { app, seen } = await build();
     const hostile = hostileBody(shape, 3.5 * MiB, `uid-${shape}`);
@@ -97,7 +99,7 @@ describe("limits on what a review body may hold", () => {
 
   it("reports a huge or mistyped userInfo.groups as one problem, in a small answer", async () => {
     const { app } = await build();
-    const huge = await post(app, hostileBody("wrong-groups", 4 * MiB).body);
+    const huge = await post(app, hostileBody("wrong-groups", 64 * 1024).body);
     expect(huge.status).toBe(400);
     expect(huge.body.message).toBe("the body is not an AdmissionReview admission.k8s.io/v1: request.userInfo.groups: Too big: expected array to have <=10000 items");
     const groups = ["ok", ...Array.from({ length: 5000 }, () => 7)] as unknown as string[];

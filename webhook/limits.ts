@@ -22,6 +22,11 @@ export const REVIEW_BODY_LIMITS: JsonLimits = {
   // One per 6 bytes of a 3 MiB object and its 3 MiB old version: Kubernetes objects have a
   // field name or a value in every object. Bounds the memory a body can make (~70 bytes each).
   maxContainers: 1_000_000,
+  // One huge object or array is built in one piece at the end and, for an object, rehashed as it
+  // grows: ~10 ms at this size. No list in a Pod, NAD or MultiNetworkPolicy comes near it (a
+  // container cannot have more than 65,536 supplemental groups, Linux's NGROUPS_MAX; a policy of
+  // /32 ipBlocks reaches ~45,000 peers at etcd's 1.5 MiB object limit).
+  maxMembers: 100_000,
 };
 
 /** Kubernetes' TotalAnnotationSizeLimitB: keys and values of an object's annotations together. */

@@ -1,7 +1,9 @@
 // Request bodies a hostile client can send to the webhook, shared by the fuzz test and the soak
-// benchmark: reviews that hide deep nesting, long strings, dense objects or huge envelope arrays in
-// an otherwise ordinary pod review (the uid first, as kube-apiserver encodes it), and bodies that are
-// not reviews at all. Each builder fills the review up to about `bytes`.
+// benchmark: reviews that hide deep nesting, long strings, dense objects, wide objects or arrays or
+// huge envelope arrays in an otherwise ordinary pod review (the uid first, as kube-apiserver encodes
+// it), and bodies that are not reviews at all. Each builder fills the review up to about `bytes`.
+// Some stay within every limit of the webhook (long-strings, dense-numbers, many-keys): the work
+// they cost is what a legitimate review of that size could cost.
 
 /** What a body is, and what the webhook can read from it. */
 export interface HostileBody {
@@ -20,6 +22,8 @@ export const HOSTILE_SHAPES = [
   "dense-objects",
   "dense-numbers",
   "many-keys",
+  "wide-array",
+  "wide-object",
   "many-annotations",
   "many-groups",
   "wrong-groups",
@@ -47,10 +51,28 @@ function reviewText(uid: string, parts: { payload?: string; annotations?: string
 
 const fill = (unit: string, bytes: number): string => unit.repeat(Math.max(1, Math.floor(bytes / unit.length)));
 
+/** How many items of `base` bytes plus their index (and a comma) fit in `bytes`. */
+function fitting(bytes: number, base: number): number {
+  const digits = String(Math.floor(bytes / base)).length;
+  return Math.max(1, Math.floor(bytes / (base + digits + 1)));
+}
+
 function joined(count: number, item: (i: number) => string): string {
   const parts: string[] = new Array(count);
   for (let i = 0; i < count; i++) parts[i] = item(i);
   return parts.join(",");
+}
+
+/** Members per object or array in the shapes meant to stay under the webhook's 100,000. */
+const GROUP = 50_000;
+
+/** `count` items as an array of arrays (or of objects) of at most GROUP items each. */
+function grouped(count: number, item: (i: number) => string, open = "[", close = "]"): string {
+  const groups: string[] = [];
+  for (let start = 0; start < count; start += GROUP) {
+    groups.push(`${open}${joined(Math.min(GROUP, count - start), (i) => item(start + i))}${close}`);
+  }
+  return `[${groups.join(",")}]`;
 }
 
 /** Builds one hostile body of about `bytes` (at least a few hundred). */
@@ -73,20 +95,20 @@ export function hostileBody(shape: HostileShape, bytes: number, uid = "0b7a3c9e-
       return json(reviewText(uid, { payload: `[${joined(count, (i) => `{"name":"BLOB_${i}","value":"${fill("y", each)}"}`)}]` }));
     }
     case "dense-objects":
-      return json(reviewText(uid, { payload: `[${fill("{},", room).slice(0, -1)}]` }));
+      return json(reviewText(uid, { payload: grouped(Math.floor(room / 3), () => "{}") }));
     case "dense-numbers":
+      return json(reviewText(uid, { payload: grouped(Math.floor(room / 2), () => "0") }));
+    case "many-keys":
+      return json(reviewText(uid, { payload: grouped(fitting(room, 5), (i) => `"k${i}":0`, "{", "}") }));
+    case "wide-array":
       return json(reviewText(uid, { payload: `[${fill("0,", room).slice(0, -1)}]` }));
-    case "many-keys": {
-      const count = Math.floor(room / 12);
-      return json(reviewText(uid, { payload: `{${joined(count, (i) => `"k${i}":0`)}}` }));
-    }
+    case "wide-object":
+      return json(reviewText(uid, { payload: `{${joined(fitting(room, 5), (i) => `"k${i}":0`)}}` }));
     case "many-annotations": {
-      const count = Math.floor(room / 16);
-      return json(reviewText(uid, { annotations: `{"k8s.v1.cni.cncf.io/networks":"macvlan-conf",${joined(count, (i) => `"a${i}.example/x":"v"`)}}` }));
+      return json(reviewText(uid, { annotations: `{"k8s.v1.cni.cncf.io/networks":"macvlan-conf",${joined(fitting(room, 18), (i) => `"a${i}.example/x":"v"`)}}` }));
     }
     case "many-groups": {
-      const count = Math.floor(room / 12);
-      return json(reviewText(uid, { groups: `[${joined(count, (i) => `"group-${i}"`)}]` }));
+      return json(reviewText(uid, { groups: `[${joined(fitting(room, 8), (i) => `"group-${i}"`)}]` }));
     }
     case "wrong-groups":
       return json(reviewText(uid, { groups: `[${fill("0,", room).slice(0, -1)}]` }));
@@ -95,7 +117,8 @@ export function hostileBody(shape: HostileShape, bytes: number, uid = "0b7a3c9e-
       return json(text.slice(0, Math.floor(text.length * 0.9)), false);
     }
     case "not-json":
-      return json(`<AdmissionReview>${fill("\u00ff<", room)}`, false);
+      // ÿ is two bytes in UTF-8.
+      return json(`<AdmissionReview>${fill("\u00ff<", (room * 2) / 3)}`, false);
     case "over-limit":
       return json(reviewText(uid, { payload: JSON.stringify([{ name: "BLOB", value: fill("x", 8 * MiB) }]) }), false);
     case "text-plain":
