@@ -8,7 +8,9 @@ import { type JsonLimits, type ParseOptions, JsonBodyError, parseJsonBody } from
 const OPEN: JsonLimits = { maxDepth: 1000, maxStringBytes: 1 << 30, maxContainers: 1 << 30, maxMembers: 1 << 30 };
 
 /** Tiny pieces and slices, so that every path of the piecewise build runs on small inputs. */
-const TINY: Partial<ParseOptions> = { chunkBytes: 8, sliceMs: 0 };
+const TINY: Partial<ParseOptions> = { chunkBytes: 8, sliceMs: 0, quick: false };
+/** The scanner with its default pieces, without the quick path for small bodies. */
+const SCANNED: Partial<ParseOptions> = { quick: false };
 
 async function parse(text: string | Buffer, options: Partial<ParseOptions> = {}): Promise<unknown> {
   return parseJsonBody(Buffer.isBuffer(text) ? text : Buffer.from(text), { limits: OPEN, ...options });
@@ -27,7 +29,8 @@ describe("parseJsonBody", () => {
   it("returns what JSON.parse returns, for any JSON text and any piece size", async () => {
     await fc.assert(
       fc.asyncProperty(fc.json({ maxDepth: 6 }), fc.integer({ min: 1, max: 64 }), async (text, chunk) => {
-        expect(await parse(text, { chunkBytes: chunk, sliceMs: 0 })).toStrictEqual(JSON.parse(text));
+        expect(await parse(text, { chunkBytes: chunk, sliceMs: 0, quick: false })).toStrictEqual(JSON.parse(text));
+        expect(await parse(text)).toStrictEqual(JSON.parse(text));
       }),
       { seed: 15, numRuns: 400 },
     );
@@ -42,8 +45,7 @@ describe("parseJsonBody", () => {
       '{"long":"' + "x".repeat(100) + '","after":[' + "1,".repeat(50) + "2]}",
     ];
     for (const text of texts) {
-      expect(await parse(text, TINY)).toStrictEqual(JSON.parse(text.replace(/^\u{feff}/u, "")));
-      expect(await parse(text)).toStrictEqual(JSON.parse(text.replace(/^\u{feff}/u, "")));
+      for (const options of [TINY, SCANNED, {}]) expect(await parse(text, options)).toStrictEqual(JSON.parse(text.replace(/^\u{feff}/u, "")));
     }
   });
 
@@ -59,7 +61,7 @@ describe("parseJsonBody", () => {
         } catch {
           nativeOk = false;
         }
-        for (const options of [TINY, {}]) {
+        for (const options of [TINY, SCANNED, {}]) {
           const ours = await parse(broken, options).then(
             (value) => ({ ok: true, value }),
             (error: unknown) => ({ ok: false, value: error }),
@@ -79,9 +81,11 @@ describe("parseJsonBody", () => {
     ["trailing data", '{"a":1} {"b":2}', "the body is not valid JSON: unexpected data after the JSON value at byte 8"],
     ["a missing colon", '{"a" 1}', "the body is not valid JSON: expected ':' at byte 5 (at a)"],
   ])("refuses %s with a message saying where", async (_what, text, message) => {
-    const error = await refusal(text);
-    expect(error.code).toBe("invalid-json");
-    expect(error.message).toBe(message);
+    for (const options of [SCANNED, {}]) {
+      const error = await refusal(text, options);
+      expect(error.code).toBe("invalid-json");
+      expect(error.message).toBe(message);
+    }
   });
 
   it.each([
@@ -90,7 +94,7 @@ describe("parseJsonBody", () => {
     ['{"constructor":{"prototype":{"polluted":true}}}'],
     ['{"x":{"constructor":{"\\u0070rototype":1}}}'],
   ])("refuses %s as fastify's default parser does, however it is cut", async (text) => {
-    for (const options of [TINY, {}]) {
+    for (const options of [TINY, SCANNED, {}]) {
       const error = await refusal(text, options);
       expect(error.code).toBe("forbidden-key");
     }
@@ -100,7 +104,7 @@ describe("parseJsonBody", () => {
   it("allows constructor and prototype keys where secure-json-parse does", async () => {
     const text = '{"constructor":"x","prototype":{"constructor":1},"spec":{"constructor":[{"prototype":1}]}}';
     // Compared as text: toStrictEqual reads an own `constructor` key as the object's class.
-    expect(JSON.stringify(await parse(text, TINY))).toBe(JSON.stringify(JSON.parse(text)));
+    for (const options of [TINY, SCANNED, {}]) expect(JSON.stringify(await parse(text, options))).toBe(JSON.stringify(JSON.parse(text)));
   });
 
   it("refuses nesting deeper than maxDepth, naming the limit and the path, with the envelope read before it", async () => {
@@ -111,11 +115,14 @@ describe("parseJsonBody", () => {
     expect(error.message).toMatch(/^the body nests objects and arrays deeper than 10 levels \(at request\.object\.spec\.containers\[0\]\.env\[0\]\[0\]\[0\]/);
     expect(error.envelope).toEqual({ kind: "AdmissionReview", apiVersion: "admission.k8s.io/v1", uid: "uid-deep" });
     // Exactly at the limit is fine.
-    expect(await parse("[".repeat(10) + "]".repeat(10), { limits })).toStrictEqual(JSON.parse("[".repeat(10) + "]".repeat(10)));
+    for (const options of [SCANNED, {}]) expect(await parse("[".repeat(10) + "]".repeat(10), { ...options, limits })).toStrictEqual(JSON.parse("[".repeat(10) + "]".repeat(10)));
+    // Eleven brackets that are not nested: the quick path declines, the scanner accepts.
+    expect(await parse('[[],[],[],[],[],[],[],[],[],[]]', { limits })).toHaveLength(10);
   });
 
   it("refuses a string, number or literal longer than maxStringBytes, escapes counted as written", async () => {
     const limits = { ...OPEN, maxStringBytes: 16 };
+    // Bodies this small would otherwise go straight to JSON.parse: every body here is longer than the limit.
     expect(await parse(`["${"x".repeat(16)}"]`, { limits })).toStrictEqual(["x".repeat(16)]);
     for (const text of [`["${"x".repeat(17)}"]`, `{"a":"\\n${"x".repeat(15)}"}`, `[${"1".repeat(17)}]`]) {
       const error = await refusal(text, { limits });
@@ -135,7 +142,7 @@ describe("parseJsonBody", () => {
   it("refuses an object or array with more than maxMembers members, however it is cut", async () => {
     const limits = { ...OPEN, maxMembers: 50 };
     const keys = (n: number) => `{"m":{${Array.from({ length: n }, (_, i) => `"k${i}":${i}`).join(",")}}}`;
-    for (const options of [TINY, {}]) {
+    for (const options of [TINY, SCANNED, {}]) {
       expect(await parse(keys(50), { ...options, limits })).toStrictEqual(JSON.parse(keys(50)));
       expect(await parse(`[[${"1,".repeat(49)}1]]`, { ...options, limits })).toHaveLength(1);
       const object = await refusal(keys(51), { ...options, limits });

@@ -57,6 +57,8 @@ export interface ParseOptions {
   readonly pause?: () => Promise<void>;
   /** performance.now() after which the parse gives up with `deadline`; default none. */
   readonly deadline?: number;
+  /** Small bodies that cannot break a limit go straight to JSON.parse (quickParse); default true. */
+  readonly quick?: boolean;
 }
 
 /**
@@ -113,7 +115,38 @@ interface Frame {
  * text; rejects with a JsonBodyError (never anything else) when it is not JSON or breaks a limit.
  */
 export async function parseJsonBody(body: Buffer, options: ParseOptions): Promise<unknown> {
-  return new BodyParser(body, options).run();
+  const quick = options.quick === false ? NOT_QUICK : quickParse(body, options.limits);
+  return quick !== NOT_QUICK ? quick : new BodyParser(body, options).run();
+}
+
+const NOT_QUICK = Symbol("not quick");
+const QUICK_BYTES = 64 * 1024;
+
+/**
+ * A review as kube-apiserver sends it, a few KiB with a few dozen objects, needs none of the
+ * scanner's checks: with no more `{` and `[` bytes in the whole body than the depth limit, and no
+ * more bytes than any other limit, no limit can be broken. JSON.parse at once, then, unless a
+ * forbidden key could hide in it (`__proto__`, `prototype`, or any \u escape) or it is not JSON: the
+ * scanner decides those, with its messages.
+ */
+function quickParse(body: Buffer, limits: JsonLimits): unknown {
+  const fits = body.length <= QUICK_BYTES && body.length <= limits.maxStringBytes && body.length / 2 < Math.min(limits.maxMembers, limits.maxContainers);
+  if (!fits || body[0] === 0xef || countBrackets(body, limits.maxDepth) > limits.maxDepth) return NOT_QUICK;
+  if (body.includes("__proto__") || body.includes("prototype") || body.includes("\\u")) return NOT_QUICK;
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return NOT_QUICK;
+  }
+}
+
+/** `{` and `[` bytes in the body, counting stops past `max`. */
+function countBrackets(body: Buffer, max: number): number {
+  let count = 0;
+  for (const bracket of [0x7b, 0x5b]) {
+    for (let at = body.indexOf(bracket); at >= 0 && count <= max; at = body.indexOf(bracket, at + 1)) count++;
+  }
+  return count;
 }
 
 class BodyParser {
