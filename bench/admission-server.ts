@@ -3,10 +3,12 @@
 // bench on the same fastify instance and TLS listener:
 //   POST /floor      answers a constant, precomputed AdmissionReview (the body is still parsed):
 //                    the floor that nadguard's /mutate is compared with;
-//   GET  /bench/memory  runs the GC and reports process.memoryUsage().
+//   GET  /bench/memory  runs the GC and reports process.memoryUsage();
+//   GET  /bench/loop    the event loop's delay (ms: p50, p99, max) since the last call, then resets.
 // Usage: node --expose-gc --import tsx bench/admission-server.ts '{"namespaces":1000,"nadsPerNamespace":10,"certFile":...,"keyFile":...}'
 // Prints one JSON line {"ready":true,"port":…} when listening; SIGTERM closes it.
 import type { AddressInfo } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { AdmissionReviewRequest } from "../src/api/admission-review.js";
 import { review } from "../src/admission/review.js";
 import { envFor } from "../src/cli/env.js";
@@ -57,6 +59,13 @@ async function main(): Promise<void> {
     validate: (request) => review(request, env, "validate"),
   });
   app.post("/floor", async (_request, reply) => reply.code(200).type("application/json").send(FLOOR_BODY));
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  app.get("/bench/loop", async (_request, reply) => {
+    const delay = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+    loop.reset();
+    return reply.send(delay);
+  });
   app.get("/bench/memory", async (_request, reply) => {
     gc();
     return reply.send(process.memoryUsage());

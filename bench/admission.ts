@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { generateCa, generateServingCertificate } from "../certs/generate.js";
 import type { LoadJob, LoadPlan, LoadResult } from "./admission-load.js";
 import { type BenchContext, type Section } from "./report.js";
-import { type Table, bytes, count, ms, pairedRatios, percent, ratio, ratioPair, summarize } from "./stats.js";
+import { type Table, bytes, count, memoryRow, ms, pairedRatios, percent, ratio, ratioPair, summarize } from "./stats.js";
 import { podReview } from "./synthetic.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -40,14 +40,14 @@ const LOADS: readonly Load[] = [
   { id: "open", label: "open, autocannon ×10", tool: "autocannon", rate: 0 },
 ];
 
-interface Server {
+export interface Server {
   readonly child: ChildProcess;
   readonly port: number;
   readonly pid: number;
   readonly buildMs: number;
 }
 
-async function startServer(ctx: BenchContext, args: Record<string, unknown>): Promise<Server> {
+export async function startServer(ctx: BenchContext, args: Record<string, unknown>): Promise<Server> {
   const child = ctx.cleanup.track(
     spawn(process.execPath, ["--expose-gc", "--import", "tsx", join(HERE, "admission-server.ts"), JSON.stringify(args)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }),
   );
@@ -75,16 +75,22 @@ export async function processCpuMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-function memory(port: number, ca: string): Promise<NodeJS.MemoryUsage> {
+/** GET of one of the bench server's own routes, as JSON. */
+export function benchRoute<T>(port: number, ca: string, path: "/bench/memory" | "/bench/loop"): Promise<T> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path: "/bench/memory", method: "GET", ca, servername: "localhost" }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, method: "GET", ca, servername: "localhost" }, (res) => {
       let text = "";
       res.on("data", (c: Buffer) => (text += c.toString("utf8")));
-      res.on("end", () => resolve(JSON.parse(text) as NodeJS.MemoryUsage));
+      res.on("end", () => resolve(JSON.parse(text) as T));
     });
     req.on("error", reject);
     req.end();
   });
+}
+
+/** process.memoryUsage() of the bench server after a full GC. */
+export function memory(port: number, ca: string): Promise<NodeJS.MemoryUsage> {
+  return benchRoute(port, ca, "/bench/memory");
 }
 
 export interface JobOutcome extends LoadResult {
@@ -129,6 +135,15 @@ export async function runLoad(
   return out;
 }
 
+/** A CA and a serving certificate for 127.0.0.1 written into `dir`. */
+export async function benchCertificates(dir: string): Promise<{ ca: { cert: string }; files: { caFile: string; certFile: string; keyFile: string } }> {
+  const ca = generateCa({ commonName: "nadguard-bench-ca", validityDays: 2 });
+  const serving = generateServingCertificate(ca, { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityDays: 2 });
+  const files = { caFile: join(dir, "ca.pem"), certFile: join(dir, "tls.crt"), keyFile: join(dir, "tls.key") };
+  await Promise.all([writeFile(files.caFile, ca.cert), writeFile(files.certFile, serving.cert), writeFile(files.keyFile, serving.key, { mode: 0o600 })]);
+  return { ca, files };
+}
+
 export const admission: Section = {
   id: "admission",
   title: "1. Admission: webhook latency, throughput and memory",
@@ -141,10 +156,7 @@ export const admission: Section = {
     const dir = await mkdtemp(join(tmpdir(), `${ctx.cleanup.prefix}-admission-`));
     const servers: Server[] = [];
     try {
-      const ca = generateCa({ commonName: "nadguard-bench-ca", validityDays: 2 });
-      const serving = generateServingCertificate(ca, { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityDays: 2 });
-      const files = { caFile: join(dir, "ca.pem"), certFile: join(dir, "tls.crt"), keyFile: join(dir, "tls.key") };
-      await Promise.all([writeFile(files.caFile, ca.cert), writeFile(files.certFile, serving.cert), writeFile(files.keyFile, serving.key, { mode: 0o600 })]);
+      const { ca, files } = await benchCertificates(dir);
       const cluster = { namespaces, nadsPerNamespace };
       const podBody = join(dir, "pod.json");
       const plainBody = join(dir, "plain.json");
@@ -274,16 +286,15 @@ function describe(
       "server/client CPU: CPU time over wall time of the server and of the load process (1 = one core).",
     ],
   };
-  const memRow = (label: string, m: NodeJS.MemoryUsage): string[] => [label, bytes(m.rss), bytes(m.heapUsed), bytes(m.external + m.arrayBuffers)];
   const memoryTable: Table = {
     title: "Webhook server memory after GC",
     columns: ["state", "RSS", "heap used", "external"],
     rows: [
-      memRow("4 NADs / 1 ns (the process without a cluster), after load", mem.afterTiny),
-      memRow(`10,000 NADs / 1,000 ns, idle (snapshot built in ${ms(mem.build10k)})`, mem.idle10k),
-      memRow("10,000 NADs / 1,000 ns, after the load above", mem.after10k),
-      memRow(`100,000 NADs / 10,000 ns, idle (snapshot built in ${ms(mem.build100k)})`, mem.idle100k),
-      memRow(`100,000 NADs / 10,000 ns, after ${run.openS} s open load (${count(mem.big.throughput, "/s")}, p99 ${ms(summarize(mem.big.latencies).p99)})`, mem.after100k),
+      memoryRow("4 NADs / 1 ns (the process without a cluster), after load", mem.afterTiny),
+      memoryRow(`10,000 NADs / 1,000 ns, idle (snapshot built in ${ms(mem.build10k)})`, mem.idle10k),
+      memoryRow("10,000 NADs / 1,000 ns, after the load above", mem.after10k),
+      memoryRow(`100,000 NADs / 10,000 ns, idle (snapshot built in ${ms(mem.build100k)})`, mem.idle100k),
+      memoryRow(`100,000 NADs / 10,000 ns, after ${run.openS} s open load (${count(mem.big.throughput, "/s")}, p99 ${ms(summarize(mem.big.latencies).p99)})`, mem.after100k),
     ],
     notes: [
       "The snapshot holds every NAD, RoleBinding and ServiceAccount, with the RBAC index built on first use.",

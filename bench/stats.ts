@@ -92,6 +92,11 @@ export function bytes(value: number): string {
   return `${value} B`;
 }
 
+/** A table row of a process's memory: label, RSS, heap used, external (array buffers included). */
+export function memoryRow(label: string, m: NodeJS.MemoryUsage): string[] {
+  return [label, bytes(m.rss), bytes(m.heapUsed), bytes(m.external + m.arrayBuffers)];
+}
+
 export function percent(value: number): string {
   return Number.isFinite(value) ? `${(value * 100).toFixed(0)}%` : "–";
 }

@@ -9,14 +9,26 @@ import type {
   RawServerBase,
   RouteGenericInterface,
 } from "fastify";
-import { type AdmissionRequest, AdmissionReviewRequest } from "../src/api/admission-review.js";
+import { type AdmissionRequest, type AdmissionResponse, AdmissionReviewRequest } from "../src/api/admission-review.js";
 import { type Problem, formatProblem, problemsFromZod } from "../src/api/errors.js";
-import type { Endpoint, ReviewHandler } from "./contract.js";
+import { BodyError, reviewBodyParser } from "./body-parser.js";
+import type { Endpoint, Outcome, ReviewHandler } from "./contract.js";
+import { REVIEW_BODY_LIMITS, RefusedReview, annotationsProblem, refusalResponse } from "./limits.js";
 import type { WebhookMetrics } from "./metrics.js";
-import { reviewEnvelope } from "./response.js";
+import { reviewEnvelope, timeoutResponse } from "./response.js";
 import { runReview } from "./review.js";
-import { reviewBudget } from "./timeout.js";
+import { type ReviewBudget, reviewBudget } from "./timeout.js";
 import { REASON_ANNOTATION } from "../src/admission/decision.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** performance.now() when the request arrived: a review's time budget runs from here. */
+    receivedAt: number;
+  }
+}
+
+/** Problems listed in a 400 answer; the rest are counted. */
+const MAX_PROBLEMS = 20;
 
 export interface AdmissionRoutesOptions {
   handlers: Record<Endpoint, ReviewHandler>;
@@ -37,16 +49,35 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions, RawServ
   // kube-apiserver sends application/json only; without this, a text/plain body would be parsed
   // as a string and reported as a schema problem instead of the wrong media type it is.
   app.removeContentTypeParser("text/plain");
+  app.decorateRequest("receivedAt", 0);
+  app.addHook("onRequest", async (request) => {
+    request.receivedAt = performance.now();
+  });
+  const budgetOf = (request: Request): ReviewBudget => reviewBudget(queryParam(request.query, "timeout"), options.defaultTimeoutMs);
+  // In place of fastify's JSON.parse of the whole body at once (webhook/json-body.ts says why).
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser(
+    "application/json",
+    { parseAs: "buffer" },
+    reviewBodyParser({ limits: REVIEW_BODY_LIMITS, deadlineOf: (request) => request.receivedAt + budgetOf(request).budgetMs }),
+  );
   app.setErrorHandler(answerRequestError);
 
   for (const endpoint of ["mutate", "validate"] as const) {
-    app.post(`/${endpoint}`, reviewRoute(app.webhookMetrics, endpoint, options.handlers[endpoint], options.defaultTimeoutMs));
+    app.post(`/${endpoint}`, reviewRoute(app.webhookMetrics, endpoint, options.handlers[endpoint], budgetOf));
   }
 };
 
-function reviewRoute(metrics: WebhookMetrics, endpoint: Endpoint, handler: ReviewHandler, defaultTimeoutMs: number) {
+function reviewRoute(metrics: WebhookMetrics, endpoint: Endpoint, handler: ReviewHandler, budgetOf: (request: Request) => ReviewBudget) {
   return async (request: Request, reply: Reply): Promise<Reply> => {
     const started = performance.now();
+    const budget = budgetOf(request);
+    if (request.body instanceof RefusedReview) {
+      const refused = request.body;
+      const deadline = refused.error.code === "deadline";
+      const response = deadline ? timeoutResponse(refused.uid, budget.budgetMs, budget.timeoutMs) : refusalResponse(refused);
+      return answer(reply, metrics, endpoint, request.log.child({ uid: refused.uid }), { response, outcome: deadline ? "timeout" : "denied" }, started, budget);
+    }
     const parsed = AdmissionReviewRequest.safeParse(request.body);
     if (!parsed.success) {
       metrics.observeMalformed(endpoint);
@@ -55,25 +86,37 @@ function reviewRoute(metrics: WebhookMetrics, endpoint: Endpoint, handler: Revie
     }
     const review = parsed.data.request;
     const log = request.log.child(reviewLogBindings(review));
-    const budget = reviewBudget(queryParam(request.query, "timeout"), defaultTimeoutMs);
-    const { response, outcome } = await runReview(handler, review, endpoint, { budget, log });
-    const seconds = (performance.now() - started) / 1000;
-    metrics.observeReview(endpoint, outcome, seconds, response);
-    log.info(
-      {
-        endpoint,
-        outcome,
-        allowed: response.allowed,
-        code: response.status?.code,
-        reason: response.auditAnnotations?.[REASON_ANNOTATION] ?? response.status?.reason,
-        patched: response.patch !== undefined,
-        durationMs: Math.round(seconds * 1e6) / 1e3,
-        timeoutMs: budget.timeoutMs,
-      },
-      "admission review",
-    );
-    return reply.code(200).type("application/json").send(reviewEnvelope(response));
+    const refused = annotationsProblem(review);
+    const result = refused ? { response: refused, outcome: "denied" as const } : await runReview(handler, review, endpoint, { budget, log, receivedAt: request.receivedAt });
+    return answer(reply, metrics, endpoint, log, result, started, budget);
   };
+}
+
+function answer(
+  reply: Reply,
+  metrics: WebhookMetrics,
+  endpoint: Endpoint,
+  log: Request["log"],
+  { response, outcome }: { response: AdmissionResponse; outcome: Outcome },
+  started: number,
+  budget: ReviewBudget,
+): Reply {
+  const seconds = (performance.now() - started) / 1000;
+  metrics.observeReview(endpoint, outcome, seconds, response);
+  log.info(
+    {
+      endpoint,
+      outcome,
+      allowed: response.allowed,
+      code: response.status?.code,
+      reason: response.auditAnnotations?.[REASON_ANNOTATION] ?? response.status?.reason,
+      patched: response.patch !== undefined,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      timeoutMs: budget.timeoutMs,
+    },
+    "admission review",
+  );
+  return reply.code(200).type("application/json").send(reviewEnvelope(response));
 }
 
 function reviewLogBindings(review: AdmissionRequest): Record<string, unknown> {
@@ -92,15 +135,16 @@ function queryParam(query: unknown, name: string): unknown {
   return typeof query === "object" && query !== null ? (query as Record<string, unknown>)[name] : undefined;
 }
 
-/** Body-parser errors (too large, not JSON, wrong media type) in the same shape as schema problems. */
-function answerRequestError(error: FastifyError, request: Request, reply: Reply): Reply {
+/** Body-parser errors (too large, not JSON, over a limit, wrong media type) in the same shape as schema problems. */
+function answerRequestError(error: FastifyError | BodyError, request: Request, reply: Reply): Reply {
   const status = error.statusCode ?? 500;
   if (status >= 500) {
     request.log.error({ err: error }, "admission route failed");
     return sendRequestError(request, reply, 500, "review.internal", "nadguard could not process the request", []);
   }
-  const code = REQUEST_ERROR_CODES[error.code] ?? "review.bad-request";
-  return sendRequestError(request, reply, status, code, error.message, [{ code, path: "", message: error.message }]);
+  const code = error instanceof BodyError ? error.code : (REQUEST_ERROR_CODES[error.code] ?? "review.bad-request");
+  const path = error instanceof BodyError ? error.path : "";
+  return sendRequestError(request, reply, status, code, error.message, [{ code, path, message: error.message }]);
 }
 
 const REQUEST_ERROR_CODES: Record<string, string> = {
@@ -118,8 +162,11 @@ function sendRequestError(
   summary: string,
   problems: Problem[],
 ): Reply {
-  const message = problems.length > 0 && code === "review.malformed" ? `${summary}: ${problems.map(formatProblem).join("; ")}` : summary;
-  request.log.warn({ status, code, problems, url: request.url }, "rejected a request that is not an admission review");
-  const body: RequestErrorBody = { code, message, problems };
+  // However many problems a hostile body has, the answer and the log line stay small.
+  const listed = problems.slice(0, MAX_PROBLEMS);
+  const more = problems.length > listed.length ? `; and ${(problems.length - listed.length).toLocaleString("en-US")} more` : "";
+  const message = listed.length > 0 && code === "review.malformed" ? `${summary}: ${listed.map(formatProblem).join("; ")}${more}` : summary;
+  request.log.warn({ status, code, problems: listed, url: request.url }, "rejected a request that is not an admission review");
+  const body: RequestErrorBody = { code, message, problems: listed };
   return reply.code(status).type("application/json").send(body);
 }

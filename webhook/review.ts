@@ -19,9 +19,11 @@ export async function runReview(
   handler: ReviewHandler,
   request: AdmissionRequest,
   endpoint: Endpoint,
-  context: { budget: ReviewBudget; log: FastifyBaseLogger },
+  context: { budget: ReviewBudget; log: FastifyBaseLogger; receivedAt?: number },
 ): Promise<ReviewResult> {
   const { budget, log } = context;
+  // The budget runs from the request's arrival: reading and parsing its body took part of it.
+  const left = Math.max(0, budget.budgetMs - (performance.now() - (context.receivedAt ?? performance.now())));
   // Created only when the handler asks for it: most never do, and an AbortController per review is
   // a measurable share of the hot path (allocation and GC).
   let controller: AbortController | undefined;
@@ -35,7 +37,7 @@ export async function runReview(
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<Settled>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: "timeout" }), budget.budgetMs);
+    timer = setTimeout(() => resolve({ kind: "timeout" }), left);
   });
   // Promise.resolve().then(): a handler that throws synchronously is caught like one that rejects;
   // both arms are handled here, so a late rejection after a timeout is never unhandled.

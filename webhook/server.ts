@@ -7,15 +7,10 @@ import Fastify, { type FastifyHttp2SecureOptions, type FastifyHttpOptions, LogCo
 import { admissionRoutes } from "./admission-routes.js";
 import type { WebhookApp, WebhookOptions } from "./contract.js";
 import { healthPlugin } from "./health.js";
+import { BODY_LIMIT } from "./limits.js";
 import { metricsPlugin } from "./metrics.js";
 import { DEFAULT_TIMEOUT_MS } from "./timeout.js";
 import { readTlsMaterial, tlsReloadPlugin } from "./tls.js";
-
-/**
- * A review may carry object and oldObject, each up to the API server's 3 MiB write limit; fastify's
- * 1 MiB default would turn large objects into failed calls (FIELD-NOTES, kube-apiserver section).
- */
-export const BODY_LIMIT = 7 * 1024 * 1024;
 
 /** Builds the app; throws when the TLS files cannot be read or do not match. */
 export async function buildWebhook(options: WebhookOptions): Promise<WebhookApp> {

@@ -1,0 +1,100 @@
+// The application/json parser of the review routes, in place of fastify's: bodies are parsed
+// within REVIEW_BODY_LIMITS (webhook/json-body.ts), a small body at once and a large one in slices,
+// one large body at a time, so that the reviews of others are answered between the slices and at
+// most one large object is being built in memory. A body refused by a limit whose envelope can be
+// read becomes a RefusedReview (answered as a denial with its uid); any other refusal is a 4xx.
+import type { FastifyRequest, RawServerBase, RouteGenericInterface } from "fastify";
+import { JsonBodyError, type JsonLimits, parseJsonBody } from "./json-body.js";
+import { SMALL_BODY_BYTES, refusedReview } from "./limits.js";
+
+/** A parse error in the shape fastify's error handler reads: a 4xx status and a code. */
+export class BodyError extends Error {
+  readonly statusCode: number;
+  readonly code: string;
+  readonly path: string;
+  constructor(statusCode: number, code: string, message: string, path: string) {
+    super(message);
+    this.name = "BodyError";
+    this.statusCode = statusCode;
+    this.code = code;
+    this.path = path;
+  }
+}
+
+/** Runs one task at a time, first come first served; a waiter gives up at its deadline. */
+export class Lane {
+  #busy = false;
+  readonly #waiting: Array<() => void> = [];
+
+  /** Resolves to true when it is the caller's turn, false when `deadline` (performance.now()) passes first. */
+  async enter(deadline: number): Promise<boolean> {
+    if (!this.#busy) {
+      this.#busy = true;
+      return true;
+    }
+    return new Promise<boolean>((resolve) => {
+      const turn = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        const index = this.#waiting.indexOf(turn);
+        if (index >= 0) this.#waiting.splice(index, 1);
+        resolve(false);
+      }, Math.max(0, deadline - performance.now()));
+      this.#waiting.push(turn);
+    });
+  }
+
+  leave(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#busy = false;
+  }
+}
+
+type Request = FastifyRequest<RouteGenericInterface, RawServerBase>;
+
+export interface BodyParserOptions {
+  limits: JsonLimits;
+  /** When the review must be answered by (performance.now() time), from its arrival and ?timeout. */
+  deadlineOf: (request: Request) => number;
+}
+
+/** fastify's content-type parser signature with `parseAs: "buffer"`. */
+export function reviewBodyParser(options: BodyParserOptions): (request: Request, body: Buffer) => Promise<unknown> {
+  const lane = new Lane();
+  return async (request, body) => {
+    const deadline = options.deadlineOf(request);
+    const large = body.length > SMALL_BODY_BYTES;
+    if (large && !(await lane.enter(deadline))) {
+      throw new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: larger bodies were ahead of it", "");
+    }
+    try {
+      return await parseJsonBody(body, { limits: options.limits, deadline });
+    } catch (error) {
+      if (!(error instanceof JsonBodyError)) throw error;
+      // Not JSON is not a review: a 4xx. A limit broken by what claims to be a review: a denial.
+      const refused = error.code === "invalid-json" || error.code === "forbidden-key" ? undefined : refusedReview(error);
+      if (refused) return refused;
+      throw toBodyError(error);
+    } finally {
+      if (large) lane.leave();
+    }
+  };
+}
+
+const CODES: Record<JsonBodyError["code"], { status: number; code: string }> = {
+  "invalid-json": { status: 400, code: "review.invalid-json" },
+  "forbidden-key": { status: 400, code: "review.invalid-json" },
+  "too-deep": { status: 400, code: "review.too-deep" },
+  "string-too-long": { status: 400, code: "review.string-too-long" },
+  "too-many-containers": { status: 400, code: "review.too-many-containers" },
+  "too-many-members": { status: 400, code: "review.too-many-members" },
+  deadline: { status: 429, code: "review.overloaded" },
+};
+
+function toBodyError(error: JsonBodyError): BodyError {
+  const { status, code } = CODES[error.code];
+  return new BodyError(status, code, error.message, error.path);
+}
