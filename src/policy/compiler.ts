@@ -9,12 +9,13 @@ import type { Config } from "../config/config.js";
 import { type Element, NADGUARD_TABLE, quoted } from "../nft/objects.js";
 import { freshTableOps, type TableState } from "../nft/state.js";
 import { type Op, Transaction } from "../nft/transaction.js";
-import { type DirectionModel, type ModelOptions, type PeerPods, type PolicyModel, buildModel, patchPeerPods } from "./model.js";
-import { type Peer, type Policy, parsePolicyFor } from "./policy.js";
+import { type DirectionModel, IdSource, type ModelOptions, type PeerPods, type PolicyModel, buildModel, patchPeerPods } from "./model.js";
+import { type Policy, type PodsPeer, parsePolicyFor } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
 import { ALL_PORTS, type AddrRange, type Box, type PortRange, disjointBoxes, fullRange, mergeAddrRanges } from "./ranges.js";
 import {
   DirectionDiffCache,
+  type DirectionPatch,
   type DirectionSets,
   EMPTY_FAMILY_SETS,
   type FamilySets,
@@ -23,7 +24,6 @@ import {
   type InterfaceState,
   type RulesetOptions,
   directionDiff,
-  directionPatches,
   staticObjects,
   tableFor,
 } from "./ruleset.js";
@@ -54,6 +54,8 @@ export interface Compiled {
   readonly problems: readonly Problem[];
   /** Normalised set elements by allow signature, reused by `recompile`. */
   readonly setsCache: ReadonlyMap<string, DirectionSets>;
+  /** The snapshot objects' texts, for `diffSnapshots` in the next `recompile`. */
+  readonly texts: ObjectTexts;
 }
 
 const NOT_ISOLATED: DirectionSets = { isolated: false, v4: EMPTY_FAMILY_SETS, v6: EMPTY_FAMILY_SETS, fingerprint: "-" };
@@ -136,12 +138,13 @@ function directionSets(model: DirectionModel, cache: Map<string, DirectionSets>)
 }
 
 /** Isolated sets; the fingerprint (long: every element) is built on first read. */
-function isolatedSets(v4: FamilySets, v6: FamilySets): DirectionSets {
+function isolatedSets(v4: FamilySets, v6: FamilySets, patch?: DirectionPatch): DirectionSets {
   let fingerprint: string | undefined;
   return {
     isolated: true,
     v4,
     v6,
+    ...(patch && { patch }),
     get fingerprint(): string {
       return (fingerprint ??= `${familyFingerprint(v4)}|${familyFingerprint(v6)}`);
     },
@@ -245,9 +248,7 @@ function patchedSets(model: DirectionModel, cache: Map<string, DirectionSets>): 
   const adds: { family: 4 | 6; element: HostElement }[] = [];
   for (const { family, element } of gone) if (!stays(family, element) && edit(family, element, false)) deletes.push({ family, element });
   for (const { family, element } of come) if (edit(family, element, true)) adds.push({ family, element });
-  const sets = isolatedSets(families[4], families[6]);
-  directionPatches.set(sets, { from: new WeakRef(base), deletes, adds });
-  return sets;
+  return isolatedSets(families[4], families[6], { from: new WeakRef(base), deletes, adds });
 }
 
 function stateFor(model: PolicyModel, podKey: string, cache: Map<string, DirectionSets>): DesiredState | undefined {
@@ -322,7 +323,7 @@ export function compile(snapshot: Snapshot, config: Config, given: CompileOption
     const state = stateFor(model, pod.key, cache);
     if (state) states.set(pod.key, state);
   }
-  return { snapshot, options, model, states, problems: model.problems(), setsCache: cache };
+  return { snapshot, options, model, states, problems: model.problems(), setsCache: cache, texts: new ObjectTexts() };
 }
 
 /** The desired state of one pod only (what `nadguard render` prints); undefined when it has no managed interface. */
@@ -360,37 +361,42 @@ export interface Recompiled {
   readonly changes: ReadonlyMap<string, PodChange>;
 }
 
-// Each object's JSON text, computed once in its life (snapshots are immutable): a reload that
-// produces new objects compares each once, not every object of both snapshots on every diff.
-const jsonText = new WeakMap<object, string>();
+/**
+ * Each snapshot object's JSON text, computed once in its life (snapshots are immutable): a reload
+ * that produces new objects compares each once, not every object of both snapshots on every diff.
+ * One per line of recompiles (`Compiled.texts`); an entry goes with its object.
+ */
+export class ObjectTexts {
+  readonly #texts = new WeakMap<object, string>();
 
-function textOf(o: object): string {
-  let text = jsonText.get(o);
-  if (text === undefined) jsonText.set(o, (text = JSON.stringify(o)));
-  return text;
+  of(o: object): string {
+    let text = this.#texts.get(o);
+    if (text === undefined) this.#texts.set(o, (text = JSON.stringify(o)));
+    return text;
+  }
 }
 
 type Versioned = { readonly metadata?: { readonly uid?: string; readonly resourceVersion?: string } };
 
 /** Whether two objects under one key are the same: identity, then the API server's uid + resourceVersion, then content. */
-function sameObject(a: unknown, b: unknown): boolean {
+function sameObject(a: unknown, b: unknown, texts: ObjectTexts): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   const ma = (a as Versioned).metadata;
   const mb = (b as Versioned).metadata;
   if (ma?.resourceVersion && mb?.resourceVersion && ma.uid === mb.uid) return ma.resourceVersion === mb.resourceVersion;
-  return textOf(a) === textOf(b);
+  return texts.of(a) === texts.of(b);
 }
 
 /** The events that turn `before` into `after`, found by object identity, then resourceVersion, then content. */
-export function diffSnapshots(before: Snapshot, after: Snapshot): PolicyEvent[] {
+export function diffSnapshots(before: Snapshot, after: Snapshot, texts: ObjectTexts = new ObjectTexts()): PolicyEvent[] {
   const events: PolicyEvent[] = [];
   const changed = <T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): string[] => {
     if (a === b) return [];
     const keys: string[] = [];
     for (const [k, v] of b) {
       const old = a.get(k);
-      if (old === undefined || !sameObject(old, v)) keys.push(k);
+      if (old === undefined || !sameObject(old, v, texts)) keys.push(k);
     }
     if (a.size + keys.length !== b.size) for (const k of a.keys()) if (!b.has(k)) keys.push(k);
     return keys;
@@ -400,35 +406,6 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): PolicyEvent[] 
   for (const key of changed(before.policies, after.policies)) events.push({ kind: "policy", key });
   for (const key of changed(before.nads, after.nads)) events.push({ kind: "nad", key });
   return events;
-}
-
-type PodsPeer = Peer & { kind: "pods" };
-
-// By the policy's rule lists, which `readPolicy` shares between models (Policy objects it does not).
-const peersMemo = new WeakMap<object, WeakMap<object, { peers: PodsPeer[]; egressToAll: boolean }>>();
-const NO_RULES: object = {};
-
-function peersOf(policy: Policy): { peers: PodsPeer[]; egressToAll: boolean } {
-  const ingress = policy.ingress ?? NO_RULES;
-  const egress = policy.egress ?? NO_RULES;
-  let byEgress = peersMemo.get(ingress);
-  if (!byEgress) peersMemo.set(ingress, (byEgress = new WeakMap()));
-  let found = byEgress.get(egress);
-  if (!found) byEgress.set(egress, (found = peersOfUncached(policy)));
-  return found;
-}
-
-function peersOfUncached(policy: Policy): { peers: PodsPeer[]; egressToAll: boolean } {
-  const peers: PodsPeer[] = [];
-  let egressToAll = false;
-  for (const direction of ["ingress", "egress"] as const) {
-    for (const rule of policy[direction] ?? []) {
-      for (const peer of rule.peers ?? []) if (peer.kind === "pods") peers.push(peer);
-      // An egress rule without `to` resolves its named ports against every pod.
-      if (direction === "egress" && !rule.peers && rule.ports?.some((p) => p.kind === "named")) egressToAll = true;
-    }
-  }
-  return { peers, egressToAll };
 }
 
 function peerMayMatch(peer: PodsPeer, policy: Policy, pod: PodInfo, nsLabels: Readonly<Record<string, string>>): boolean {
@@ -463,8 +440,7 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
           const pod = m.pods.get(event.key);
           if (!pod) continue;
           for (const policy of m.policies.values()) {
-            const { peers, egressToAll } = peersOf(policy);
-            if ((egressToAll && setChanged(policy, undefined)) || peers.some((peer) => peerMayMatch(peer, policy, pod, nsLabelsIn(m, pod.namespace)) && setChanged(policy, peer))) addSelected(policy.key);
+            if ((policy.egressNamedToAll && setChanged(policy, undefined)) || policy.podPeers.some((peer) => peerMayMatch(peer, policy, pod, nsLabelsIn(m, pod.namespace)) && setChanged(policy, peer))) addSelected(policy.key);
           }
         }
         break;
@@ -474,7 +450,7 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
           const labels = m.snapshot.namespaces.get(event.name)?.metadata.labels;
           if (!labels) continue;
           for (const policy of m.policies.values()) {
-            if (peersOf(policy).peers.some((peer) => peer.namespaceSelector?.matches(labels))) addSelected(policy.key);
+            if (policy.podPeers.some((peer) => peer.namespaceSelector?.matches(labels))) addSelected(policy.key);
           }
         }
         break;
@@ -497,7 +473,7 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
  * set a pod event touches is patched with that pod (see `patchPeerPods`); one a namespace or NAD
  * event may touch is dropped (recomputed in full).
  */
-function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly PolicyEvent[]): Map<string, PeerPods> {
+function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly PolicyEvent[], ids: IdSource): Map<string, PeerPods> {
   const out = new Map(prev.peerSets());
   const nsLabelsIn = (s: Snapshot, ns: string): Readonly<Record<string, string>> => s.namespaces.get(ns)?.metadata.labels ?? {};
   const podIn = (s: Snapshot, key: string): PodInfo | undefined => {
@@ -522,7 +498,7 @@ function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly P
         });
         if (stale && patchable) {
           const after = pods[1];
-          const patched = patchPeerPods(set, event.key, after, after ? nsLabelsIn(snapshot, after.namespace) : {});
+          const patched = patchPeerPods(set, event.key, after, after ? nsLabelsIn(snapshot, after.namespace) : {}, ids);
           if (patched !== set) out.set(key, patched);
           continue;
         }
@@ -591,15 +567,12 @@ export function transitionOps(
  */
 export function recompile(previous: Compiled, snapshot: Snapshot, config: Config, events?: readonly PolicyEvent[]): Recompiled {
   const options = previous.options;
-  const list = events ?? diffSnapshots(previous.snapshot, snapshot);
+  const list = events ?? diffSnapshots(previous.snapshot, snapshot, previous.texts);
   const changedPods = list.flatMap((e) => (e.kind === "pod" ? [e.key] : []));
-  const reused = reusablePeers(previous.model, snapshot, list);
-  const model = buildModel(snapshot, config, {
-    ...options,
-    reusePeers: reused,
-    previousPeers: previous.model.peerSets(),
-    previousModel: { model: previous.model, changedPods },
-  });
+  // The next generation's ids: patched peer sets take theirs first, then the model its new ones.
+  const ids = new IdSource(previous.model.generation + 1);
+  const reused = reusablePeers(previous.model, snapshot, list, ids);
+  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids } });
   const cache = new Map(previous.setsCache);
   const states = new Map(previous.states);
   const changes = new Map<string, PodChange>();
@@ -616,7 +589,7 @@ export function recompile(previous: Compiled, snapshot: Snapshot, config: Config
     changes.set(key, { pod: key, ...(before && { before }), ...(after && { after }), ops: transitionOps(before, after, options, options, diffCache) });
   }
   return {
-    compiled: { snapshot, options, model, states, problems: model.problems(), setsCache: cache },
+    compiled: { snapshot, options, model, states, problems: model.problems(), setsCache: cache, texts: previous.texts },
     affected: new Set(changes.keys()),
     changes,
   };

@@ -60,27 +60,34 @@ export interface InterfaceModel {
 export interface ModelOptions {
   /** Default: config.enforcement.networkPlugins. */
   readonly networkPlugins?: readonly string[];
-  /** Peer sets known still valid (from an earlier model, see `recompile`), by their memo key. */
-  readonly reusePeers?: ReadonlyMap<string, PeerPods>;
-  /**
-   * Every peer set of the earlier model, by memo key: a set recomputed with the same content
-   * (addresses and named ports) keeps the earlier object and id, so that allow signatures, and the
-   * set elements cached by them, stay valid (see `recompile`).
-   */
-  readonly previousPeers?: ReadonlyMap<string, PeerPods>;
-  /**
-   * The model of an earlier snapshot and the pods changed since (see `recompile`): its indexes are
-   * carried forward, with only those pods replaced (and its policies kept when the policies and
-   * NADs are the same maps).
-   */
-  readonly previousModel?: { readonly model: PolicyModel; readonly changedPods: readonly string[] };
+  /** The model of an earlier snapshot and what is known of the changes since (see `recompile`). */
+  readonly previousModel?: PreviousModel;
+}
+
+/**
+ * What a model carries forward from the one before: its indexes, with only the changed pods
+ * replaced (and its policies kept when the policies and NADs are the same maps), and its peer sets.
+ */
+export interface PreviousModel {
+  readonly model: PolicyModel;
+  /** Pods changed since `model`. */
+  readonly changedPods: readonly string[];
+  /** Peer sets of `model` known still valid (some patched, see `patchPeerPods`), by memo key. */
+  readonly reusePeers: ReadonlyMap<string, PeerPods>;
+  /** The new model's ids (of generation `model.generation + 1`): the patched peer sets took theirs from it. */
+  readonly ids: IdSource;
 }
 
 export interface PolicyModel {
   readonly snapshot: Snapshot;
   /** Policies as read, by key. */
   readonly policies: ReadonlyMap<string, Policy>;
+  /** Policies by `network\u0000namespace`: the ones that may apply to a pod of that namespace there. */
+  readonly policiesByNetworkNamespace: ReadonlyMap<string, readonly Policy[]>;
   readonly pods: ReadonlyMap<string, PodInfo>;
+  readonly podsByNamespace: ReadonlyMap<string, readonly PodInfo[]>;
+  /** 0 for a model built afresh, one more than the model it was carried forward from. */
+  readonly generation: number;
   /** The model of one pod's attachment to `network`; undefined when the pod has no such attachment. */
   interfaceModel(podKey: string, network: string): InterfaceModel | undefined;
   /** Models of every attachment of a pod (none for hostNetwork or unknown pods), in network-status order. */
@@ -97,19 +104,31 @@ export interface PolicyModel {
 export interface PeerPods {
   readonly pods: readonly PodInfo[];
   readonly ranges: readonly AddrRange[];
-  /** Unique across models: equal ids mean the same set (what set-element caches key on). */
-  readonly id: number;
+  /** Unique within a line of models (see `IdSource`): equal ids mean the same set (what set-element caches key on). */
+  readonly id: string;
   readonly networks: readonly string[];
   /** The peer; absent for "every pod" (egress named ports without `to`). */
   readonly peer?: Peer & { kind: "pods" };
   /** The namespace a peer without namespaceSelector looks in. */
   readonly namespace: string;
   /** When made by `patchPeerPods`: the id of the set it was patched from, and the host ranges that left and came. */
-  readonly patch?: { readonly from: number; readonly removed: readonly AddrRange[]; readonly added: readonly AddrRange[] };
+  readonly patch?: { readonly from: string; readonly removed: readonly AddrRange[]; readonly added: readonly AddrRange[] };
 }
 
-// Module-wide so that ids from an earlier model, reused by a later one, never collide with new ones.
-let nextId = 1;
+/**
+ * The ids one model gives its peer sets and named-port groups: `generation.n`. A model carried
+ * forward from another has the next generation, so the ids it takes over never collide with the
+ * ones it makes; a model built afresh starts at generation 0, whatever was built before.
+ */
+export class IdSource {
+  #next = 1;
+
+  constructor(readonly generation: number) {}
+
+  take(): string {
+    return `${this.generation}.${this.#next++}`;
+  }
+}
 
 const EMPTY_DIRECTION: DirectionModel = { isolated: false, policies: [], allows: [] };
 
@@ -120,72 +139,20 @@ function portsText(ports: "any" | readonly PortRange[]): string {
 /** Builds the model of a snapshot. Cheap: the work happens on first use of each policy and pod. */
 export function buildModel(snapshot: Snapshot, config: Config, options: ModelOptions = {}): PolicyModel {
   const plugins = new Set(options.networkPlugins ?? config.enforcement.networkPlugins);
-  const base = options.previousModel ? modelIndexes.get(options.previousModel.model) : undefined;
-  let policies: Map<string, Policy>;
-  let byNetworkNamespace: Map<string, Policy[]>;
-  if (base && base.snapshot.policies === snapshot.policies && base.snapshot.nads === snapshot.nads) {
-    ({ policies, byNetworkNamespace } = base);
-  } else {
-    policies = new Map();
-    byNetworkNamespace = new Map();
-    for (const raw of snapshot.policies.values()) {
-      const policy = readPolicy(raw, snapshot);
-      policies.set(policy.key, policy);
-      for (const nad of policy.networks) {
-        const key = `${nad}\u0000${policy.namespace}`;
-        const list = byNetworkNamespace.get(key);
-        if (list) list.push(policy);
-        else byNetworkNamespace.set(key, [policy]);
-      }
-    }
-  }
-  let pods: Map<string, PodInfo>;
-  let byNamespace: Map<string, PodInfo[]>;
-  if (base) {
-    // Carried forward: copies of the maps, the changed pods replaced in place (other lists shared, never mutated).
-    pods = new Map(base.pods);
-    byNamespace = new Map(base.byNamespace);
-    const copied = new Set<string>();
-    for (const key of options.previousModel!.changedPods) {
-      const raw = snapshot.pods.get(key);
-      const info = raw ? podInfo(raw) : undefined;
-      const old = base.pods.get(key);
-      if (info) pods.set(key, info);
-      else pods.delete(key);
-      for (const ns of new Set([old?.namespace, info?.namespace])) {
-        if (ns === undefined) continue;
-        let list = byNamespace.get(ns);
-        if (!copied.has(ns)) {
-          list = list ? [...list] : [];
-          byNamespace.set(ns, list);
-          copied.add(ns);
-        }
-        const index = list!.findIndex((p) => p.key === key);
-        if (info && info.namespace === ns) {
-          if (index >= 0) list![index] = info;
-          else list!.push(info);
-        } else if (index >= 0) list!.splice(index, 1);
-        if (list!.length === 0) byNamespace.delete(ns);
-      }
-    }
-  } else {
-    pods = new Map();
-    byNamespace = new Map();
-    for (const raw of snapshot.pods.values()) {
-      const info = podInfo(raw);
-      pods.set(info.key, info);
-      const list = byNamespace.get(info.namespace);
-      if (list) list.push(info);
-      else byNamespace.set(info.namespace, [info]);
-    }
-  }
+  const previous = options.previousModel;
+  const { policies, byNetworkNamespace } =
+    previous && previous.model.snapshot.policies === snapshot.policies && previous.model.snapshot.nads === snapshot.nads
+      ? { policies: previous.model.policies, byNetworkNamespace: previous.model.policiesByNetworkNamespace }
+      : indexPolicies(snapshot);
+  const { pods, byNamespace } = previous ? carryPods(previous.model, snapshot, previous.changedPods) : indexPods(snapshot);
+  const ids = previous?.ids ?? new IdSource(0);
   const namespaceLabels = (ns: string): Labels => snapshot.namespaces.get(ns)?.metadata.labels ?? {};
 
   const selectedMemo = new Map<string, Set<string>>();
-  const peerMemo = new Map<string, PeerPods>(options.reusePeers ?? []);
-  // Closures below must not capture `options`: it may name the previous model (`previousModel`), and
-  // each model holding the one before would chain every model ever built.
-  const previousPeers = options.previousPeers;
+  const peerMemo = new Map<string, PeerPods>(previous?.reusePeers ?? []);
+  // Closures below must not capture `options` or `previous`: they name the previous model, and each
+  // model holding the one before would chain every model ever built.
+  const previousPeers = previous?.model.peerSets();
   const ruleMemo = new Map<string, { entries: AllowEntry[]; warnings: Problem[] }>();
 
   /** The policies on `network` that select the pod: only those of its namespace are looked at. */
@@ -234,12 +201,12 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
         for (const r of own) ranges.push(r);
       }
     }
-    return { pods: chosen, ranges: sortRanges(ranges), id: nextId++, networks: policy.networks, ...(peer && { peer }), namespace: policy.namespace };
+    return { pods: chosen, ranges: sortRanges(ranges), id: ids.take(), networks: policy.networks, ...(peer && { peer }), namespace: policy.namespace };
   }
 
-  function podsOfNamespaces(peer: Peer & { kind: "pods" }, policy: Policy): PodInfo[][] {
+  function podsOfNamespaces(peer: Peer & { kind: "pods" }, policy: Policy): (readonly PodInfo[])[] {
     if (!peer.namespaceSelector) return [byNamespace.get(policy.namespace) ?? []];
-    const lists: PodInfo[][] = [];
+    const lists: (readonly PodInfo[])[] = [];
     for (const [ns, list] of byNamespace) {
       if (peer.namespaceSelector.everything || peer.namespaceSelector.matches(namespaceLabels(ns))) lists.push(list);
     }
@@ -327,7 +294,7 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
         for (const r of eligiblePeer(policy, pod) ?? []) group.ranges.push(r);
       }
       for (const group of groups.values()) {
-        out.push(entry(policy, ruleIndex, peer, `n${nextId++}`, sortRanges(group.ranges), group.ports));
+        out.push(entry(policy, ruleIndex, peer, `n${ids.take()}`, sortRanges(group.ranges), group.ports));
       }
     }
     for (const n of named) {
@@ -428,7 +395,10 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
   const model: PolicyModel = {
     snapshot,
     policies,
+    policiesByNetworkNamespace: byNetworkNamespace,
     pods,
+    podsByNamespace: byNamespace,
+    generation: ids.generation,
     interfaceModel,
     podModel: (podKey) => {
       const pod = pods.get(podKey);
@@ -439,15 +409,71 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     peerSets: () => peerMemo,
     problems: () => [...[...policies.values()].flatMap((p) => p.problems), ...[...pods.values()].flatMap((p) => p.problems)],
   };
-  modelIndexes.set(model, { snapshot, policies, byNetworkNamespace, pods, byNamespace });
   return model;
 }
 
-/** Each model's indexes, for the next model to carry forward (see `ModelOptions.previousModel`). */
-const modelIndexes = new WeakMap<
-  PolicyModel,
-  { snapshot: Snapshot; policies: Map<string, Policy>; byNetworkNamespace: Map<string, Policy[]>; pods: Map<string, PodInfo>; byNamespace: Map<string, PodInfo[]> }
->();
+/** The policies of a snapshot, read, and listed by `network\u0000namespace`. */
+function indexPolicies(snapshot: Snapshot): { policies: Map<string, Policy>; byNetworkNamespace: Map<string, Policy[]> } {
+  const policies = new Map<string, Policy>();
+  const byNetworkNamespace = new Map<string, Policy[]>();
+  for (const raw of snapshot.policies.values()) {
+    const policy = readPolicy(raw, snapshot);
+    policies.set(policy.key, policy);
+    for (const nad of policy.networks) {
+      const key = `${nad}\u0000${policy.namespace}`;
+      const list = byNetworkNamespace.get(key);
+      if (list) list.push(policy);
+      else byNetworkNamespace.set(key, [policy]);
+    }
+  }
+  return { policies, byNetworkNamespace };
+}
+
+/** The pods of a snapshot, read, and listed by namespace. */
+function indexPods(snapshot: Snapshot): { pods: Map<string, PodInfo>; byNamespace: Map<string, PodInfo[]> } {
+  const pods = new Map<string, PodInfo>();
+  const byNamespace = new Map<string, PodInfo[]>();
+  for (const raw of snapshot.pods.values()) {
+    const info = podInfo(raw);
+    pods.set(info.key, info);
+    const list = byNamespace.get(info.namespace);
+    if (list) list.push(info);
+    else byNamespace.set(info.namespace, [info]);
+  }
+  return { pods, byNamespace };
+}
+
+/** The pod indexes of `base` carried forward: copies of the maps, the changed pods replaced (other lists shared, never mutated). */
+function carryPods(base: PolicyModel, snapshot: Snapshot, changedPods: readonly string[]): { pods: Map<string, PodInfo>; byNamespace: Map<string, readonly PodInfo[]> } {
+  const pods = new Map(base.pods);
+  const byNamespace = new Map(base.podsByNamespace);
+  const copied = new Map<string, PodInfo[]>();
+  for (const key of changedPods) {
+    const raw = snapshot.pods.get(key);
+    const info = raw ? podInfo(raw) : undefined;
+    const old = base.pods.get(key);
+    if (info) pods.set(key, info);
+    else pods.delete(key);
+    for (const ns of new Set([old?.namespace, info?.namespace])) {
+      if (ns === undefined) continue;
+      let list = copied.get(ns);
+      if (!list) {
+        list = [...(byNamespace.get(ns) ?? [])];
+        byNamespace.set(ns, list);
+        copied.set(ns, list);
+      }
+      const index = list.findIndex((p) => p.key === key);
+      if (info && info.namespace === ns) {
+        if (index >= 0) list[index] = info;
+        else list.push(info);
+      } else if (index >= 0) list.splice(index, 1);
+      // A namespace emptied by one pod may get another back in the same change.
+      if (list.length === 0) byNamespace.delete(ns);
+      else byNamespace.set(ns, list);
+    }
+  }
+  return { pods, byNamespace };
+}
 
 /** A pod's host ranges on any of `networks`, when it counts as a peer there (what `collectPeers` takes). */
 function eligibleRanges(networks: readonly string[], pod: PodInfo): readonly AddrRange[] | undefined {
@@ -468,7 +494,7 @@ function eligibleRanges(networks: readonly string[], pod: PodInfo): readonly Add
  * `samePeerPods`); the same object when nothing changed, else a new id. O(peers), no selector
  * evaluation but for the one pod. Valid only when the namespaces and NADs are unchanged.
  */
-export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undefined, nsLabels: Labels): PeerPods {
+export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undefined, nsLabels: Labels, ids: IdSource): PeerPods {
   const index = set.pods.findIndex((p) => p.key === key);
   let own: readonly AddrRange[] | undefined;
   if (after) {
@@ -515,7 +541,7 @@ export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undef
   }
   // A range both gone and back (the old pod's address kept by the new one) is neither.
   const net = removed.filter((r) => !added.some((x) => sameRange(x, r)));
-  return { ...set, pods, ranges, id: nextId++, patch: { from: set.id, removed: net, added: added.filter((r) => !removed.some((x) => sameRange(x, r))) } };
+  return { ...set, pods, ranges, id: ids.take(), patch: { from: set.id, removed: net, added: added.filter((r) => !removed.some((x) => sameRange(x, r))) } };
 }
 
 const sameRange = (x: AddrRange, y: AddrRange): boolean => x.family === y.family && x.from === y.from && x.to === y.to;

@@ -68,6 +68,8 @@ export interface DirectionSets {
   readonly v6: FamilySets;
   /** Equal texts mean equal elements. */
   readonly fingerprint: string;
+  /** Present when made from earlier sets by element edits (the compiler's patched sets): their diff without a walk. */
+  readonly patch?: DirectionPatch;
 }
 
 export const EMPTY_FAMILY_SETS: FamilySets = { hosts: [], hostsProto: [], hostsAll: [], boxes: [], ranges: [] };
@@ -277,16 +279,13 @@ function mergedDiff(direction: Direction, before: DirectionSets | undefined, aft
 /** A hash-set element of one family (what `DirectionPatch` lists). */
 export type HashElement = { readonly kind: "port"; readonly value: HostPort } | { readonly kind: "proto"; readonly value: HostProto } | { readonly kind: "all"; readonly value: bigint };
 
-/** How a direction state was made from another by element edits (the compiler's patched sets): their diff without a walk. */
+/** How a direction state was made from another by element edits (`DirectionSets.patch`). */
 export interface DirectionPatch {
   /** Weak: a patched state must not keep the one before it (and that one its own) alive. */
   readonly from: WeakRef<DirectionSets>;
   readonly deletes: readonly { readonly family: Family; readonly element: HashElement }[];
   readonly adds: readonly { readonly family: Family; readonly element: HashElement }[];
 }
-
-/** Patched states by the state they are (immutable, like the states). */
-export const directionPatches = new WeakMap<DirectionSets, DirectionPatch>();
 
 const KIND_ORDER = { port: 0, proto: 1, all: 2 } as const;
 
@@ -355,7 +354,7 @@ export function directionDiff(direction: Direction, before: DirectionSets | unde
   const a = after?.isolated ? after : undefined;
   const cached = cache?.get(direction, b, a);
   if (cached) return cached;
-  const patch = a && b ? directionPatches.get(a) : undefined;
+  const patch = a && b ? a.patch : undefined;
   const fast = patch && patch.from.deref() === b ? patchDiff(direction, patch) : mergedDiff(direction, b, a);
   if (fast) {
     cache?.set(direction, b, a, fast);
