@@ -6,7 +6,10 @@ import type { Snapshot } from "../api/snapshot.js";
 import { DEFAULT_CONFIG } from "../config/config.js";
 import { GRID, gridYaml, policy } from "../../test/policy-conformance/grid.js";
 import { snapshotFrom } from "../../test/support/cluster.js";
-import { type Compiled, type Recompiled, compile, opsScript, podScript, recompile } from "./compiler.js";
+import { type Compiled, compile } from "./compiler.js";
+import { podScript } from "./desired-state.js";
+import { type Recompiled, recompile } from "./incremental.js";
+import { opsScript } from "./transition.js";
 
 type Obj = { kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
 

@@ -7,7 +7,8 @@ import { DEFAULT_CONFIG } from "../config/config.js";
 import { GRID, gridYaml, policy } from "../../test/policy-conformance/grid.js";
 import { scenarios } from "../../test/policy-conformance/scenarios.js";
 import { snapshotFrom } from "../../test/support/cluster.js";
-import { type Compiled, compile, recompile } from "./compiler.js";
+import { type Compiled, compile } from "./compiler.js";
+import { recompile } from "./incremental.js";
 
 type Obj = { kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; status?: { phase: string } };
 
