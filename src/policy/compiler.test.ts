@@ -7,7 +7,10 @@ import { DEFAULT_CONFIG, parseConfig } from "../config/config.js";
 import { BLUE, GRID, gridSnapshot, gridYaml, policy } from "../../test/policy-conformance/grid.js";
 import { scenarios } from "../../test/policy-conformance/scenarios.js";
 import { snapshotFrom } from "../../test/support/cluster.js";
-import { type Compiled, compile, desiredTable, diffSnapshots, opsScript, podScript, recompile, transitionOps } from "./compiler.js";
+import { type Compiled, compile } from "./compiler.js";
+import { desiredTable, podScript } from "./desired-state.js";
+import { diffSnapshots, recompile } from "./incremental.js";
+import { opsScript, transitionOps } from "./transition.js";
 import { verdict } from "./verdict.js";
 
 const fingerprints = (c: Compiled): Record<string, string> => Object.fromEntries([...c.states].map(([k, s]) => [k, s.fingerprint]));

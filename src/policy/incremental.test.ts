@@ -4,10 +4,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { DEFAULT_CONFIG } from "../config/config.js";
-import { GRID, gridYaml } from "../../test/policy-conformance/grid.js";
+import { GRID, gridYaml, policy } from "../../test/policy-conformance/grid.js";
 import { scenarios } from "../../test/policy-conformance/scenarios.js";
 import { snapshotFrom } from "../../test/support/cluster.js";
-import { type Compiled, compile, recompile } from "./compiler.js";
+import { type Compiled, compile } from "./compiler.js";
+import { recompile } from "./incremental.js";
 
 type Obj = { kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; status?: { phase: string } };
 
@@ -89,5 +90,23 @@ describe("recompile", () => {
       }),
       { numRuns: 80 },
     );
+  });
+
+  // Events as a watch may deliver them: the namespace's last pod deleted, then a new one created.
+  it("equals a full compile when a namespace's only pod goes and another comes, in that order", () => {
+    const fromZ = stringify(policy("x", "from-z", { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: "z" } } }] }] }));
+    const inZ = (o: Obj): boolean => o.kind === "Pod" && o.metadata.namespace === "z";
+    const only = base.filter((o) => !inZ(o) || o.metadata.name === "a");
+    const replaced = [...base.filter((o) => !inZ(o)), ...base.filter((o) => inZ(o) && o.metadata.name === "a").map((o) => ({ ...o, metadata: { ...o.metadata, name: "d" } }))];
+    const snapshot = (objects: Obj[]) => snapshotFrom(objects.map((o) => stringify(o)).join("---\n"), fromZ);
+    const before = compile(snapshot(only), DEFAULT_CONFIG);
+    const after = snapshot(replaced);
+    const result = recompile(before, after, DEFAULT_CONFIG, [
+      { kind: "pod", key: "z/a" },
+      { kind: "pod", key: "z/d" },
+    ]);
+    expect(fingerprints(result.compiled)).toEqual(fingerprints(compile(after, DEFAULT_CONFIG)));
+    // z/d took over z/a's addresses: the pods that allow z see no change.
+    expect([...result.affected].sort()).toEqual(["z/a", "z/d"]);
   });
 });

@@ -10,10 +10,12 @@ import type { Problem } from "../api/errors.js";
 import type { Snapshot } from "../api/snapshot.js";
 import type { Config } from "../config/config.js";
 import { nadCniInfo } from "../networks/nad-config.js";
-import { type Direction, type Peer, type Policy, type Port, readPolicy } from "./policy.js";
-import { type Address, type PodInfo, namedPortKey, podInfo } from "./pods.js";
-import { type AddrRange, type L4Protocol, type PortRange, mergePortRanges } from "./ranges.js";
-import type { Labels } from "./selector.js";
+import { RuleEntries } from "./allow-entries.js";
+import { type ModelIndex, modelIndex, policyListKey } from "./model-index.js";
+import { IdSource, type PeerPods, PeerSets } from "./peer-sets.js";
+import type { Direction, Policy } from "./policy.js";
+import type { Address, PodInfo } from "./pods.js";
+import type { AddrRange, PortRange } from "./ranges.js";
 
 /** One thing an applying policy allows: traffic to or from `addresses` on `ports`. */
 export interface AllowEntry {
@@ -60,27 +62,29 @@ export interface InterfaceModel {
 export interface ModelOptions {
   /** Default: config.enforcement.networkPlugins. */
   readonly networkPlugins?: readonly string[];
-  /** Peer sets known still valid (from an earlier model, see `recompile`), by their memo key. */
-  readonly reusePeers?: ReadonlyMap<string, PeerPods>;
-  /**
-   * Every peer set of the earlier model, by memo key: a set recomputed with the same content
-   * (addresses and named ports) keeps the earlier object and id, so that allow signatures, and the
-   * set elements cached by them, stay valid (see `recompile`).
-   */
-  readonly previousPeers?: ReadonlyMap<string, PeerPods>;
-  /**
-   * The model of an earlier snapshot and the pods changed since (see `recompile`): its indexes are
-   * carried forward, with only those pods replaced (and its policies kept when the policies and
-   * NADs are the same maps).
-   */
-  readonly previousModel?: { readonly model: PolicyModel; readonly changedPods: readonly string[] };
+  /** The model of an earlier snapshot and what is known of the changes since (see `recompile`). */
+  readonly previousModel?: PreviousModel;
 }
 
-export interface PolicyModel {
+/**
+ * What a model carries forward from the one before: its indexes, with only the changed pods
+ * replaced (and its policies kept when the policies and NADs are the same maps), and its peer sets.
+ */
+export interface PreviousModel {
+  readonly model: PolicyModel;
+  /** Pods changed since `model`. */
+  readonly changedPods: readonly string[];
+  /** Peer sets of `model` known still valid (some patched, see `patchPeerPods`), by `peerSetKey`. */
+  readonly reusePeers: ReadonlyMap<string, PeerPods>;
+  /** The new model's ids (of generation `model.generation + 1`): the patched peer sets took theirs from it. */
+  readonly ids: IdSource;
+}
+
+/** The model of a snapshot; its indexes are what a later model carries forward (see `PreviousModel`). */
+export interface PolicyModel extends ModelIndex {
   readonly snapshot: Snapshot;
-  /** Policies as read, by key. */
-  readonly policies: ReadonlyMap<string, Policy>;
-  readonly pods: ReadonlyMap<string, PodInfo>;
+  /** 0 for a model built afresh, one more than the model it was carried forward from. */
+  readonly generation: number;
   /** The model of one pod's attachment to `network`; undefined when the pod has no such attachment. */
   interfaceModel(podKey: string, network: string): InterfaceModel | undefined;
   /** Models of every attachment of a pod (none for hostNetwork or unknown pods), in network-status order. */
@@ -89,496 +93,113 @@ export interface PolicyModel {
   selectedPods(policyKey: string): ReadonlySet<string>;
   /** Every problem of the policies and pods read. */
   problems(): Problem[];
-  /** The peer sets computed so far, by memo key (for reuse by the next model). */
+  /** The peer sets computed so far, by `peerSetKey` (for reuse by the next model). */
   peerSets(): ReadonlyMap<string, PeerPods>;
 }
 
-/** The pods a peer selects on some networks, and their addresses there. Shared by every policy with that peer. */
-export interface PeerPods {
-  readonly pods: readonly PodInfo[];
-  readonly ranges: readonly AddrRange[];
-  /** Unique across models: equal ids mean the same set (what set-element caches key on). */
-  readonly id: number;
-  readonly networks: readonly string[];
-  /** The peer; absent for "every pod" (egress named ports without `to`). */
-  readonly peer?: Peer & { kind: "pods" };
-  /** The namespace a peer without namespaceSelector looks in. */
-  readonly namespace: string;
-  /** When made by `patchPeerPods`: the id of the set it was patched from, and the host ranges that left and came. */
-  readonly patch?: { readonly from: number; readonly removed: readonly AddrRange[]; readonly added: readonly AddrRange[] };
-}
-
-// Module-wide so that ids from an earlier model, reused by a later one, never collide with new ones.
-let nextId = 1;
 
 const EMPTY_DIRECTION: DirectionModel = { isolated: false, policies: [], allows: [] };
 
-function portsText(ports: "any" | readonly PortRange[]): string {
-  return ports === "any" ? "any" : ports.map((p) => `${p.protocol}:${p.from}-${p.to}`).join(",");
+/** What the functions below read: one model's inputs, indexes and rule entries. */
+interface Scope {
+  readonly snapshot: Snapshot;
+  /** CNI types enforced on. */
+  readonly plugins: ReadonlySet<string>;
+  readonly index: ModelIndex;
+  readonly rules: RuleEntries;
 }
 
 /** Builds the model of a snapshot. Cheap: the work happens on first use of each policy and pod. */
 export function buildModel(snapshot: Snapshot, config: Config, options: ModelOptions = {}): PolicyModel {
-  const plugins = new Set(options.networkPlugins ?? config.enforcement.networkPlugins);
-  const base = options.previousModel ? modelIndexes.get(options.previousModel.model) : undefined;
-  let policies: Map<string, Policy>;
-  let byNetworkNamespace: Map<string, Policy[]>;
-  if (base && base.snapshot.policies === snapshot.policies && base.snapshot.nads === snapshot.nads) {
-    ({ policies, byNetworkNamespace } = base);
-  } else {
-    policies = new Map();
-    byNetworkNamespace = new Map();
-    for (const raw of snapshot.policies.values()) {
-      const policy = readPolicy(raw, snapshot);
-      policies.set(policy.key, policy);
-      for (const nad of policy.networks) {
-        const key = `${nad}\u0000${policy.namespace}`;
-        const list = byNetworkNamespace.get(key);
-        if (list) list.push(policy);
-        else byNetworkNamespace.set(key, [policy]);
-      }
-    }
-  }
-  let pods: Map<string, PodInfo>;
-  let byNamespace: Map<string, PodInfo[]>;
-  if (base) {
-    // Carried forward: copies of the maps, the changed pods replaced in place (other lists shared, never mutated).
-    pods = new Map(base.pods);
-    byNamespace = new Map(base.byNamespace);
-    const copied = new Set<string>();
-    for (const key of options.previousModel!.changedPods) {
-      const raw = snapshot.pods.get(key);
-      const info = raw ? podInfo(raw) : undefined;
-      const old = base.pods.get(key);
-      if (info) pods.set(key, info);
-      else pods.delete(key);
-      for (const ns of new Set([old?.namespace, info?.namespace])) {
-        if (ns === undefined) continue;
-        let list = byNamespace.get(ns);
-        if (!copied.has(ns)) {
-          list = list ? [...list] : [];
-          byNamespace.set(ns, list);
-          copied.add(ns);
-        }
-        const index = list!.findIndex((p) => p.key === key);
-        if (info && info.namespace === ns) {
-          if (index >= 0) list![index] = info;
-          else list!.push(info);
-        } else if (index >= 0) list!.splice(index, 1);
-        if (list!.length === 0) byNamespace.delete(ns);
-      }
-    }
-  } else {
-    pods = new Map();
-    byNamespace = new Map();
-    for (const raw of snapshot.pods.values()) {
-      const info = podInfo(raw);
-      pods.set(info.key, info);
-      const list = byNamespace.get(info.namespace);
-      if (list) list.push(info);
-      else byNamespace.set(info.namespace, [info]);
-    }
-  }
-  const namespaceLabels = (ns: string): Labels => snapshot.namespaces.get(ns)?.metadata.labels ?? {};
-
-  const selectedMemo = new Map<string, Set<string>>();
-  const peerMemo = new Map<string, PeerPods>(options.reusePeers ?? []);
-  // Closures below must not capture `options`: it may name the previous model (`previousModel`), and
-  // each model holding the one before would chain every model ever built.
-  const previousPeers = options.previousPeers;
-  const ruleMemo = new Map<string, { entries: AllowEntry[]; warnings: Problem[] }>();
-
-  /** The policies on `network` that select the pod: only those of its namespace are looked at. */
-  function applyingPolicies(pod: PodInfo, network: string): Policy[] {
-    if (pod.hostNetwork) return [];
-    const candidates = byNetworkNamespace.get(`${network}\u0000${pod.namespace}`) ?? [];
-    return candidates.filter((p) => p.podSelector.matches(pod.labels));
-  }
-
-  function selectedPods(policyKey: string): Set<string> {
-    let selected = selectedMemo.get(policyKey);
-    if (selected) return selected;
-    selected = new Set();
-    const policy = policies.get(policyKey);
-    if (policy) {
-      for (const pod of byNamespace.get(policy.namespace) ?? []) {
-        if (!pod.hostNetwork && policy.podSelector.matches(pod.labels)) selected.add(pod.key);
-      }
-    }
-    selectedMemo.set(policyKey, selected);
-    return selected;
-  }
-
-  /** Running, non-hostNetwork pods with addresses on one of the policy's networks, and those addresses. */
-  function eligiblePeer(policy: Policy, pod: PodInfo): readonly AddrRange[] | undefined {
-    if (!pod.peerEligible) return undefined;
-    if (policy.networks.length === 1) {
-      const ranges = pod.attachments.get(policy.networks[0]!)?.ranges;
-      return ranges && ranges.length > 0 ? ranges : undefined;
-    }
-    const ranges: AddrRange[] = [];
-    for (const nad of policy.networks) for (const r of pod.attachments.get(nad)?.ranges ?? []) ranges.push(r);
-    return ranges.length > 0 ? ranges : undefined;
-  }
-
-  function collectPeers(policy: Policy, candidates: readonly (readonly PodInfo[])[], peer: (Peer & { kind: "pods" }) | undefined): PeerPods {
-    const podSelector = peer?.podSelector;
-    const chosen: PodInfo[] = [];
-    const ranges: AddrRange[] = [];
-    for (const list of candidates) {
-      for (const pod of list) {
-        if (podSelector && !podSelector.matches(pod.labels)) continue;
-        const own = eligiblePeer(policy, pod);
-        if (!own) continue;
-        chosen.push(pod);
-        for (const r of own) ranges.push(r);
-      }
-    }
-    return { pods: chosen, ranges: sortRanges(ranges), id: nextId++, networks: policy.networks, ...(peer && { peer }), namespace: policy.namespace };
-  }
-
-  function podsOfNamespaces(peer: Peer & { kind: "pods" }, policy: Policy): PodInfo[][] {
-    if (!peer.namespaceSelector) return [byNamespace.get(policy.namespace) ?? []];
-    const lists: PodInfo[][] = [];
-    for (const [ns, list] of byNamespace) {
-      if (peer.namespaceSelector.everything || peer.namespaceSelector.matches(namespaceLabels(ns))) lists.push(list);
-    }
-    return lists;
-  }
-
-  /** The pods a peer selects; shared by every policy with the same networks and the same peer (templated policies). */
-  function peerPods(policy: Policy, peer: Peer & { kind: "pods" }): PeerPods {
-    const memoKey = `${policy.networks.join(",")}\u0000${peer.key}`;
-    let found = peerMemo.get(memoKey);
-    if (!found) {
-      found = samePeerPods(previousPeers?.get(memoKey), collectPeers(policy, podsOfNamespaces(peer, policy), peer));
-      peerMemo.set(memoKey, found);
-    }
-    return found;
-  }
-
-  /** Every eligible pod on the policy's networks: the destinations of an egress rule without `to`, for its named ports. */
-  function allPeers(policy: Policy): PeerPods {
-    const memoKey = `${policy.networks.join(",")}\u0000all`;
-    let found = peerMemo.get(memoKey);
-    if (!found) {
-      found = samePeerPods(previousPeers?.get(memoKey), collectPeers(policy, [[...pods.values()]], undefined));
-      peerMemo.set(memoKey, found);
-    }
-    return found;
-  }
-
-  function entry(policy: Policy, rule: number, peer: number | undefined, addrId: string, addresses: AllowEntry["addresses"], ports: AllowEntry["ports"]): AllowEntry {
-    return { policy: policy.key, rule, ...(peer !== undefined && { peer }), addresses, ports, signature: `${addrId}|${portsText(ports)}` };
-  }
-
-  /** The fixed (numeric) ports of a rule, its named ones, and whether it had a port list at all. */
-  function splitPorts(ports: readonly Port[] | undefined): { fixed: "any" | PortRange[]; named: { name: string; protocol: L4Protocol }[] } {
-    if (!ports) return { fixed: "any", named: [] };
-    const fixed: PortRange[] = [];
-    const named: { name: string; protocol: L4Protocol }[] = [];
-    for (const p of ports) {
-      if (p.kind === "range") fixed.push({ protocol: p.protocol, from: p.from, to: p.to });
-      else if (p.kind === "named") named.push({ name: p.name, protocol: p.protocol });
-    }
-    return { fixed: mergePortRanges(fixed), named };
-  }
-
-  /** Entries of one rule for every source/destination peer, with the given ports. */
-  function peerEntries(policy: Policy, direction: Direction, ruleIndex: number, ports: "any" | readonly PortRange[]): AllowEntry[] {
-    if (ports !== "any" && ports.length === 0) return [];
-    const rule = policy[direction]![ruleIndex]!;
-    if (!rule.peers) return [entry(policy, ruleIndex, undefined, "any", "any", ports)];
-    const out: AllowEntry[] = [];
-    rule.peers.forEach((peer, i) => {
-      if (peer.kind === "ipBlock") {
-        out.push(entry(policy, ruleIndex, i, `ip:${peer.ranges.map((r) => `${r.from}-${r.to}`).join(",")}`, peer.ranges, ports));
-      } else if (peer.kind === "pods") {
-        const found = peerPods(policy, peer);
-        if (found.ranges.length > 0) out.push({ ...entry(policy, ruleIndex, i, `p${found.id}`, found.ranges, ports), source: found });
-      }
-    });
-    return out;
-  }
-
-  /** Egress named ports: resolved against each destination pod; pods grouped by what their names resolve to. */
-  function egressNamedEntries(policy: Policy, ruleIndex: number, named: { name: string; protocol: L4Protocol }[], warnings: Problem[]): AllowEntry[] {
-    const rule = policy.egress![ruleIndex]!;
-    const targets: { peer: number | undefined; found: PeerPods }[] = rule.peers
-      ? rule.peers.flatMap((peer, i) => (peer.kind === "pods" ? [{ peer: i, found: peerPods(policy, peer) }] : []))
-      : [{ peer: undefined, found: allPeers(policy) }];
-    const out: AllowEntry[] = [];
-    const resolvedNames = new Set<string>();
-    for (const { peer, found } of targets) {
-      const groups = new Map<string, { ports: PortRange[]; ranges: AddrRange[] }>();
-      for (const pod of found.pods) {
-        const ports: PortRange[] = [];
-        for (const n of named) {
-          const number = pod.namedPorts.get(namedPortKey(n.name, n.protocol));
-          if (number === undefined) continue;
-          resolvedNames.add(namedPortKey(n.name, n.protocol));
-          ports.push({ protocol: n.protocol, from: number, to: number });
-        }
-        if (ports.length === 0) continue;
-        const merged = mergePortRanges(ports);
-        const groupKey = portsText(merged);
-        let group = groups.get(groupKey);
-        if (!group) groups.set(groupKey, (group = { ports: merged, ranges: [] }));
-        for (const r of eligiblePeer(policy, pod) ?? []) group.ranges.push(r);
-      }
-      for (const group of groups.values()) {
-        out.push(entry(policy, ruleIndex, peer, `n${nextId++}`, sortRanges(group.ranges), group.ports));
-      }
-    }
-    for (const n of named) {
-      if (!resolvedNames.has(namedPortKey(n.name, n.protocol))) {
-        warnings.push({
-          code: "policy.named-port-unresolved",
-          path: `MultiNetworkPolicy ${policy.key}: spec.egress[${ruleIndex}].ports`,
-          message: `named port ${n.name}/${n.protocol} is defined by no destination pod; it allows nothing`,
-        });
-      }
-    }
-    return out;
-  }
-
-  /** Entries of a rule that do not depend on the target pod (all of egress; ingress without named ports). */
-  function sharedRuleEntries(policy: Policy, direction: Direction, ruleIndex: number): { entries: AllowEntry[]; warnings: Problem[] } {
-    const memoKey = `${policy.key}\u0000${direction}\u0000${ruleIndex}`;
-    let found = ruleMemo.get(memoKey);
-    if (found) return found;
-    const { fixed, named } = splitPorts(policy[direction]![ruleIndex]!.ports);
-    const warnings: Problem[] = [];
-    const entries = peerEntries(policy, direction, ruleIndex, fixed);
-    if (direction === "egress" && named.length > 0) entries.push(...egressNamedEntries(policy, ruleIndex, named, warnings));
-    found = { entries, warnings };
-    ruleMemo.set(memoKey, found);
-    return found;
-  }
-
-  /** Ingress named ports resolve against the target pod itself. */
-  function ingressNamedEntries(policy: Policy, ruleIndex: number, target: PodInfo, warnings: Problem[]): AllowEntry[] {
-    const { fixed, named } = splitPorts(policy.ingress![ruleIndex]!.ports);
-    if (named.length === 0) return [];
-    const ports: PortRange[] = [];
-    for (const n of named) {
-      const number = target.namedPorts.get(namedPortKey(n.name, n.protocol));
-      if (number !== undefined) ports.push({ protocol: n.protocol, from: number, to: number });
-      else {
-        warnings.push({
-          code: "policy.named-port-unresolved",
-          path: `MultiNetworkPolicy ${policy.key}: spec.ingress[${ruleIndex}].ports`,
-          message: `named port ${n.name}/${n.protocol} is not defined by pod ${target.key}; it allows nothing there`,
-        });
-      }
-    }
-    // Numeric ports of the same rule are in the shared entries already; only add what is new.
-    const extra = mergePortRanges(ports).filter((p) => fixed === "any" || !fixed.some((f) => f.protocol === p.protocol && f.from <= p.from && p.to <= f.to));
-    return peerEntries(policy, "ingress", ruleIndex, extra);
-  }
-
-  function directionModel(applying: readonly Policy[], direction: Direction, target: PodInfo, warnings: Problem[]): DirectionModel {
-    const isolating = applying.filter((p) => p[direction] !== undefined);
-    if (isolating.length === 0) return EMPTY_DIRECTION;
-    const allows: AllowEntry[] = [];
-    for (const policy of isolating) {
-      policy[direction]!.forEach((_, i) => {
-        const shared = sharedRuleEntries(policy, direction, i);
-        allows.push(...shared.entries);
-        warnings.push(...shared.warnings);
-        if (direction === "ingress") allows.push(...ingressNamedEntries(policy, i, target, warnings));
-      });
-    }
-    return { isolated: true, policies: isolating.map((p) => p.key).sort(), allows };
-  }
-
-  function unmanagedReason(network: string, iface: string | undefined): string | undefined {
-    const nad = snapshot.nads.get(network);
-    if (!nad) return `NAD ${network} does not exist`;
-    const type = nadCniInfo(nad).types[0];
-    if (type === undefined) return `the CNI type of NAD ${network} is unknown`;
-    if (!plugins.has(type)) return `CNI type ${type} of NAD ${network} is not in enforcement.networkPlugins`;
-    if (iface === undefined || iface === "") return "network-status names no interface";
-    return undefined;
-  }
-
-  function interfaceModel(podKey: string, network: string): InterfaceModel | undefined {
-    const pod = pods.get(podKey);
-    const attachment = pod?.attachments.get(network);
-    if (!pod || !attachment) return undefined;
-    const reason = unmanagedReason(network, attachment.interface);
-    const applying = applyingPolicies(pod, network);
-    const warnings: Problem[] = [];
-    const ingress = directionModel(applying, "ingress", pod, warnings);
-    const egress = directionModel(applying, "egress", pod, warnings);
-    const base = {
-      pod: podKey,
-      network,
-      ...(attachment.interface !== undefined && { interface: attachment.interface }),
-      addresses: attachment.addresses,
-    };
-    if (reason !== undefined) {
-      // Nothing enforces on this interface: report what the policies say, isolate nothing.
-      const open = (d: DirectionModel): DirectionModel => ({ ...d, isolated: false });
-      return { ...base, managed: false, unmanagedReason: reason, ingress: open(ingress), egress: open(egress), warnings };
-    }
-    return { ...base, managed: true, ingress, egress, warnings: dedupe(warnings) };
-  }
-
-  const model: PolicyModel = {
+  const previous = options.previousModel;
+  const index = modelIndex(snapshot, previous && { snapshot: previous.model.snapshot, index: previous.model, changedPods: previous.changedPods });
+  const ids = previous?.ids ?? new IdSource(0);
+  // The closures below must not capture `previous`: each model holding the one before would chain every model ever built.
+  const peers = new PeerSets({ snapshot, ...index }, ids, previous?.reusePeers, previous?.model.peerSets());
+  const scope: Scope = { snapshot, plugins: new Set(options.networkPlugins ?? config.enforcement.networkPlugins), index, rules: new RuleEntries(peers, ids) };
+  const selected = new Map<string, ReadonlySet<string>>();
+  return {
     snapshot,
-    policies,
-    pods,
-    interfaceModel,
-    podModel: (podKey) => {
-      const pod = pods.get(podKey);
-      if (!pod) return [];
-      return [...pod.attachments.keys()].map((network) => interfaceModel(podKey, network)!);
+    ...index,
+    generation: ids.generation,
+    interfaceModel: (podKey, network) => interfaceModel(scope, podKey, network),
+    podModel: (podKey) => [...(index.pods.get(podKey)?.attachments.keys() ?? [])].map((network) => interfaceModel(scope, podKey, network)!),
+    selectedPods: (policyKey) => {
+      let found = selected.get(policyKey);
+      if (!found) selected.set(policyKey, (found = selectedPods(index, policyKey)));
+      return found;
     },
-    selectedPods,
-    peerSets: () => peerMemo,
-    problems: () => [...[...policies.values()].flatMap((p) => p.problems), ...[...pods.values()].flatMap((p) => p.problems)],
+    peerSets: () => peers.computed,
+    problems: () => [...[...index.policies.values()].flatMap((p) => p.problems), ...[...index.pods.values()].flatMap((p) => p.problems)],
   };
-  modelIndexes.set(model, { snapshot, policies, byNetworkNamespace, pods, byNamespace });
-  return model;
 }
 
-/** Each model's indexes, for the next model to carry forward (see `ModelOptions.previousModel`). */
-const modelIndexes = new WeakMap<
-  PolicyModel,
-  { snapshot: Snapshot; policies: Map<string, Policy>; byNetworkNamespace: Map<string, Policy[]>; pods: Map<string, PodInfo>; byNamespace: Map<string, PodInfo[]> }
->();
-
-/** A pod's host ranges on any of `networks`, when it counts as a peer there (what `collectPeers` takes). */
-function eligibleRanges(networks: readonly string[], pod: PodInfo): readonly AddrRange[] | undefined {
-  if (!pod.peerEligible) return undefined;
-  if (networks.length === 1) {
-    const ranges = pod.attachments.get(networks[0]!)?.ranges;
-    return ranges && ranges.length > 0 ? ranges : undefined;
-  }
-  const ranges: AddrRange[] = [];
-  for (const nad of networks) for (const r of pod.attachments.get(nad)?.ranges ?? []) ranges.push(r);
-  return ranges.length > 0 ? ranges : undefined;
-}
-
-/**
- * The peer set after one pod changed: `after` (absent: the pod is gone) replaces the pod with key
- * `key`, when it belongs to the set under the next snapshot (`nsLabels`: its namespace's labels
- * there). Equal content to what `collectPeers` computes (pod order aside, which nothing reads but
- * `samePeerPods`); the same object when nothing changed, else a new id. O(peers), no selector
- * evaluation but for the one pod. Valid only when the namespaces and NADs are unchanged.
- */
-export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undefined, nsLabels: Labels): PeerPods {
-  const index = set.pods.findIndex((p) => p.key === key);
-  let own: readonly AddrRange[] | undefined;
-  if (after) {
-    const peer = set.peer;
-    const inNamespace = !peer ? true : peer.namespaceSelector ? peer.namespaceSelector.everything || peer.namespaceSelector.matches(nsLabels) : after.namespace === set.namespace;
-    if (inNamespace && (!peer?.podSelector || peer.podSelector.matches(after.labels))) own = eligibleRanges(set.networks, after);
-  }
-  if (index < 0 && !own) return set;
-  const old = index >= 0 ? set.pods[index]! : undefined;
-  if (old && own && after && (old === after || (sameNamedPorts(old.namedPorts, after.namedPorts) && set.networks.every((n) => sameHostRanges(old.attachments.get(n)?.ranges, after.attachments.get(n)?.ranges))))) return set;
-  const pods = set.pods.slice();
-  if (old) {
-    if (own) pods[index] = after!;
-    else pods.splice(index, 1);
-  } else pods.push(after!);
-  // set.ranges is sorted and without duplicates (sortRanges): patched by binary search, not re-sorted.
-  const ranges: AddrRange[] = [...set.ranges];
-  const removed: AddrRange[] = [];
-  const added: AddrRange[] = [];
-  const oldRanges = old ? eligibleRanges(set.networks, old) : undefined;
-  if (oldRanges) {
-    // Drop the old pod's addresses unless another member still has them.
-    let gone = oldRanges.filter((r, i) => oldRanges.findIndex((x) => sameRange(x, r)) === i);
-    for (const p of pods) {
-      if (gone.length === 0) break;
-      if (p === after && own) continue;
-      const theirs = eligibleRanges(set.networks, p);
-      if (theirs) gone = gone.filter((r) => !theirs.some((x) => sameRange(x, r)));
-    }
-    for (const r of gone) {
-      const i = searchRange(ranges, r);
-      if (i >= 0) {
-        ranges.splice(i, 1);
-        removed.push(r);
-      }
+/** Pods (keys) selected by the policy's podSelector in its namespace. */
+function selectedPods(index: ModelIndex, policyKey: string): ReadonlySet<string> {
+  const selected = new Set<string>();
+  const policy = index.policies.get(policyKey);
+  if (policy) {
+    for (const pod of index.podsByNamespace.get(policy.namespace) ?? []) {
+      if (!pod.hostNetwork && policy.podSelector.matches(pod.labels)) selected.add(pod.key);
     }
   }
-  for (const r of own ?? []) {
-    const i = searchRange(ranges, r);
-    if (i < 0) {
-      ranges.splice(-i - 1, 0, r);
-      added.push(r);
-    }
-  }
-  // A range both gone and back (the old pod's address kept by the new one) is neither.
-  const net = removed.filter((r) => !added.some((x) => sameRange(x, r)));
-  return { ...set, pods, ranges, id: nextId++, patch: { from: set.id, removed: net, added: added.filter((r) => !removed.some((x) => sameRange(x, r))) } };
+  return selected;
 }
 
-const sameRange = (x: AddrRange, y: AddrRange): boolean => x.family === y.family && x.from === y.from && x.to === y.to;
-
-/** Index of `r` in ranges sorted as `sortRanges` sorts them, or -(insertion point) - 1. */
-function searchRange(ranges: readonly AddrRange[], r: AddrRange): number {
-  let lo = 0;
-  let hi = ranges.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const m = ranges[mid]!;
-    const c = m.family - r.family || (m.from < r.from ? -1 : m.from > r.from ? 1 : m.to < r.to ? -1 : m.to > r.to ? 1 : 0);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -lo - 1;
+/** The policies on `network` that select the pod: only those of its namespace are looked at. */
+function applyingPolicies(index: ModelIndex, pod: PodInfo, network: string): Policy[] {
+  if (pod.hostNetwork) return [];
+  const candidates = index.policiesByNetworkNamespace.get(policyListKey(network, pod.namespace)) ?? [];
+  return candidates.filter((p) => p.podSelector.matches(pod.labels));
 }
 
-function sameNamedPorts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
-  if (a === b) return true;
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
-  return true;
+function unmanagedReason(scope: Scope, network: string, iface: string | undefined): string | undefined {
+  const nad = scope.snapshot.nads.get(network);
+  if (!nad) return `NAD ${network} does not exist`;
+  const type = nadCniInfo(nad).types[0];
+  if (type === undefined) return `the CNI type of NAD ${network} is unknown`;
+  if (!scope.plugins.has(type)) return `CNI type ${type} of NAD ${network} is not in enforcement.networkPlugins`;
+  if (iface === undefined || iface === "") return "network-status names no interface";
+  return undefined;
 }
 
-function sameHostRanges(a: readonly AddrRange[] | undefined, b: readonly AddrRange[] | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b || a.length !== b.length) return false;
-  return a.every((r, i) => r.family === b[i]!.family && r.from === b[i]!.from && r.to === b[i]!.to);
+function directionModel(rules: RuleEntries, applying: readonly Policy[], direction: Direction, target: PodInfo): { model: DirectionModel; warnings: Problem[] } {
+  const warnings: Problem[] = [];
+  const isolating = applying.filter((p) => p[direction] !== undefined);
+  if (isolating.length === 0) return { model: EMPTY_DIRECTION, warnings };
+  const allows: AllowEntry[] = [];
+  for (const policy of isolating) {
+    policy[direction]!.forEach((_, i) => {
+      const shared = rules.shared(policy, direction, i);
+      allows.push(...shared.entries);
+      warnings.push(...shared.warnings);
+      if (direction === "ingress") allows.push(...rules.ingressNamed(policy, i, target, warnings));
+    });
+  }
+  return { model: { isolated: true, policies: isolating.map((p) => p.key).sort(), allows }, warnings };
 }
 
-/** `previous` when `next` holds the same pods (keys, named ports) and addresses, else `next`. */
-function samePeerPods(previous: PeerPods | undefined, next: PeerPods): PeerPods {
-  if (!previous || previous.pods.length !== next.pods.length || previous.ranges.length !== next.ranges.length) return next;
-  if (previous.networks.join(",") !== next.networks.join(",")) return next;
-  for (let i = 0; i < next.pods.length; i++) {
-    const a = previous.pods[i]!;
-    const b = next.pods[i]!;
-    if (a !== b && (a.key !== b.key || !sameNamedPorts(a.namedPorts, b.namedPorts) || !next.networks.every((n) => sameHostRanges(a.attachments.get(n)?.ranges, b.attachments.get(n)?.ranges)))) return next;
+function interfaceModel(scope: Scope, podKey: string, network: string): InterfaceModel | undefined {
+  const pod = scope.index.pods.get(podKey);
+  const attachment = pod?.attachments.get(network);
+  if (!pod || !attachment) return undefined;
+  const reason = unmanagedReason(scope, network, attachment.interface);
+  const applying = applyingPolicies(scope.index, pod, network);
+  const ingress = directionModel(scope.rules, applying, "ingress", pod);
+  const egress = directionModel(scope.rules, applying, "egress", pod);
+  const warnings = [...ingress.warnings, ...egress.warnings];
+  const base = {
+    pod: podKey,
+    network,
+    ...(attachment.interface !== undefined && { interface: attachment.interface }),
+    addresses: attachment.addresses,
+  };
+  if (reason !== undefined) {
+    // Nothing enforces on this interface: report what the policies say, isolate nothing.
+    const open = (d: DirectionModel): DirectionModel => ({ ...d, isolated: false });
+    return { ...base, managed: false, unmanagedReason: reason, ingress: open(ingress.model), egress: open(egress.model), warnings };
   }
-  for (let i = 0; i < next.ranges.length; i++) {
-    const a = previous.ranges[i]!;
-    const b = next.ranges[i]!;
-    if (a.family !== b.family || a.from !== b.from || a.to !== b.to) return next;
-  }
-  return previous;
-}
-
-/**
- * Peer pods' host addresses, v4 then v6, sorted, duplicates removed. Never merged into ranges:
- * each stays a host, so that it goes to the hash sets (ruleset.ts) and one pod coming or going is
- * one element.
- */
-function sortRanges(ranges: AddrRange[]): AddrRange[] {
-  ranges.sort((x, y) => x.family - y.family || (x.from < y.from ? -1 : x.from > y.from ? 1 : x.to < y.to ? -1 : x.to > y.to ? 1 : 0));
-  const out: AddrRange[] = [];
-  for (const r of ranges) {
-    const last = out[out.length - 1];
-    if (last && last.family === r.family && last.from === r.from && last.to === r.to) continue;
-    out.push(r);
-  }
-  return out;
+  return { ...base, managed: true, ingress: ingress.model, egress: egress.model, warnings: dedupe(warnings) };
 }
 
 function dedupe(problems: Problem[]): Problem[] {

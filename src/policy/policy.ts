@@ -35,6 +35,8 @@ export type Peer =
   | { readonly kind: "ipBlock"; readonly cidr: string; readonly ranges: readonly AddrRange[] }
   | { readonly kind: "invalid" };
 
+export type PodsPeer = Peer & { readonly kind: "pods" };
+
 /** A port entry: a numeric range, a named port (resolved against the destination pod), or all of a protocol; `invalid` matches nothing. */
 export type Port =
   | { readonly kind: "range"; readonly protocol: L4Protocol; readonly from: number; readonly to: number }
@@ -58,6 +60,10 @@ export interface Policy {
   readonly podSelector: CompiledSelector;
   readonly ingress?: readonly Rule[];
   readonly egress?: readonly Rule[];
+  /** The pod peers of its rules, both directions, in rule order: whose pods a pod's change may concern. */
+  readonly podPeers: readonly PodsPeer[];
+  /** An egress rule without `to` has named ports: they resolve against every pod. */
+  readonly egressNamedToAll: boolean;
   readonly problems: readonly Problem[];
 }
 
@@ -164,7 +170,9 @@ function readBody(policy: MultiNetworkPolicy): PolicyBody {
   const types = policyTypes(policy);
   const ingress = types.ingress ? (policy.spec.ingress ?? []).map((r, i) => readRule(r, r.from, namespace, `spec.ingress[${i}]`, problems)) : undefined;
   const egress = types.egress ? (policy.spec.egress ?? []).map((r, i) => readRule(r, r.to, namespace, `spec.egress[${i}]`, problems)) : undefined;
-  return { key: objectKey(namespace, name), namespace, name, named, podSelector, ...(ingress && { ingress }), ...(egress && { egress }), problems };
+  const podPeers = [...(ingress ?? []), ...(egress ?? [])].flatMap((rule) => (rule.peers ?? []).filter((peer): peer is PodsPeer => peer.kind === "pods"));
+  const egressNamedToAll = (egress ?? []).some((rule) => !rule.peers && rule.ports?.some((p) => p.kind === "named"));
+  return { key: objectKey(namespace, name), namespace, name, named, podSelector, ...(ingress && { ingress }), ...(egress && { egress }), podPeers, egressNamedToAll, problems };
 }
 
 const POLICY_FOR_PATH = `metadata.annotations["${ANNOTATION_POLICY_FOR}"]`;

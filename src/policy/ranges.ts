@@ -3,6 +3,7 @@
 // refuse an element that overlaps another ("File exists", checked on kernel 6.18 / nft 1.0.6), so
 // every set the compiler writes holds disjoint elements, merged where they touch.
 import { type Cidr, type Family, cidrLast, formatIp } from "../networks/addresses.js";
+import { cmpBigint } from "./sorted.js";
 
 export type L4Protocol = "TCP" | "UDP" | "SCTP";
 export const L4_PROTOCOLS: readonly L4Protocol[] = ["TCP", "UDP", "SCTP"];
@@ -55,9 +56,14 @@ export function subtractRanges(a: AddrRange, minus: readonly AddrRange[]): AddrR
   return pieces;
 }
 
+/** By family, then start, then end. */
+export const cmpAddrRange = (x: AddrRange, y: AddrRange): number => x.family - y.family || cmpBigint(x.from, y.from) || cmpBigint(x.to, y.to);
+
+export const sameAddrRange = (x: AddrRange, y: AddrRange): boolean => x.family === y.family && x.from === y.from && x.to === y.to;
+
 /** The union of ranges of one family as sorted, disjoint, non-adjacent ranges. */
 export function mergeAddrRanges(ranges: readonly AddrRange[]): AddrRange[] {
-  const sorted = [...ranges].sort((x, y) => (x.from < y.from ? -1 : x.from > y.from ? 1 : 0));
+  const sorted = [...ranges].sort((x, y) => cmpBigint(x.from, y.from));
   const out: AddrRange[] = [];
   for (const r of sorted) {
     const last = out[out.length - 1];
@@ -117,7 +123,7 @@ export function disjointBoxes(boxes: readonly Box[]): Box[] {
   return out;
 }
 
-const byAddr = (x: Box, y: Box): number => (x.addr.from < y.addr.from ? -1 : x.addr.from > y.addr.from ? 1 : x.addr.to < y.addr.to ? -1 : x.addr.to > y.addr.to ? 1 : 0);
+const byAddr = (x: Box, y: Box): number => cmpBigint(x.addr.from, y.addr.from) || cmpBigint(x.addr.to, y.addr.to);
 
 function samePorts(a: readonly PortRange[], b: readonly PortRange[]): boolean {
   return a.length === b.length && a.every((p, i) => p.from === b[i]!.from && p.to === b[i]!.to);
@@ -157,7 +163,7 @@ function sweepSlices(starts: readonly Box[]): Slice[] {
     points.add(b.addr.from);
     points.add(b.addr.to + 1n);
   }
-  const cuts = [...points].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  const cuts = [...points].sort(cmpBigint);
   const active: Box[] = [];
   let next = 0;
   const slices: Slice[] = [];

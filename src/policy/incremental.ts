@@ -1,0 +1,215 @@
+// The incremental path: the events between two snapshots, the pods whose desired state they may
+// change, and the recompile that rebuilds only those, carrying the model, its peer sets (patched
+// where one pod changed) and the built sets forward, each changed pod with the smallest transaction
+// that gets its table there (element adds and deletes; a chain flushed and rebuilt, or the table
+// replaced, only when the static part changed).
+import { ANNOTATION_POLICY_FOR, annotationsOf } from "../api/objects.js";
+import type { Snapshot } from "../api/snapshot.js";
+import type { Config } from "../config/config.js";
+import type { Op } from "../nft/transaction.js";
+import type { Compiled } from "./compiler.js";
+import { type DesiredState, onNode, sameState, stateFor } from "./desired-state.js";
+import { type PolicyModel, buildModel } from "./model.js";
+import { IdSource, type PeerPods, namespaceLabels, patchPeerPods, peerSelects, peerSetKey } from "./peer-sets.js";
+import { type Policy, type PodsPeer, parsePolicyFor } from "./policy.js";
+import { type PodInfo, podInfo } from "./pods.js";
+import { DirectionDiffCache, transitionOps } from "./transition.js";
+
+/** Something that changed between two snapshots; keys are `ns/name` (namespaces: their name). */
+export type PolicyEvent =
+  | { readonly kind: "pod"; readonly key: string }
+  | { readonly kind: "namespace"; readonly name: string }
+  | { readonly kind: "policy"; readonly key: string }
+  | { readonly kind: "nad"; readonly key: string };
+
+export interface PodChange {
+  readonly pod: string;
+  readonly before?: DesiredState;
+  /** Absent: the pod needs no table any more (deleted, moved, or no managed interface left). */
+  readonly after?: DesiredState;
+  /** The transaction for the pod's netns (empty `after`: the table is removed). */
+  readonly ops: readonly Op[];
+}
+
+export interface Recompiled {
+  readonly compiled: Compiled;
+  /** Exactly the pods whose desired state changed. */
+  readonly affected: ReadonlySet<string>;
+  readonly changes: ReadonlyMap<string, PodChange>;
+}
+
+/**
+ * Each snapshot object's JSON text, computed once in its life (snapshots are immutable): a reload
+ * that produces new objects compares each once, not every object of both snapshots on every diff.
+ * One per line of recompiles (`Compiled.texts`); an entry goes with its object.
+ */
+export class ObjectTexts {
+  readonly #texts = new WeakMap<object, string>();
+
+  of(o: object): string {
+    let text = this.#texts.get(o);
+    if (text === undefined) this.#texts.set(o, (text = JSON.stringify(o)));
+    return text;
+  }
+}
+
+type Versioned = { readonly metadata?: { readonly uid?: string; readonly resourceVersion?: string } };
+
+/** Whether two objects under one key are the same: identity, then the API server's uid + resourceVersion, then content. */
+function sameObject(a: unknown, b: unknown, texts: ObjectTexts): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  const ma = (a as Versioned).metadata;
+  const mb = (b as Versioned).metadata;
+  if (ma?.resourceVersion && mb?.resourceVersion && ma.uid === mb.uid) return ma.resourceVersion === mb.resourceVersion;
+  return texts.of(a) === texts.of(b);
+}
+
+/** The events that turn `before` into `after`, found by object identity, then resourceVersion, then content. */
+export function diffSnapshots(before: Snapshot, after: Snapshot, texts: ObjectTexts = new ObjectTexts()): PolicyEvent[] {
+  const events: PolicyEvent[] = [];
+  const changed = <T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): string[] => {
+    if (a === b) return [];
+    const keys: string[] = [];
+    for (const [k, v] of b) {
+      const old = a.get(k);
+      if (old === undefined || !sameObject(old, v, texts)) keys.push(k);
+    }
+    if (a.size + keys.length !== b.size) for (const k of a.keys()) if (!b.has(k)) keys.push(k);
+    return keys;
+  };
+  for (const key of changed(before.pods, after.pods)) events.push({ kind: "pod", key });
+  for (const name of changed(before.namespaces, after.namespaces)) events.push({ kind: "namespace", name });
+  for (const key of changed(before.policies, after.policies)) events.push({ kind: "policy", key });
+  for (const key of changed(before.nads, after.nads)) events.push({ kind: "nad", key });
+  return events;
+}
+
+/** Pods whose desired state may change with `events`: a superset of the affected pods, never the whole cluster for one pod. */
+function candidates(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[], reused?: ReadonlyMap<string, PeerPods>): Set<string> {
+  const out = new Set<string>();
+  // With `reused` (pod events only, see `reusablePeers`): a policy's peer that the changed pod
+  // matches changes nothing when its set is the very object of the previous model.
+  const setChanged = (policy: Policy, peer: PodsPeer | undefined): boolean => {
+    if (!reused) return true;
+    const key = peerSetKey(policy.networks, peer);
+    const before = prev.peerSets().get(key);
+    return before === undefined || reused.get(key) !== before;
+  };
+  const models = [prev, next];
+  const addSelected = (policyKey: string): void => {
+    for (const m of models) for (const k of m.selectedPods(policyKey)) out.add(k);
+  };
+  for (const event of events) {
+    switch (event.kind) {
+      case "policy":
+        addSelected(event.key);
+        break;
+      case "pod": {
+        out.add(event.key);
+        for (const m of models) {
+          const pod = m.pods.get(event.key);
+          if (!pod) continue;
+          for (const policy of m.policies.values()) {
+            if ((policy.egressNamedToAll && setChanged(policy, undefined)) || policy.podPeers.some((peer) => peerSelects(peer, policy.namespace, pod, namespaceLabels(m.snapshot, pod.namespace)) && setChanged(policy, peer))) addSelected(policy.key);
+          }
+        }
+        break;
+      }
+      case "namespace":
+        for (const m of models) {
+          const labels = m.snapshot.namespaces.get(event.name)?.metadata.labels;
+          if (!labels) continue;
+          for (const policy of m.policies.values()) {
+            if (policy.podPeers.some((peer) => peer.namespaceSelector?.matches(labels))) addSelected(policy.key);
+          }
+        }
+        break;
+      case "nad":
+        for (const m of models) {
+          for (const pod of m.pods.values()) if (pod.attachments.has(event.key)) out.add(pod.key);
+          for (const raw of m.snapshot.policies.values()) {
+            const ns = raw.metadata.namespace ?? "default";
+            if (parsePolicyFor(annotationsOf(raw.metadata)[ANNOTATION_POLICY_FOR], ns).includes(event.key)) addSelected(`${ns}/${raw.metadata.name ?? ""}`);
+          }
+        }
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Peer sets of the previous model that the events leave valid, the next model starts from them: a
+ * set a pod event touches is patched with that pod (see `patchPeerPods`); one a namespace or NAD
+ * event may touch is dropped (recomputed in full).
+ */
+function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly PolicyEvent[], ids: IdSource): Map<string, PeerPods> {
+  const out = new Map(prev.peerSets());
+  const podIn = (s: Snapshot, key: string): PodInfo | undefined => {
+    const raw = s.pods.get(key);
+    return raw ? podInfo(raw) : undefined;
+  };
+  const snapshots = [prev.snapshot, snapshot];
+  // Pod events are patched only when no namespace or NAD changed (membership then depends on the pod alone).
+  const patchable = events.every((e) => e.kind === "pod" || e.kind === "policy");
+  for (const event of events) {
+    if (event.kind === "policy") continue;
+    const pods = event.kind === "pod" ? snapshots.map((s) => podIn(s, event.key)) : [];
+    for (const [key, set] of out) {
+      let stale = false;
+      if (event.kind === "pod") {
+        stale = snapshots.some((s, i) => pods[i] !== undefined && peerSelects(set.peer, set.namespace, pods[i], namespaceLabels(s, pods[i].namespace)));
+        if (stale && patchable) {
+          const after = pods[1];
+          const patched = patchPeerPods(set, event.key, after, after ? namespaceLabels(snapshot, after.namespace) : {}, ids);
+          if (patched !== set) out.set(key, patched);
+          continue;
+        }
+      } else if (event.kind === "namespace") {
+        stale = set.peer === undefined || snapshots.some((s) => {
+          const labels = s.namespaces.get(event.name)?.metadata.labels;
+          return labels != null && set.peer!.namespaceSelector !== undefined && set.peer!.namespaceSelector.matches(labels ?? {});
+        });
+      } else if (event.kind === "nad") {
+        stale = set.networks.includes(event.key);
+      }
+      if (stale) out.delete(key);
+    }
+  }
+  return out;
+}
+
+/**
+ * Recompiles after `events` (or, when absent, the events `diffSnapshots` finds). Only candidate
+ * pods are recompiled; the result's `affected` holds exactly those whose desired state changed.
+ */
+export function recompile(previous: Compiled, snapshot: Snapshot, config: Config, events?: readonly PolicyEvent[]): Recompiled {
+  const options = previous.options;
+  const list = events ?? diffSnapshots(previous.snapshot, snapshot, previous.texts);
+  const changedPods = list.flatMap((e) => (e.kind === "pod" ? [e.key] : []));
+  // The next generation's ids: patched peer sets take theirs first, then the model its new ones.
+  const ids = new IdSource(previous.model.generation + 1);
+  const reused = reusablePeers(previous.model, snapshot, list, ids);
+  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids } });
+  const cache = new Map(previous.setsCache);
+  const states = new Map(previous.states);
+  const changes = new Map<string, PodChange>();
+  const diffCache = new DirectionDiffCache();
+  const podsOnly = list.every((e) => e.kind === "pod");
+  for (const key of candidates(previous.model, model, list, podsOnly ? reused : undefined)) {
+    const raw = snapshot.pods.get(key);
+    const pod = raw ? podInfo(raw) : undefined;
+    const after = pod && onNode(pod, options.node) ? stateFor(model, key, cache) : undefined;
+    const before = previous.states.get(key);
+    if (sameState(before, after)) continue;
+    if (after) states.set(key, after);
+    else states.delete(key);
+    changes.set(key, { pod: key, ...(before && { before }), ...(after && { after }), ops: transitionOps(before, after, options, options, diffCache) });
+  }
+  return {
+    compiled: { snapshot, options, model, states, problems: model.problems(), setsCache: cache, texts: previous.texts },
+    affected: new Set(changes.keys()),
+    changes,
+  };
+}

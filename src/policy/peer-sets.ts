@@ -1,0 +1,219 @@
+// Peer sets: the pods a policy peer selects on the policy's networks, and their host addresses
+// there. One set serves every policy with the same networks and peer (templated policies); it is
+// computed on first use, carried from one model to the next while still valid, and patched, not
+// recomputed, when one pod changed.
+import type { Snapshot } from "../api/snapshot.js";
+import type { Policy, PodsPeer } from "./policy.js";
+import type { PodInfo } from "./pods.js";
+import { type AddrRange, cmpAddrRange, sameAddrRange } from "./ranges.js";
+import type { Labels } from "./selector.js";
+import { editSorted, sameList } from "./sorted.js";
+
+/** The pods a peer selects on some networks, and their addresses there. Shared by every policy with that peer. */
+export interface PeerPods {
+  readonly pods: readonly PodInfo[];
+  readonly ranges: readonly AddrRange[];
+  /** Unique within a line of models (see `IdSource`): equal ids mean the same set (what set-element caches key on). */
+  readonly id: string;
+  readonly networks: readonly string[];
+  /** The peer; absent for "every pod" (egress named ports without `to`). */
+  readonly peer?: PodsPeer;
+  /** The namespace a peer without namespaceSelector looks in. */
+  readonly namespace: string;
+  /** When made by `patchPeerPods`: the id of the set it was patched from, and the host ranges that left and came. */
+  readonly patch?: { readonly from: string; readonly removed: readonly AddrRange[]; readonly added: readonly AddrRange[] };
+}
+
+/**
+ * The ids one model gives its peer sets and named-port groups: `generation.n`. A model carried
+ * forward from another has the next generation, so the ids it takes over never collide with the
+ * ones it makes; a model built afresh starts at generation 0, whatever was built before.
+ */
+export class IdSource {
+  #next = 1;
+
+  constructor(readonly generation: number) {}
+
+  take(): string {
+    return `${this.generation}.${this.#next++}`;
+  }
+}
+
+/** The key of a peer set: equal keys, equal sets (within one snapshot). `peer` absent: every pod. */
+export function peerSetKey(networks: readonly string[], peer: PodsPeer | undefined): string {
+  return `${networks.join(",")}\u0000${peer ? peer.key : "all"}`;
+}
+
+/** A namespace's labels in a snapshot (none when it does not exist). */
+export function namespaceLabels(snapshot: Snapshot, namespace: string): Labels {
+  return snapshot.namespaces.get(namespace)?.metadata.labels ?? {};
+}
+
+/** Whether `peer` (absent: every pod) of a policy in `namespace` selects `pod`, whose namespace has `nsLabels`. */
+export function peerSelects(peer: PodsPeer | undefined, namespace: string, pod: PodInfo, nsLabels: Labels): boolean {
+  if (!peer) return true;
+  if (peer.namespaceSelector ? !peer.namespaceSelector.matches(nsLabels) : pod.namespace !== namespace) return false;
+  return !peer.podSelector || peer.podSelector.matches(pod.labels);
+}
+
+/** A pod's host ranges on any of `networks`, when it counts as a peer there: Running, not hostNetwork, with addresses. */
+export function eligibleRanges(networks: readonly string[], pod: PodInfo): readonly AddrRange[] | undefined {
+  if (!pod.peerEligible) return undefined;
+  if (networks.length === 1) {
+    const ranges = pod.attachments.get(networks[0]!)?.ranges;
+    return ranges && ranges.length > 0 ? ranges : undefined;
+  }
+  const ranges: AddrRange[] = [];
+  for (const nad of networks) for (const r of pod.attachments.get(nad)?.ranges ?? []) ranges.push(r);
+  return ranges.length > 0 ? ranges : undefined;
+}
+
+/**
+ * Peer pods' host addresses, v4 then v6, sorted, duplicates removed. Never merged into ranges:
+ * each stays a host, so that it goes to the hash sets (ruleset.ts) and one pod coming or going is
+ * one element.
+ */
+export function sortedHosts(ranges: AddrRange[]): AddrRange[] {
+  ranges.sort(cmpAddrRange);
+  const out: AddrRange[] = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last && sameAddrRange(last, r)) continue;
+    out.push(r);
+  }
+  return out;
+}
+
+/** The pods and namespaces peer sets are computed from. */
+export interface PeerSource {
+  readonly snapshot: Snapshot;
+  readonly pods: ReadonlyMap<string, PodInfo>;
+  readonly podsByNamespace: ReadonlyMap<string, readonly PodInfo[]>;
+}
+
+/** The peer sets of one model, computed on first use. */
+export class PeerSets {
+  readonly #source: PeerSource;
+  readonly #ids: IdSource;
+  readonly #memo: Map<string, PeerPods>;
+  // The previous model's sets (not the model: each model holding the one before would chain every model ever built).
+  readonly #previous: ReadonlyMap<string, PeerPods> | undefined;
+
+  /** `reuse`: sets known still valid, taken as they are; `previous`: sets that keep their object and id when recomputed equal. */
+  constructor(source: PeerSource, ids: IdSource, reuse?: ReadonlyMap<string, PeerPods>, previous?: ReadonlyMap<string, PeerPods>) {
+    this.#source = source;
+    this.#ids = ids;
+    this.#memo = new Map(reuse ?? []);
+    this.#previous = previous;
+  }
+
+  /** The sets computed so far, by `peerSetKey`. */
+  get computed(): ReadonlyMap<string, PeerPods> {
+    return this.#memo;
+  }
+
+  /** The pods a peer of `policy` selects; `peer` absent: every eligible pod (the destinations of an egress rule without `to`, for its named ports). */
+  of(policy: Policy, peer: PodsPeer | undefined): PeerPods {
+    const key = peerSetKey(policy.networks, peer);
+    let found = this.#memo.get(key);
+    if (!found) {
+      found = samePeerPods(this.#previous?.get(key), this.#collect(policy, peer));
+      this.#memo.set(key, found);
+    }
+    return found;
+  }
+
+  #collect(policy: Policy, peer: PodsPeer | undefined): PeerPods {
+    const podSelector = peer?.podSelector;
+    const chosen: PodInfo[] = [];
+    const ranges: AddrRange[] = [];
+    for (const list of this.#candidates(policy, peer)) {
+      for (const pod of list) {
+        if (podSelector && !podSelector.matches(pod.labels)) continue;
+        const own = eligibleRanges(policy.networks, pod);
+        if (!own) continue;
+        chosen.push(pod);
+        for (const r of own) ranges.push(r);
+      }
+    }
+    return { pods: chosen, ranges: sortedHosts(ranges), id: this.#ids.take(), networks: policy.networks, ...(peer && { peer }), namespace: policy.namespace };
+  }
+
+  /** The pods of the namespaces the peer looks in. */
+  #candidates(policy: Policy, peer: PodsPeer | undefined): Iterable<readonly PodInfo[]> {
+    const { snapshot, pods, podsByNamespace } = this.#source;
+    if (!peer) return [[...pods.values()]];
+    const selector = peer.namespaceSelector;
+    if (!selector) return [podsByNamespace.get(policy.namespace) ?? []];
+    const lists: (readonly PodInfo[])[] = [];
+    for (const [ns, list] of podsByNamespace) {
+      if (selector.everything || selector.matches(namespaceLabels(snapshot, ns))) lists.push(list);
+    }
+    return lists;
+  }
+}
+
+function sameNamedPorts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+/** Whether two pods are the same member of a set on `networks`: key, named ports and addresses there. */
+function sameMember(networks: readonly string[], a: PodInfo, b: PodInfo): boolean {
+  if (a === b) return true;
+  if (a.key !== b.key || !sameNamedPorts(a.namedPorts, b.namedPorts)) return false;
+  return networks.every((n) => {
+    const x = a.attachments.get(n)?.ranges;
+    const y = b.attachments.get(n)?.ranges;
+    return x === y || (x !== undefined && y !== undefined && sameList(x, y, sameAddrRange));
+  });
+}
+
+/** `previous` when `next` holds the same pods (keys, named ports) and addresses, else `next`. */
+function samePeerPods(previous: PeerPods | undefined, next: PeerPods): PeerPods {
+  if (!previous || previous.networks.join(",") !== next.networks.join(",")) return next;
+  if (!sameList(previous.pods, next.pods, (a, b) => sameMember(next.networks, a, b))) return next;
+  return sameList(previous.ranges, next.ranges, sameAddrRange) ? previous : next;
+}
+
+/**
+ * The peer set after one pod changed: `after` (absent: the pod is gone) replaces the pod with key
+ * `key`, when it belongs to the set under the next snapshot (`nsLabels`: its namespace's labels
+ * there). Equal content to what `PeerSets` computes (pod order aside, which nothing reads but
+ * `samePeerPods`); the same object when nothing changed, else a new id from `ids`. O(peers), no
+ * selector evaluation but for the one pod. Valid only when the namespaces and NADs are unchanged.
+ */
+export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undefined, nsLabels: Labels, ids: IdSource): PeerPods {
+  const index = set.pods.findIndex((p) => p.key === key);
+  const own = after && peerSelects(set.peer, set.namespace, after, nsLabels) ? eligibleRanges(set.networks, after) : undefined;
+  if (index < 0 && !own) return set;
+  const old = index >= 0 ? set.pods[index]! : undefined;
+  if (old && own && after && sameMember(set.networks, old, after)) return set;
+  const pods = set.pods.slice();
+  if (old) {
+    if (own) pods[index] = after!;
+    else pods.splice(index, 1);
+  } else pods.push(after!);
+  // set.ranges is sorted and without duplicates (sortedHosts): patched by binary search, not re-sorted.
+  const ranges: AddrRange[] = [...set.ranges];
+  const removed: AddrRange[] = [];
+  const added: AddrRange[] = [];
+  const oldRanges = old ? eligibleRanges(set.networks, old) : undefined;
+  if (oldRanges) {
+    // Drop the old pod's addresses unless another member still has them.
+    let gone = oldRanges.filter((r, i) => oldRanges.findIndex((x) => sameAddrRange(x, r)) === i);
+    for (const p of pods) {
+      if (gone.length === 0) break;
+      if (p === after && own) continue;
+      const theirs = eligibleRanges(set.networks, p);
+      if (theirs) gone = gone.filter((r) => !theirs.some((x) => sameAddrRange(x, r)));
+    }
+    for (const r of gone) if (editSorted(ranges, r, cmpAddrRange, false)) removed.push(r);
+  }
+  for (const r of own ?? []) if (editSorted(ranges, r, cmpAddrRange, true)) added.push(r);
+  // A range both gone and back (the old pod's address kept by the new one) is neither.
+  const net = removed.filter((r) => !added.some((x) => sameAddrRange(x, r)));
+  return { ...set, pods, ranges, id: ids.take(), patch: { from: set.id, removed: net, added: added.filter((r) => !removed.some((x) => sameAddrRange(x, r))) } };
+}
