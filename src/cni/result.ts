@@ -8,6 +8,7 @@ import { z } from "zod";
 import { type Problem, type Result, fail, ok, problemsFromZod } from "../api/errors.js";
 import { parseCidr, parseIp } from "../networks/addresses.js";
 import { CNI_ERROR, type CniError, cniError } from "./errors.js";
+import { defined } from "./json.js";
 import { RESULT_VERSIONS, type ResultVersion, compareVersions, isResultVersion } from "./version.js";
 
 export interface CniInterface {
@@ -107,10 +108,6 @@ function ipVersionOf(address: string): "4" | "6" {
   return ip?.family === 4 || (ip !== undefined && ip.value >> 32n === 0xffffn) ? "4" : "6";
 }
 
-/** Copies only the keys that have a value, so results compare and print without `undefined` holes. */
-function defined<T extends object>(object: T): T {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
-}
 
 function isEmptyDns(dns: CniDns | undefined): boolean {
   return dns === undefined || Object.values(dns).every((value) => value === undefined || (Array.isArray(value) && value.length === 0) || value === "");
