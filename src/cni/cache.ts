@@ -3,10 +3,8 @@
 // their `prevResult` (CNI spec 1.0.0: "the runtime must cache the result of ADD"). The file format
 // and its place are libcni's (`<dir>/results/<network>-<containerID>-<ifname>`, kind `cniCacheV1`,
 // the config base64 in `config`), so a node's existing tools read it; unlike libcni, a file is
-// written whole to a temporary file in the same directory and renamed, so a crash mid-write never
-// leaves half a file where DEL will look.
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, readdir, rename, unlink } from "node:fs/promises";
+// written atomically (files.ts).
+import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { type Result, fail, formatProblem, ok, problemsFromZod } from "../api/errors.js";
@@ -14,6 +12,7 @@ import { interfaceNameProblem } from "../networks/names.js";
 import { CNI_NAME_PATTERN } from "./config.js";
 import { CNI_ERROR, type CniError, cniError } from "./errors.js";
 import type { CniArgs } from "./invoke.js";
+import { removeFile, writeFileAtomic } from "./files.js";
 import { decodeJson } from "./json.js";
 import { type CniResult, parseResult } from "./result.js";
 
@@ -86,20 +85,10 @@ export class ResultCache {
       ...(entry.capabilityArgs !== undefined && Object.keys(entry.capabilityArgs).length > 0 && { capabilityArgs: entry.capabilityArgs }),
       ...(entry.result !== undefined && { result: entry.result }),
     });
-    const temp = join(this.resultsDir, `.${entry.network}-${entry.containerId}-${entry.ifname}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
     try {
-      await mkdir(this.resultsDir, { recursive: true, mode: 0o700 });
-      const handle = await open(temp, "wx", 0o600);
-      try {
-        await handle.writeFile(body);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, file.value);
+      await writeFileAtomic(file.value, body);
       return ok(file.value);
     } catch (error) {
-      await unlink(temp).catch(() => undefined);
       return fail(cniError(CNI_ERROR.ioFailure, `cannot write the result cache file ${file.value}: ${(error as Error).message}`));
     }
   }
@@ -126,13 +115,11 @@ export class ResultCache {
     const file = this.file(key);
     if (!file.ok) return file;
     try {
-      await unlink(file.value);
+      await removeFile(file.value);
+      return ok(undefined);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-        return fail(cniError(CNI_ERROR.ioFailure, `cannot remove the result cache file ${file.value}: ${(error as Error).message}`));
-      }
+      return fail(cniError(CNI_ERROR.ioFailure, `cannot remove the result cache file ${file.value}: ${(error as Error).message}`));
     }
-    return ok(undefined);
   }
 
   /**
