@@ -8,8 +8,8 @@
 // nadguard took over the node: as Multus' cmdDel reads them, the first delegate is the cluster
 // network and gets the runtime's CNI_IFNAME, every other one its `ifnameRequest`, else
 // `net<position>`. nadguard also writes each delegate's full capability arguments
-// (`capabilityArgs`, which Multus' decoder ignores) since Multus does not cache port mappings
-// and bandwidth.
+// (`capabilityArgs`, since Multus does not cache port mappings and bandwidth) and its selection
+// element as written (`element`, for messages); Multus' decoder ignores both.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -27,6 +27,8 @@ export interface CachedDelegate {
   readonly ifname: string;
   /** The first delegate: the cluster network. */
   readonly clusterNetwork: boolean;
+  /** The selection element as written (e.g. `nets/blue@net1`), for messages; absent for the cluster and default networks. */
+  readonly element?: string;
   /** Its config as run (a single config as a list of one). */
   readonly config: NetworkConfigList;
   /** The capability arguments it ran with. */
@@ -49,6 +51,7 @@ const DelegateSchema = z.object({
   deviceID: z.string().nullish(),
   resourceName: z.string().nullish(),
   capabilityArgs: z.record(z.string(), z.unknown()).nullish(),
+  element: z.string().nullish(),
   Bytes: z.base64({ message: "must be the delegate's config as base64" }),
 });
 
@@ -91,6 +94,7 @@ export function parseDelegateCache(text: string, path: string, ifname: string, f
         name: entry.Name || config.value.name,
         ifname: entry.ifnameRequest || (clusterNetwork ? ifname : `net${index}`),
         clusterNetwork,
+        element: entry.element || undefined,
         config: config.value,
         capabilityArgs: entry.capabilityArgs ?? multusCapabilityArgs(entry, clusterNetwork),
         macRequest: entry.macRequest || undefined,
@@ -140,6 +144,7 @@ export async function writeDelegateCache(dir: string, containerId: string, deleg
       deviceID: d.deviceId,
       resourceName: d.resourceName,
       capabilityArgs: d.capabilityArgs,
+      element: d.element,
       Bytes: Buffer.from(d.config.bytes).toString("base64"),
     }),
   );

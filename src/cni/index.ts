@@ -1,4 +1,5 @@
 // The CNI layer: the only module that runs CNI plugins (DESIGN.md).
+export * from "./attach.js";
 export * from "./cache.js";
 export * from "./checkpoint.js";
 export * from "./config.js";

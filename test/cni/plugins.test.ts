@@ -1,49 +1,21 @@
-// src/cni against the REAL plugins of Debian's containernetworking-plugins (/usr/lib/cni) and real
-// network namespaces: a "switch" netns where the plugins run (bridges and macvlan parents are made
-// there, never in the host's namespace) and a "pod" netns they attach to. Names carry this run's
-// prefix (test/e2e/sys.ts), addresses come from 198.18.0.0/15 and fd00::/8, host-local keeps its
-// leases in this run's temp dir, and everything is removed in afterAll whatever happened (a killed
-// run is cleaned by the next one's cleanupStale). Nothing is sent: the tests read state back.
-import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+// src/cni's runner against the REAL plugins of Debian's containernetworking-plugins and real network
+// namespaces (test/cni/netns.ts), removed in afterAll whatever happened.
+import { chmod, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CniRunner, type NetworkConfigList, type RuntimeConf, SpawnPluginExec, convertResult, formatCniError, parseNetworkConfig } from "../../src/cni/index.js";
-import { cleanupStale, must, newPrefix, run, sleep } from "../e2e/sys.js";
+import { CniRunner, type NetworkConfigList, type RuntimeConf, SpawnPluginExec, convertResult, formatCniError } from "../../src/cni/index.js";
+import { must, sleep } from "../e2e/sys.js";
+import { CNI_DIR, CniNetns, IS_ROOT, globalAddresses, list } from "./netns.js";
 
-const CNI_DIR = "/usr/lib/cni";
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn("\n!! test/cni/plugins.test.ts SKIPPED: not root, cannot create network namespaces !!\n");
+if (!IS_ROOT) console.warn("\n!! test/cni/plugins.test.ts SKIPPED: not root, cannot create network namespaces !!\n");
 
-interface IpAddr {
-  readonly ifname: string;
-  readonly address: string;
-  readonly operstate: string;
-  readonly flags: string[];
-  readonly addr_info: { family: string; local: string; prefixlen: number }[];
-}
-
-function list(config: unknown): NetworkConfigList {
-  const parsed = parseNetworkConfig(config, "test");
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
-  return parsed.value;
-}
-
-describe.skipIf(!isRoot)("CNI plugins from /usr/lib/cni", () => {
-  const prefix = newPrefix();
-  const sw = `${prefix}sw`;
-  const pod = `${prefix}pod`;
-  const podPath = `/run/netns/${pod}`;
+describe.skipIf(!IS_ROOT)("CNI plugins from /usr/lib/cni", () => {
+  let lab: CniNetns;
+  let podPath: string;
   let dir: string;
-  let runner: CniRunner;
   let dataDir: string;
-
-  /** The pod's interfaces as iproute2 reads them back from the kernel. */
-  async function podLinks(): Promise<IpAddr[]> {
-    return JSON.parse(await must("ip", ["-n", pod, "-j", "addr", "show"])) as IpAddr[];
-  }
-  const globalAddresses = (link: IpAddr | undefined): string[] =>
-    (link?.addr_info ?? []).filter((a) => !a.local.startsWith("fe80")).map((a) => `${a.local}/${a.prefixlen}`);
+  let runner: CniRunner;
+  const podLinks = () => lab.links(podPath);
 
   const lan = (): NetworkConfigList =>
     list({
@@ -71,22 +43,15 @@ describe.skipIf(!isRoot)("CNI plugins from /usr/lib/cni", () => {
   });
 
   beforeAll(async () => {
-    await cleanupStale();
-    // The e2e naming, so that cleanupStale of a later run removes what a killed run left.
-    dir = await mkdtemp(join(tmpdir(), `nadguard-e2e-${prefix}`));
-    dataDir = join(dir, "ipam");
-    await must("ip", ["netns", "add", sw]);
-    await must("ip", ["netns", "add", pod]);
-    await must("ip", ["-n", sw, "link", "add", "mvp", "type", "veth", "peer", "name", "mvq"]);
-    await must("ip", ["-n", sw, "link", "set", "mvp", "up"]);
-    await must("ip", ["-n", sw, "link", "set", "mvq", "up"]);
-    runner = new CniRunner({ pluginDirs: [join(dir, "bin"), CNI_DIR], cacheDir: join(dir, "cache"), exec: new SpawnPluginExec({ netns: `/run/netns/${sw}` }) });
+    lab = await CniNetns.create();
+    podPath = await lab.addPod("pod");
+    dir = lab.dir;
+    dataDir = lab.dataDir;
+    runner = new CniRunner({ pluginDirs: [join(dir, "bin"), CNI_DIR], cacheDir: join(dir, "cache"), exec: new SpawnPluginExec({ netns: lab.switchPath }) });
   });
 
   afterAll(async () => {
-    await run("ip", ["netns", "delete", pod]);
-    await run("ip", ["netns", "delete", sw]);
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await lab?.destroy();
   });
 
   it("ADD of bridge + tuning puts net1 in the pod with host-local's addresses and the MAC asked through the mac capability", async () => {
@@ -103,14 +68,14 @@ describe.skipIf(!isRoot)("CNI plugins from /usr/lib/cni", () => {
     const sandbox = added.value.interfaces?.find((i) => i.sandbox === podPath);
     expect(sandbox).toEqual({ name: "net1", mac: "02:00:5e:12:34:56", sandbox: podPath });
     // host-local's lease, one file per address, named after the address.
-    expect((await readdir(join(dataDir, "lan"))).filter((f) => /^[0-9a-f.:]+$/.test(f)).sort()).toEqual(addresses.map((a) => a.split("/")[0]).sort());
+    expect(await lab.leases("lan")).toEqual(addresses.map((a) => a.split("/")[0]).sort());
     expect(await readdir(join(dir, "cache", "results"))).toEqual(["lan-pod-1-net1"]);
   });
 
   it("CHECK passes while the attachment is intact and returns the plugin's error once the address is gone", async () => {
     expect(await runner.check(lan(), rt())).toEqual({ ok: true, value: undefined });
     const address = globalAddresses((await podLinks()).find((l) => l.ifname === "net1"))[0]!;
-    await must("ip", ["-n", pod, "addr", "del", address, "dev", "net1"]);
+    await must("ip", ["-n", podPath.slice("/run/netns/".length), "addr", "del", address, "dev", "net1"]);
     const checked = await runner.check(lan(), rt());
     expect(checked.ok).toBe(false);
     if (checked.ok) return;
@@ -121,7 +86,7 @@ describe.skipIf(!isRoot)("CNI plugins from /usr/lib/cni", () => {
   it("DEL removes net1 and host-local's leases and the cache file; a second DEL, with an empty netns, succeeds too", async () => {
     expect(await runner.del(lan(), rt())).toEqual({ ok: true, value: { warnings: [] } });
     expect((await podLinks()).map((l) => l.ifname)).toEqual(["lo"]);
-    expect((await readdir(join(dataDir, "lan"))).filter((f) => /^[0-9a-f.:]+$/.test(f))).toEqual([]);
+    expect(await lab.leases("lan")).toEqual([]);
     expect(await readdir(join(dir, "cache", "results"))).toEqual([]);
     expect(await runner.del(lan(), rt({ netns: "" }))).toEqual({ ok: true, value: { warnings: [] } });
   });
@@ -174,7 +139,7 @@ describe.skipIf(!isRoot)("CNI plugins from /usr/lib/cni", () => {
   });
 
   it("the first directory of the path that holds a type wins", async () => {
-    await must("mkdir", ["-p", join(dir, "bin")]);
+    await mkdir(join(dir, "bin"), { recursive: true });
     const shadow = join(dir, "bin", "loopback");
     await writeFile(shadow, `#!/bin/sh\necho '{"code":100,"msg":"the shadowing loopback ran"}'\nexit 1\n`);
     await chmod(shadow, 0o755);
@@ -188,7 +153,7 @@ describe.skipIf(!isRoot)("CNI plugins from /usr/lib/cni", () => {
 
   it("kills a plugin that runs past the time limit, and what it started", async () => {
     const bin = join(dir, "slow-bin");
-    await must("mkdir", ["-p", bin]);
+    await mkdir(bin, { recursive: true });
     const pids = join(dir, "slow.pids");
     // A shell that starts a child holding stdout open, as a plugin that forks would.
     await writeFile(join(bin, "slow"), `#!/bin/sh\nsleep 300 &\necho "$$ $!" > ${pids}\nwait\n`);
