@@ -4,7 +4,8 @@
 // - the delegate cache (delegate-cache.ts) is written before the first delegate runs, so a DEL
 //   after any crash knows what to undo, with the configs as run (the NAD may have changed or gone);
 // - a hook runs after the cluster network and before the first secondary delegate (the node
-//   daemon installs the pod's nft table there: nft matches interface names that do not exist yet);
+//   daemon installs the pod's nft table there: nft matches interface names that do not exist yet),
+//   another after each delegate (default routes, routes.ts);
 // - a failing ADD DELs what it ran, the failing delegate included, in reverse, and its error names
 //   the pod, the delegate, its element and the plugin;
 // - DEL never fails: it undoes every delegate in reverse even if some fail, reports what went
@@ -47,6 +48,8 @@ export interface AddRequest {
   readonly delegates: readonly PlannedDelegate[];
   /** Runs after the cluster network, before the first secondary delegate; an error undoes the ADD. */
   readonly beforeSecondaries?: () => Promise<Result<void, string>>;
+  /** Runs after each delegate's ADD (default routes, routes.ts); an error undoes the ADD. */
+  readonly afterDelegate?: (delegate: PlannedDelegate, result: CniResult) => Promise<Result<void, string>>;
 }
 
 export interface AttachedDelegate {
@@ -156,6 +159,8 @@ export class Attachments {
         return this.#undo(request, attached.map((a) => a.delegate), named(added.error, `${prefix} ${describeDelegate(delegate)}`), delegate);
       }
       attached.push({ delegate, result: added.value });
+      const after = request.afterDelegate === undefined ? ok(undefined) : await request.afterDelegate(delegate, added.value);
+      if (!after.ok) return this.#undo(request, attached.map((a) => a.delegate), cniError(CNI_ERROR.internal, `${prefix} ${describeDelegate(delegate)}: ${after.error}`));
     }
     return ok(attached);
   }

@@ -63,10 +63,18 @@ const SingleSchema = PluginSchema.extend({ cniVersion: VersionSchema, name: Name
 
 const truthy = (value: boolean | string | null | undefined): boolean => value === true || (typeof value === "string" && /^(1|t|true)$/i.test(value));
 
-function decode(input: string | unknown, where: string): Result<unknown, Problem[]> {
-  if (typeof input !== "string") return ok(input);
-  const decoded = decodeJson(input);
-  return decoded.ok ? decoded : fail([{ code: "cni.config-json", path: where, message: `is not valid JSON: ${decoded.error}` }]);
+/** A config's JSON object from text or an already decoded value; problems name `where`. */
+export function decodeConfigObject(input: string | unknown, where: string): Result<JsonObject, Problem[]> {
+  let json = input;
+  if (typeof input === "string") {
+    const decoded = decodeJson(input);
+    if (!decoded.ok) return fail([{ code: "cni.config-json", path: where, message: `is not valid JSON: ${decoded.error}` }]);
+    json = decoded.value;
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return fail([{ code: "cni.config-shape", path: where, message: "must be a JSON object (a CNI network config or conflist)" }]);
+  }
+  return ok(json as JsonObject);
 }
 
 function plugin(raw: JsonObject): PluginConfig {
@@ -84,12 +92,9 @@ function plugin(raw: JsonObject): PluginConfig {
  * text or an already decoded value.
  */
 export function parseNetworkConfig(input: string | unknown, where: string): Result<NetworkConfigList, Problem[]> {
-  const decoded = decode(input, where);
+  const decoded = decodeConfigObject(input, where);
   if (!decoded.ok) return decoded;
   const json = decoded.value;
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    return fail([{ code: "cni.config-shape", path: where, message: "must be a JSON object (a CNI network config or conflist)" }]);
-  }
   if ("plugins" in json) {
     const parsed = ListSchema.safeParse(json);
     if (!parsed.success) return fail(problemsFromZod(parsed.error, where, "cni.config"));

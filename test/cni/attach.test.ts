@@ -6,7 +6,8 @@ import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Result, ok } from "../../src/api/errors.js";
-import { Attachments, CniRunner, type PlannedDelegate, SpawnPluginExec, networkStatuses, readDelegateCache } from "../../src/cni/index.js";
+import { Attachments, CniRunner, type PlannedDelegate, SpawnPluginExec, applyGatewayFilter, gatewayFilters, networkStatuses, planDelegates, readDelegateCache } from "../../src/cni/index.js";
+import { parseNetworkSelections } from "../../src/networks/selection.js";
 import { must } from "../e2e/sys.js";
 import { CNI_DIR, CniNetns, IS_ROOT, globalAddresses, list } from "./netns.js";
 
@@ -227,6 +228,36 @@ describe.skipIf(!IS_ROOT)("attaching a sandbox's delegates", () => {
     const checked = await attachments.check(sandbox);
     expect(checked.ok ? "" : checked.error.msg).toMatch(/^network "nets\/green" \(element "nets\/green@net2", interface net2\): plugin type="bridge" name="green" failed \(check\): /);
     await attachments.del(sandbox);
+    expect(await lab.linkNames(pod)).toEqual(["lo"]);
+  });
+
+  it("default-route: the cluster network's default route goes, the element's gateway is set on its interface", async () => {
+    const pod = await lab.addPod("gw");
+    const selections = parseNetworkSelections(JSON.stringify([{ name: "blue", namespace: "nets", "default-route": ["198.18.51.1"] }]), "tenant-a");
+    if (!selections.ok) throw new Error(JSON.stringify(selections.error));
+    const planned = planDelegates({
+      ifname: "eth0",
+      clusterNetwork: { name: "cluster", where: "cluster.conflist", config: { cniVersion: "1.0.0", name: "cluster", type: "bridge", bridge: "nggw", isDefaultGateway: true, ipam: hostLocal("198.18.54.0/24") } },
+      defaultNetworks: [],
+      selections: selections.value.map((a) => ({ selection: a.selection, network: { name: "nets/blue", where: "nets/blue", config: { cniVersion: "1.0.0", name: "blue", type: "macvlan", master: "mvp", ipam: hostLocal("198.18.51.0/24") } } })),
+      runtime: {},
+      nextDevice: () => undefined,
+    });
+    if (!planned.ok) throw new Error(JSON.stringify(planned.error));
+    const filters = gatewayFilters(planned.value);
+    if (!filters.ok) throw new Error(JSON.stringify(filters.error));
+    const added = await attachments.add({
+      containerId: "sandbox-gw",
+      netns: pod,
+      args: ARGS,
+      pod: POD,
+      delegates: planned.value,
+      afterDelegate: (delegate) => applyGatewayFilter(pod, filters.value.find((f) => f.ifname === delegate.ifname)!),
+    });
+    if (!added.ok) throw new Error(added.error.error.msg);
+    const defaults = JSON.parse(await must("nsenter", [`--net=${pod}`, "ip", "-j", "route", "show", "default"])) as { gateway: string; dev: string }[];
+    expect(defaults.map((r) => `${r.gateway} ${r.dev}`)).toEqual(["198.18.51.1 net1"]);
+    await attachments.del({ containerId: "sandbox-gw", netns: pod, ifname: "eth0", args: ARGS });
     expect(await lab.linkNames(pod)).toEqual(["lo"]);
   });
 });
