@@ -6,14 +6,14 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
-/** Writes `body` to `path` (mode 0600, its directory made 0700 when missing). Rejects with the fs error. */
-export async function writeFileAtomic(path: string, body: string): Promise<void> {
+/** Writes `body` to `path` (mode 0600 unless given, its directory made 0700 when missing). Rejects with the fs error. */
+export async function writeFileAtomic(path: string, body: string, mode = 0o600): Promise<void> {
   const dir = dirname(path);
   // A leading dot: listings of the directory skip a write in progress.
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await open(temp, "wx", 0o600);
+    const handle = await open(temp, "wx", mode);
     try {
       await handle.writeFile(body);
       await handle.sync();

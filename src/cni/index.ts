@@ -2,6 +2,7 @@
 export * from "./attach.js";
 export * from "./cache.js";
 export * from "./checkpoint.js";
+export * from "./conf-file.js";
 export * from "./config.js";
 export * from "./delegate-cache.js";
 export * from "./errors.js";
