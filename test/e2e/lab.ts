@@ -1,7 +1,7 @@
 // The end-to-end lab: "pods" are network namespaces of this run, attached to secondary networks by
-// the REAL reference CNI plugins (/usr/lib/cni: bridge, macvlan, ipvlan with host-local IPAM) per
-// the CNI spec, and described in a state directory the enforcer reads, with the addresses the
-// plugins returned in their network-status annotations.
+// the REAL reference CNI plugins (/usr/lib/cni: bridge, macvlan, ipvlan with host-local IPAM),
+// run through src/cni (the node's own CNI layer), and described in a state directory the
+// enforcer reads, with the addresses the plugins returned in their network-status annotations.
 //
 // Topology: everything lives in namespaces named `ng-<pid>-<hex>-…` (PREFIX_PATTERN). A "switch"
 // netns holds the bridges and the macvlan/ipvlan parents, so nothing is created in the host's
@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { CniRunner, SpawnPluginExec, convertResult, formatCniError, parseNetworkConfig } from "../../src/cni/index.js";
 import { Agent, type AgentPorts, type ProbeRequest, type ProbeResult } from "./agent-client.js";
 import { cleanupStale, must, newPrefix, run } from "./sys.js";
 
@@ -97,6 +98,8 @@ export class Lab {
   #eth0Index = 0;
   #generation = 0;
   #destroyed = false;
+  /** Runs the plugins inside the switch netns, so that bridges and veth peers are made there. */
+  readonly #runner: CniRunner;
 
   private constructor(prefix: string, dir: string, options: LabOptions) {
     this.prefix = prefix;
@@ -105,6 +108,7 @@ export class Lab {
     this.networks = options.networks;
     this.agentPorts = options.agentPorts;
     this.#namespaces = { ...options.namespaces };
+    this.#runner = new CniRunner({ pluginDirs: [CNI_DIR], cacheDir: join(dir, "cni"), exec: new SpawnPluginExec({ netns: `/run/netns/${this.switchNetns}` }) });
   }
 
   get switchNetns(): string {
@@ -218,27 +222,27 @@ export class Lab {
     return { v4, v6 };
   }
 
-  /** Runs a CNI plugin per the spec (env + config on stdin), inside the switch netns. */
+  /** CNI ADD or DEL of one attachment through src/cni, inside the switch netns. */
   async #cni(command: "ADD" | "DEL", net: NetworkSpec, netnsPath: string, containerId: string, a: Attachment): Promise<Attached> {
     assertTestAddress(a.v4);
     assertTestAddress(a.v6);
-    const config = cniConfig(net, join(this.dir, "ipam"), a);
-    const env = {
-      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-      CNI_COMMAND: command,
-      CNI_CONTAINERID: containerId,
-      CNI_NETNS: netnsPath,
-      CNI_IFNAME: net.ifname,
-      CNI_PATH: CNI_DIR,
-    };
-    const result = await run("nsenter", [`--net=/run/netns/${this.switchNetns}`, join(CNI_DIR, net.type)], { input: JSON.stringify(config), env });
-    if (result.code !== 0) throw new Error(`CNI ${command} ${net.type} for ${containerId}/${net.ifname} failed: ${result.stdout}${result.stderr}`);
-    if (command === "DEL") return { network: `${NETS_NAMESPACE}/${net.name}`, ifname: net.ifname, ips: [] };
-    const parsed = JSON.parse(result.stdout) as { interfaces?: { name: string; mac?: string; sandbox?: string }[]; ips?: { address: string; interface?: number }[] };
-    const ips = (parsed.ips ?? []).map((ip) => ip.address.split("/")[0]!);
+    const list = parseNetworkConfig(cniConfig(net, join(this.dir, "ipam"), a), `lab network ${net.name}`);
+    if (!list.ok) throw new Error(list.error.map((p) => `${p.path}: ${p.message}`).join("; "));
+    const runtime = { containerId, netns: netnsPath, ifname: net.ifname };
+    const failed = (message: string): Error => new Error(`CNI ${command} ${net.type} for ${containerId}/${net.ifname} failed: ${message}`);
+    const network = `${NETS_NAMESPACE}/${net.name}`;
+    if (command === "DEL") {
+      const deleted = await this.#runner.del(list.value, runtime);
+      if (!deleted.ok) throw failed(formatCniError(deleted.error));
+      return { network, ifname: net.ifname, ips: [] };
+    }
+    const added = await this.#runner.add(list.value, runtime);
+    const result = added.ok ? convertResult(added.value, "1.0.0") : added;
+    if (!result.ok) throw failed(formatCniError(result.error));
+    const ips = (result.value.ips ?? []).map((ip) => ip.address.split("/")[0]!);
     ips.forEach(assertTestAddress);
-    const mac = parsed.interfaces?.find((i) => i.sandbox !== undefined && i.name === net.ifname)?.mac;
-    return { network: `${NETS_NAMESPACE}/${net.name}`, ifname: net.ifname, ips, ...(mac !== undefined && { mac }) };
+    const mac = result.value.interfaces?.find((i) => i.sandbox !== undefined && i.name === net.ifname)?.mac;
+    return { network, ifname: net.ifname, ips, ...(mac !== undefined && { mac }) };
   }
 
   /** Writes (or rewrites, e.g. after a relabel) the pod's object in the state directory. */
