@@ -27,14 +27,13 @@ export async function startWebhook(state: string, options: { env?: NodeJS.Proces
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...options.env },
   });
-  let stdout = "";
   let stderr = "";
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  // stdout is the JSON log; the listening address and the curl hint come on stderr.
   const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (match && stdout.includes("try: curl")) resolve(Number(match[1]));
+    child.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+      if (match && stderr.includes("try: curl")) resolve(Number(match[1]));
     });
     child.on("exit", (code) => reject(new Error(`webhook exited with ${code}: ${stderr}`)));
   });
