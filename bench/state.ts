@@ -29,7 +29,7 @@ interface Webhook {
 
 async function startWebhook(ctx: BenchContext, state: string, certFile: string, keyFile: string): Promise<Webhook> {
   const child = ctx.cleanup.track(
-    spawn(process.execPath, [join(ROOT, "bin", "nadguard.js"), "webhook", "--state", state, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "warn"], {
+    spawn(process.execPath, [join(ROOT, "bin", "nadguard.js"), "webhook", "--state", state, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "info"], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     }),
@@ -40,7 +40,8 @@ async function startWebhook(ctx: BenchContext, state: string, certFile: string, 
     const timer = setTimeout(() => reject(new Error(`nadguard webhook did not start in 60 s: ${output}`)), 60_000);
     child.stdout?.on("data", (c: Buffer) => {
       output += c.toString("utf8");
-      const match = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      // The JSON log's "nadguard webhook listening" line carries the address.
+      const match = /"address":"https:\/\/127\.0\.0\.1:(\d+)"/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(Number(match[1]));
