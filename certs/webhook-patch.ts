@@ -1,12 +1,12 @@
-// The caBundle of nadguard's webhook configurations: rewritten in manifest files in place, or as
-// `kubectl patch` commands for configurations already in a cluster. Only the caBundle values of
-// webhooks whose clientConfig.service is the given Service change; every other byte of the file
-// (comments, order, quoting) stays as it was.
+// The caBundle of nadguard's webhook configurations: set in the text of webhook configuration
+// manifests (the command writes the result to stdout or a file of its choosing, never back to the
+// file it read), or as `kubectl patch` commands for configurations already in a cluster. Only the
+// caBundle values of webhooks whose clientConfig.service is the given Service change; every other
+// byte of the text (comments, order, quoting) stays as it was.
 import { readFile } from "node:fs/promises";
 import { isMap, isScalar, isSeq, parseAllDocuments } from "yaml";
 import { InputError } from "../src/api/errors.js";
 import type { SecretRef } from "./secret.js";
-import { writeIfChanged } from "./secret.js";
 
 export interface WebhookRef {
   /** `mutatingwebhookconfiguration` or `validatingwebhookconfiguration`, as kubectl names it. */
@@ -15,9 +15,9 @@ export interface WebhookRef {
   webhook: string;
 }
 
-export interface PatchedFile {
-  file: string;
-  changed: boolean;
+export interface PatchedText {
+  /** The manifest text with the caBundle values set. */
+  text: string;
   webhooks: WebhookRef[];
 }
 
@@ -27,25 +27,18 @@ const KINDS: Record<string, string> = {
 };
 
 /**
- * Sets `clientConfig.caBundle` (base64 of the PEM bundle) of every webhook of `file` that calls
- * `service`, and writes the file if that changed it. InputError when the file is not YAML, calls
- * the service from no webhook, or such a webhook has no caBundle field to rewrite.
+ * Sets `clientConfig.caBundle` (base64 of the PEM bundle) of every webhook in `text` (read from
+ * `file`, which names it in messages) that calls `service`. InputError when the text is not YAML,
+ * calls the service from no webhook, or such a webhook has no caBundle field to rewrite.
  */
-export async function patchWebhookFile(file: string, caBundleBase64: string, service: SecretRef): Promise<PatchedFile> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new InputError([{ code: "certs.webhooks", path: file, message: `cannot read: ${(error as Error).message}` }]);
-  }
+export function patchWebhookText(text: string, file: string, caBundleBase64: string, service: SecretRef): PatchedText {
   const { edits, webhooks } = findCaBundles(text, file, service);
   let patched = text;
   // From the end, so that the earlier offsets stay valid.
   for (const [start, end] of edits.sort((a, b) => b[0] - a[0])) {
     patched = `${patched.slice(0, start)}${caBundleBase64}${patched.slice(end)}`;
   }
-  const changed = patched !== text && (await writeIfChanged(file, patched, 0o644));
-  return { file, changed, webhooks };
+  return { text: patched, webhooks };
 }
 
 /** The webhooks of a manifest file that call `service` (for the kubectl commands), without writing. */

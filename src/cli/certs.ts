@@ -1,17 +1,20 @@
 // `nadguard certs`: the webhook's CA and serving certificate for a cluster, kept in a Secret
 // manifest (`--secret FILE`) or a directory (`--out-dir DIR`) that is both output and state: a
 // run renews what is due (certs/rotation.ts), keeps the previous CA in the caBundle for the
-// rollover, patches the caBundle into the webhook configuration manifests, and prints it with the
-// `kubectl patch` commands for a cluster. A run with nothing due changes no file.
+// rollover, sets the caBundle in webhook configuration manifests (`--patch-webhooks FILE`, `-` for
+// stdin) and writes them to stdout, or to `--out PATH`, never back to the file read (a tracked file
+// stays as it is), and prints the caBundle with the `kubectl patch` commands for a cluster. While
+// stdout carries the configurations, the report goes to stderr, so that `| kubectl apply -f -`
+// reads YAML only. A run with nothing due changes no file.
 import { existsSync } from "node:fs";
 import type { ParseArgsConfig } from "node:util";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatDuration, parseDuration } from "../../certs/duration.js";
 import { type CertificateSet, type RotationPolicy, policyProblems, rotate } from "../../certs/rotation.js";
-import { readCertDir, readSecretFile, writeCertDir, writeSecretFile } from "../../certs/secret.js";
-import { type WebhookRef, kubectlPatchCommands, patchWebhookFile, webhooksInFile } from "../../certs/webhook-patch.js";
-import { EXIT, UsageError } from "./io.js";
+import { readCertDir, readSecretFile, writeCertDir, writeIfChanged, writeSecretFile } from "../../certs/secret.js";
+import { type WebhookRef, kubectlPatchCommands, patchWebhookText, webhooksInFile } from "../../certs/webhook-patch.js";
+import { EXIT, UsageError, readText } from "./io.js";
 
 export interface CertsCommandOptions {
   /** The Secret manifest to read and (re)write; exactly one of secret and outDir. */
@@ -27,7 +30,10 @@ export interface CertsCommandOptions {
   /** Default: the same as validity. */
   caValidity?: string | undefined;
   renewBefore: string;
+  /** Webhook configuration manifests whose caBundle to set (`-`: stdin); never written back. */
   patchWebhooks: readonly string[];
+  /** Where the patched configurations go: `-` (the default) for stdout, or a file. */
+  out?: string | undefined;
   force: boolean;
   /** The clock that decides what is due; tests only. */
   now?: Date;
@@ -36,7 +42,7 @@ export interface CertsCommandOptions {
 export const CERTS_SUMMARY = "create or renew the webhook's CA and serving certificate (Secret manifest or files) and its caBundle";
 export const CERTS_USAGE =
   "nadguard certs (--secret FILE | --out-dir DIR) [--service NAME] [--namespace NS] [--secret-name NAME] [--cluster-domain DOMAIN] " +
-  "[--validity DURATION] [--ca-validity DURATION] [--renew-before DURATION] [--patch-webhooks FILE]... [--force]";
+  "[--validity DURATION] [--ca-validity DURATION] [--renew-before DURATION] [--patch-webhooks FILE|-]... [--out PATH|-] [--force]";
 
 /** For parseArgs, as commands.ts declares the other commands' options. */
 export const CERTS_OPTIONS: NonNullable<ParseArgsConfig["options"]> = {
@@ -50,6 +56,7 @@ export const CERTS_OPTIONS: NonNullable<ParseArgsConfig["options"]> = {
   "ca-validity": { type: "string" },
   "renew-before": { type: "string", default: "30d" },
   "patch-webhooks": { type: "string", multiple: true, default: [] },
+  out: { type: "string", default: "-" },
   force: { type: "boolean", default: false },
 };
 
@@ -67,6 +74,7 @@ export function certsOptionsFromValues(values: Record<string, string | boolean |
     caValidity: text("ca-validity"),
     renewBefore: text("renew-before") ?? "30d",
     patchWebhooks: (values["patch-webhooks"] as string[] | undefined) ?? [],
+    out: text("out") ?? "-",
     force: values.force === true,
   };
 }
@@ -82,6 +90,11 @@ function duration(flag: string, value: string): number {
 
 function policyFrom(options: CertsCommandOptions): RotationPolicy {
   if (Boolean(options.secret) === Boolean(options.outDir)) throw new UsageError("give exactly one of --secret FILE and --out-dir DIR");
+  if (options.patchWebhooks.filter((file) => file === "-").length > 1) throw new UsageError("--patch-webhooks -: standard input can be read once");
+  if (options.out === "") throw new UsageError("--out: expected a file, or - for standard output");
+  if (options.out !== undefined && options.out !== "-" && options.patchWebhooks.length === 0) {
+    throw new UsageError(`--out ${options.out}: there is nothing to write without --patch-webhooks FILE`);
+  }
   for (const [flag, value] of [["service", options.service], ["namespace", options.namespace]] as const) {
     if (!DNS_LABEL.test(value)) throw new UsageError(`--${flag} ${value}: not a DNS-1123 label`);
   }
@@ -105,7 +118,7 @@ function policyFrom(options: CertsCommandOptions): RotationPolicy {
 function defaultWebhookManifest(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let depth = 0; depth < 5; depth++) {
-    const candidate = join(dir, "manifests", "webhook", "webhook-configurations.yaml");
+    const candidate = join(dir, "manifests", "webhook-configurations", "webhook-configurations.yaml");
     if (existsSync(join(dir, "package.json"))) return existsSync(candidate) ? candidate : undefined;
     dir = dirname(dir);
   }
@@ -116,10 +129,24 @@ const shown = (path: string): string => relative(process.cwd(), path) || path;
 const day = (date: Date): string => date.toISOString().replace(/\.\d+Z$/, "Z");
 
 /** Exit 0 on success; usage and input problems are thrown (UsageError, InputError) for main() to report. */
-export async function runCerts(options: CertsCommandOptions, out: (line: string) => void, _err: (line: string) => void): Promise<number> {
+export async function runCerts(options: CertsCommandOptions, stdout: (line: string) => void, stderr: (line: string) => void): Promise<number> {
   const policy = policyFrom(options);
+  const toStdout = options.patchWebhooks.length > 0 && (options.out ?? "-") === "-";
+  // stdout is the configurations' when they go there: the report goes to stderr.
+  const out = toStdout ? stderr : stdout;
+  // Read before anything is written: a file that cannot be read stops the run with no file changed.
+  const inputs = await Promise.all(options.patchWebhooks.map(async (file) => ({ file, text: await readText(file) })));
   const existing: CertificateSet | undefined = options.secret ? await readSecretFile(options.secret) : await readCertDir(options.outDir!);
   const outcome = rotate(existing, policy, options.now ?? new Date());
+  const caBundleBase64 = Buffer.from(outcome.set.caBundle, "utf8").toString("base64");
+  const service = { name: options.service, namespace: options.namespace };
+  const webhooks: WebhookRef[] = [];
+  // Patched before anything is written: a manifest nadguard cannot patch stops the run before it prints or writes anything.
+  const patched = inputs.map(({ file, text }) => {
+    const name = file === "-" ? "stdin" : shown(file);
+    return { name, ...patchWebhookText(text, name, caBundleBase64, service) };
+  });
+
 
   if (outcome.action === "issued") out(`issued a new CA and serving certificate: ${outcome.reason}`);
   else if (outcome.action === "pruned") out(`serving certificate kept; ${outcome.reason}`);
@@ -138,13 +165,14 @@ export async function runCerts(options: CertsCommandOptions, out: (line: string)
     out(written.length > 0 ? `wrote ${written.map(shown).join(", ")}` : `${shown(options.outDir!)} unchanged`);
   }
 
-  const caBundleBase64 = Buffer.from(outcome.set.caBundle, "utf8").toString("base64");
-  const service = { name: options.service, namespace: options.namespace };
-  const webhooks: WebhookRef[] = [];
-  for (const file of options.patchWebhooks) {
-    const patched = await patchWebhookFile(file, caBundleBase64, service);
-    webhooks.push(...patched.webhooks);
-    out(`${patched.changed ? "patched the caBundle of" : "caBundle already current in"} ${shown(file)} (${patched.webhooks.map((w) => w.webhook).join(", ")})`);
+  for (const { name, webhooks: patchedWebhooks } of patched) {
+    webhooks.push(...patchedWebhooks);
+    out(`caBundle set in the webhooks of ${name} (${patchedWebhooks.map((w) => w.webhook).join(", ")})`);
+  }
+  if (inputs.length > 0) {
+    const stream = yamlStream(patched.map((p) => p.text));
+    if (toStdout) stdout(stream.replace(/\n$/, ""));
+    else out(`${(await writeIfChanged(options.out!, stream, 0o644)) ? "wrote the webhook configurations with this caBundle to" : "caBundle already current in"} ${shown(options.out!)}`);
   }
   if (webhooks.length === 0) {
     const manifest = defaultWebhookManifest();
@@ -160,4 +188,9 @@ export async function runCerts(options: CertsCommandOptions, out: (line: string)
     out("rotation: apply the webhook configurations (new caBundle) first, then the Secret; the previous CA stays in the caBundle until it expires or the next renewal");
   }
   return EXIT.ok;
+}
+
+/** The texts of several manifest files as one YAML stream, one `---` between two files. */
+function yamlStream(texts: readonly string[]): string {
+  return texts.map((text) => (text.endsWith("\n") ? text : `${text}\n`)).join("---\n");
 }

@@ -23,7 +23,8 @@ describe.each(Object.entries(COMMANDS))("README's section of nadguard %s", (name
   it("gives the parser's default of every option that has one", () => {
     for (const [flag, spec] of Object.entries(command.options)) {
       if (typeof spec.default !== "string") continue;
-      const row = section!.options.find((r) => r.option.includes(`--${flag}`));
+      // The whole flag: `--out` is not the row of `--out-dir`.
+      const row = section!.options.find((r) => new RegExp(`--${flag}(?![a-z-])`).test(r.option));
       expect(row?.default, `--${flag}`).toContain(spec.default);
     }
   });

@@ -1,6 +1,8 @@
-// manifests/: every object valid against the Kubernetes OpenAPI schemas (test/manifests/openapi.ts)
-// or, for custom resources, against the CRDs shipped here; then the properties an install relies
-// on, each asserted on the objects themselves.
+// manifests/: every object of its kustomizations (the base, crds/, webhook-configurations/,
+// uninstall/) valid against the Kubernetes OpenAPI schemas (test/manifests/openapi.ts) or, for
+// custom resources, against the CRDs shipped here; then the properties an install relies on, each
+// asserted on the objects themselves. What `kubectl kustomize` renders of each, and of the overlays
+// in examples/overlays/, is tested in kustomize.test.ts.
 import { Environment } from "@marcbachmann/cel-js";
 import fc from "fast-check";
 import { execFileSync } from "node:child_process";
@@ -39,8 +41,12 @@ function yamlFilesBelow(dir: string): string[] {
   });
 }
 
-const kustomization = parseYaml(readFileSync(join(MANIFESTS, "kustomization.yaml"), "utf8")) as Obj;
-const resources: string[] = kustomization.resources;
+/** The kustomizations of manifests/, each applied on its own (README "Install in a cluster"); "" is the base. */
+const KUSTOMIZATIONS = ["", "crds", "webhook-configurations", "uninstall"] as const;
+const kustomizationIn = (dir: string): Obj => parseYaml(readFileSync(join(MANIFESTS, dir, "kustomization.yaml"), "utf8")) as Obj;
+const kustomization = kustomizationIn("");
+/** Every file the kustomizations list, relative to manifests/. */
+const resources: string[] = KUSTOMIZATIONS.flatMap((dir) => (kustomizationIn(dir).resources as string[]).map((file) => join(dir, file)));
 const generator = (kustomization.configMapGenerator as Obj[])[0]!;
 const [configKey, configPath] = String(generator.files[0]).split("=") as [string, string];
 const configText = readFileSync(join(MANIFESTS, configPath), "utf8");
@@ -75,13 +81,13 @@ const webhookContainer: Obj = deployment.spec.template.spec.containers[0];
 const enforcerContainer: Obj = daemonSet.spec.template.spec.containers[0];
 
 /** Manifests an admin applies on purpose, outside `kubectl apply -k manifests/`. */
-const OPT_IN = ["webhook/workload-warnings.yaml"];
+const OPT_IN = ["webhook-configurations/workload-warnings.yaml"];
 
 describe("manifests/ against the Kubernetes OpenAPI schemas", () => {
-  it("kustomization.yaml lists every manifest file but the opt-in ones (and nothing that does not exist)", () => {
+  it("the kustomizations list every manifest file but the opt-in ones (and nothing that does not exist)", () => {
     const onDisk = yamlFilesBelow(MANIFESTS)
       .map((file) => relative(MANIFESTS, file))
-      .filter((file) => file !== "kustomization.yaml" && file !== configPath && !OPT_IN.includes(file))
+      .filter((file) => !file.endsWith("kustomization.yaml") && file !== configPath && !OPT_IN.includes(file))
       .sort();
     expect([...resources].sort()).toEqual(onDisk);
   });
@@ -113,7 +119,8 @@ describe("manifests/ against the Kubernetes OpenAPI schemas", () => {
       throw error;
     }
     const output = parseAllDocuments(built).map((doc) => doc.toJS() as Obj);
-    expect(output.length).toBe(objects.length);
+    const base = (kustomization.resources as string[]).flatMap((file) => documents(join(MANIFESTS, file)));
+    expect(output.length).toBe(base.length + 1);
     for (const object of output) expect(openApiProblems(object), `${object.kind} ${object.metadata.name}`).toEqual([]);
     const generated = output.find((o) => o.kind === "ConfigMap")!;
     expect(generated.metadata.name).toMatch(/^nadguard-config-[a-z0-9]+$/);
@@ -155,8 +162,11 @@ describe("the CRDs", () => {
   });
   it("has NADs to check", () => expect(nads.length).toBeGreaterThanOrEqual(6));
 
+  // examples/overlays/ holds kustomizations, rendered and validated in kustomize.test.ts.
   it.each(
-    yamlFilesBelow(join(ROOT, "examples")).flatMap((file) =>
+    yamlFilesBelow(join(ROOT, "examples"))
+      .filter((file) => !relative(ROOT, file).startsWith(join("examples", "overlays")))
+      .flatMap((file) =>
       documents(file)
         .filter((o) => o.kind !== "NetworkAttachmentDefinition" && o.kind !== "MultiNetworkPolicy")
         .map((o) => [`${relative(ROOT, file)}: ${o.kind} ${o.metadata.name}`, o] as const),
@@ -260,13 +270,13 @@ describe("the webhook configurations", () => {
   });
 
   it("document the failurePolicy of each webhook next to it", () => {
-    const text = readFileSync(join(MANIFESTS, "webhook", "webhook-configurations.yaml"), "utf8");
+    const text = readFileSync(join(MANIFESTS, "webhook-configurations", "webhook-configurations.yaml"), "utf8");
     for (const heading of ["pods (mutate): Fail", "pods (validate): Fail", "NADs and MultiNetworkPolicies (validate): Fail"]) expect(text).toContain(heading);
   });
 });
 
-describe("the opt-in workload warnings (webhook/workload-warnings.yaml)", () => {
-  const file = join(MANIFESTS, "webhook", "workload-warnings.yaml");
+describe("the opt-in workload warnings (webhook-configurations/workload-warnings.yaml)", () => {
+  const file = join(MANIFESTS, "webhook-configurations", "workload-warnings.yaml");
   const [configuration, ...rest] = documents(file);
   const warningWebhooks: Obj[] = configuration!.webhooks;
   const PLURALS: Record<string, string> = {
@@ -286,7 +296,7 @@ describe("the opt-in workload warnings (webhook/workload-warnings.yaml)", () => 
     expect(configuration!.kind).toBe("ValidatingWebhookConfiguration");
     expect(configuration!.metadata.name).not.toBe("nadguard");
     expect(openApiProblems(configuration!)).toEqual([]);
-    expect(resources).not.toContain("webhook/workload-warnings.yaml");
+    expect(resources).not.toContain("webhook-configurations/workload-warnings.yaml");
   });
 
   it("sends CREATE and UPDATE of every workload kind nadguard judges to /validate of the nadguard Service, and nothing else", () => {
@@ -326,7 +336,7 @@ describe("the opt-in workload warnings (webhook/workload-warnings.yaml)", () => 
 
   it("says how to install it and what failurePolicy means for it", () => {
     const text = readFileSync(file, "utf8");
-    expect(text).toContain("kubectl apply -f manifests/webhook/workload-warnings.yaml");
+    expect(text).toContain("kubectl apply -f -");
     expect(text).toMatch(/failurePolicy Ignore: /);
   });
 });

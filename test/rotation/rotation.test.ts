@@ -1,6 +1,7 @@
 // Certificate rotation decisions (certs/rotation.ts) and `nadguard certs` (src/cli/certs.ts) on
-// files: what is issued, what the caBundle trusts during a rollover, and that a second run with
-// nothing due changes no byte.
+// files: what is issued, what the caBundle trusts during a rollover, that a second run with
+// nothing due changes no byte, and that --patch-webhooks never writes back to the file it reads
+// (the command as a process: test/certs-cli.test.ts).
 import { X509Certificate } from "node:crypto";
 import { copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -119,10 +120,14 @@ describe("nadguard certs", () => {
   const ROOT = fileURLToPath(new URL("../../", import.meta.url));
   let dir: string;
   let webhooksFile: string;
+  /** Where --out writes the patched configurations. */
+  let patchedFile: string;
+  const ORIGINAL = join(ROOT, "manifests", "webhook-configurations", "webhook-configurations.yaml");
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "nadguard-certs-"));
     webhooksFile = join(dir, "webhook-configurations.yaml");
-    await copyFile(join(ROOT, "manifests", "webhook", "webhook-configurations.yaml"), webhooksFile);
+    patchedFile = join(dir, "patched.yaml");
+    await copyFile(ORIGINAL, webhooksFile);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -139,17 +144,18 @@ describe("nadguard certs", () => {
     force: false,
     ...overrides,
   });
-  async function run(overrides: Partial<CertsCommandOptions>): Promise<{ code: number; lines: string[] }> {
+  async function run(overrides: Partial<CertsCommandOptions>): Promise<{ code: number; lines: string[]; errors: string[] }> {
     const lines: string[] = [];
-    const code = await runCerts(options(overrides), (line) => lines.push(line), (line) => lines.push(`stderr: ${line}`));
-    return { code, lines };
+    const errors: string[] = [];
+    const code = await runCerts(options(overrides), (line) => lines.push(line), (line) => errors.push(line));
+    return { code, lines, errors };
   }
   const caBundles = (text: string): string[] =>
     parseAllDocuments(text).flatMap((doc) => ((doc.toJS() as { webhooks: Array<{ clientConfig: { caBundle: string } }> }).webhooks ?? []).map((w) => w.clientConfig.caBundle));
 
-  it("writes a kubernetes.io/tls Secret with ca.crt, patches every caBundle, and prints the kubectl patch commands", async () => {
+  it("writes a kubernetes.io/tls Secret with ca.crt, every caBundle to --out (the input untouched), and prints the kubectl patch commands", async () => {
     const secretFile = join(dir, "secret.yaml");
-    const { code, lines } = await run({ secret: secretFile, patchWebhooks: [webhooksFile] });
+    const { code, lines } = await run({ secret: secretFile, patchWebhooks: [webhooksFile], out: patchedFile });
     expect(code).toBe(0);
     expect(lines[0]).toBe("issued a new CA and serving certificate: no certificate yet");
 
@@ -161,13 +167,15 @@ describe("nadguard certs", () => {
     expect((await stat(secretFile)).mode & 0o777).toBe(0o600);
     const set = parseSecret(secretText, secretFile);
 
-    const patched = await readFile(webhooksFile, "utf8");
+    const patched = await readFile(patchedFile, "utf8");
     const base64 = Buffer.from(set.caBundle).toString("base64");
     expect(caBundles(patched)).toEqual([base64, base64, base64, base64]);
     for (const doc of parseAllDocuments(patched)) expect(openApiProblems(doc.toJS())).toEqual([]);
     // Only the caBundle values changed: comments and layout are the repository's.
-    const original = await readFile(join(ROOT, "manifests", "webhook", "webhook-configurations.yaml"), "utf8");
+    const original = await readFile(ORIGINAL, "utf8");
     expect(patched.replace(/caBundle: \S+/g, "caBundle: X")).toBe(original.replace(/caBundle: \S+/g, "caBundle: X"));
+    expect(await readFile(webhooksFile, "utf8")).toBe(original);
+    expect(lines).toContain(`wrote the webhook configurations with this caBundle to ${shown(patchedFile)}`);
 
     expect(lines).toContain(`caBundle (base64): ${base64}`);
     const commands = lines.filter((line) => line.trim().startsWith("kubectl patch"));
@@ -179,11 +187,12 @@ describe("nadguard certs", () => {
 
   it("changes no byte and touches no file when run again with nothing due", async () => {
     const secretFile = join(dir, "secret.yaml");
-    const before = await Promise.all([secretFile, webhooksFile].map(async (file) => [await readFile(file, "utf8"), (await stat(file)).mtimeMs]));
-    const { lines } = await run({ secret: secretFile, patchWebhooks: [webhooksFile] });
+    const before = await Promise.all([secretFile, webhooksFile, patchedFile].map(async (file) => [await readFile(file, "utf8"), (await stat(file)).mtimeMs]));
+    const { lines } = await run({ secret: secretFile, patchWebhooks: [webhooksFile], out: patchedFile });
     expect(lines[0]).toMatch(/^serving certificate up to date \(renewal due .*, --renew-before 30d\)$/);
-    expect(lines).toContain(`caBundle already current in ${shown(webhooksFile)} (pods.mutate.nadguard.io, pods.validate.nadguard.io, network-attachment-definitions.validate.nadguard.io, multi-networkpolicies.validate.nadguard.io)`);
-    const after = await Promise.all([secretFile, webhooksFile].map(async (file) => [await readFile(file, "utf8"), (await stat(file)).mtimeMs]));
+    expect(lines).toContain(`caBundle set in the webhooks of ${shown(webhooksFile)} (pods.mutate.nadguard.io, pods.validate.nadguard.io, network-attachment-definitions.validate.nadguard.io, multi-networkpolicies.validate.nadguard.io)`);
+    expect(lines).toContain(`caBundle already current in ${shown(patchedFile)}`);
+    const after = await Promise.all([secretFile, webhooksFile, patchedFile].map(async (file) => [await readFile(file, "utf8"), (await stat(file)).mtimeMs]));
     expect(after).toEqual(before);
   });
 
@@ -191,13 +200,16 @@ describe("nadguard certs", () => {
     const secretFile = join(dir, "rollover.yaml");
     await run({ secret: secretFile, validity: "2d", renewBefore: "1d" });
     const old = parseSecret(await readFile(secretFile, "utf8"), secretFile);
-    const { lines } = await run({ secret: secretFile, validity: "30d", renewBefore: "3d", patchWebhooks: [webhooksFile] });
-    expect(lines[0]).toMatch(/^issued a new CA and serving certificate: (tls\.crt|its CA) expires at .*, within --renew-before 3d$/);
-    expect(lines.some((line) => line.endsWith("(previous CA, kept for the rollover)"))).toBe(true);
+    const { lines, errors } = await run({ secret: secretFile, validity: "30d", renewBefore: "3d", patchWebhooks: [webhooksFile] });
+    // The configurations on stdout, alone; the report on stderr.
+    expect(lines).toHaveLength(1);
+    expect(caBundles(lines[0]!)[0]).toBe(Buffer.from(parseSecret(await readFile(secretFile, "utf8"), secretFile).caBundle).toString("base64"));
+    expect(errors[0]).toMatch(/^issued a new CA and serving certificate: (tls\.crt|its CA) expires at .*, within --renew-before 3d$/);
+    expect(errors.some((line) => line.endsWith("(previous CA, kept for the rollover)"))).toBe(true);
     const next = parseSecret(await readFile(secretFile, "utf8"), secretFile);
     expect(splitPemBundle(next.caBundle)).toEqual([splitPemBundle(next.caBundle)[0], ...splitPemBundle(old.caBundle)]);
     expect(trusts(next.caBundle, old.cert) && trusts(next.caBundle, next.cert)).toBe(true);
-    expect(caBundles(await readFile(webhooksFile, "utf8"))[0]).toBe(Buffer.from(next.caBundle).toString("base64"));
+    expect(await readFile(webhooksFile, "utf8")).toBe(await readFile(ORIGINAL, "utf8"));
 
     // Three days on, the old CA has expired: it leaves ca.crt, the serving certificate stays.
     const { lines: pruned } = await run({ secret: secretFile, validity: "30d", renewBefore: "3d", now: later(3) });
@@ -223,6 +235,8 @@ describe("nadguard certs", () => {
     [{ secret: "a", renewBefore: "400d" }, /--renew-before 400d is not shorter than --validity 365d: every run would renew/],
     [{ secret: "a", caValidity: "30d" }, /--ca-validity 30d is shorter than --validity 365d/],
     [{ secret: "a", namespace: "Bad_NS" }, /--namespace Bad_NS: not a DNS-1123 label/],
+    [{ secret: "a", out: "x.yaml" }, /--out x\.yaml: there is nothing to write without --patch-webhooks FILE/],
+    [{ secret: "a", patchWebhooks: ["-", "-"] }, /--patch-webhooks -: standard input can be read once/],
   ] as Array<[Partial<CertsCommandOptions>, RegExp]>)("refuses %j", async (overrides, message) => {
     const attempt = run(overrides);
     await expect(attempt).rejects.toThrow(UsageError);
@@ -242,6 +256,7 @@ describe("nadguard certs", () => {
       caValidity: undefined,
       renewBefore: "30d",
       patchWebhooks: ["a.yaml", "b.yaml"],
+      out: "-",
       force: false,
     });
   });
