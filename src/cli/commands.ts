@@ -181,7 +181,7 @@ export const COMMANDS: Record<string, Command> = {
   enforce: {
     summary: "keep nadguard's nft table in every local pod's network namespace equal to the policies",
     usage:
-      "nadguard enforce (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) --node NAME [--netns TEMPLATE|proc] [--config FILE] [--once] [--metrics-listen HOST:PORT] [--parallelism N] [--min-interval MS] [--max-interval MS] [--remove-on-exit] [--log-level LEVEL]",
+      "nadguard enforce (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) --node NAME [--netns TEMPLATE|proc] [--config FILE] [--once] [--metrics-listen HOST:PORT] [--parallelism N] [--min-interval MS] [--max-interval MS] [--remove-on-exit] [--cleanup] [--log-level LEVEL]",
     options: {
       state: { type: "string" },
       ...KUBE_OPTIONS,
@@ -194,6 +194,7 @@ export const COMMANDS: Record<string, Command> = {
       "min-interval": { type: "string" },
       "max-interval": { type: "string" },
       "remove-on-exit": { type: "boolean" },
+      cleanup: { type: "boolean" },
       "log-level": { type: "string", default: "info" },
     },
     run: async (values) =>
@@ -209,6 +210,7 @@ export const COMMANDS: Record<string, Command> = {
           minIntervalMs: integer(values, "min-interval"),
           maxIntervalMs: integer(values, "max-interval"),
           removeOnExit: values["remove-on-exit"] === true,
+          cleanup: values.cleanup === true,
           logLevel: str(values, "log-level"),
         },
         out,

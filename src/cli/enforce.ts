@@ -3,6 +3,8 @@
 // 1 when any netns failed (each named in the log). Without it, keep following the state directory
 // until SIGTERM/SIGINT; the tables stay in place on exit unless --remove-on-exit (a restarting
 // enforcer must not open pods). Without --netns, pod sandboxes are found by scanning /proc.
+// With --cleanup (cleanup.ts), remove nadguard's table from every netns of the node's pods instead,
+// then exit: the uninstall step.
 // Everything it prints on stdout is a JSON log line (--log-level); stderr carries only what stops it
 // before it starts (usage, a missing nft or nsenter).
 import type { Logger } from "pino";
@@ -16,6 +18,7 @@ import { templateProblems, templateResolver, type NetnsResolver } from "../enfor
 import { procResolver } from "../enforcer/proc-netns.js";
 import type { NftExecutor } from "../nft/exec.js";
 import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
+import { runCleanup } from "./cleanup.js";
 import { reportStateProblems } from "./env.js";
 import { type KubeFlags, kubeStateFor, loadKubeConfig } from "./kube.js";
 import { EXIT, UsageError, nftToolsProblem, parseListen } from "./io.js";
@@ -36,6 +39,8 @@ export interface EnforceOptions {
   parallelism?: number | undefined;
   /** Delete nadguard's table from every managed netns on exit. Default false. */
   removeOnExit?: boolean | undefined;
+  /** Delete nadguard's table from every netns of the node's pods, then exit (uninstall); enforces nothing. Default false. */
+  cleanup?: boolean | undefined;
   /** Least time between two syncs (ms). Default 100. */
   minIntervalMs?: number | undefined;
   /** Full resync period (ms). Default 60 000. */
@@ -83,6 +88,7 @@ function positive(value: number | undefined, flag: string): void {
 
 export async function runEnforce(options: EnforceOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   if (!options.node) throw new UsageError("--node is required");
+  if (options.cleanup) cleanupConflicts(options);
   positive(options.parallelism, "--parallelism");
   positive(options.minIntervalMs, "--min-interval");
   positive(options.maxIntervalMs, "--max-interval");
@@ -94,8 +100,13 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
     err(missing);
     return EXIT.failure;
   }
-  const config = await loadConfig(options.config);
   const logger = jsonLogger(level, out);
+  if (options.cleanup) {
+    const snapshot = await oneSnapshot(options, logger);
+    reportStateProblems(snapshot, (line) => logger.warn(line));
+    return runCleanup({ node: options.node, snapshot, resolver, parallelism: options.parallelism, executor: options.executor }, logger);
+  }
+  const config = await loadConfig(options.config);
   const common = {
     node: options.node,
     source: compilerSource(config),
@@ -120,6 +131,19 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
     return report.failures.length > 0 ? EXIT.failure : EXIT.ok;
   }
   return follow(options, common, listen, logger);
+}
+
+/** --cleanup enforces nothing: the options of enforcing are a usage error beside it, not silently ignored. */
+function cleanupConflicts(options: EnforceOptions): void {
+  const given = [
+    options.once && "--once",
+    options.removeOnExit && "--remove-on-exit",
+    options.config !== undefined && "--config",
+    options.metricsListen !== undefined && "--metrics-listen",
+    options.minIntervalMs !== undefined && "--min-interval",
+    options.maxIntervalMs !== undefined && "--max-interval",
+  ].filter((flag): flag is string => typeof flag === "string");
+  if (given.length > 0) throw new UsageError(`--cleanup removes nadguard's tables and exits; it takes no ${given.join(", ")}`);
 }
 
 /** The enforcer's log events as JSON lines: the message, and its fields beside pino's own. */

@@ -111,7 +111,8 @@ interface WorkItem {
 const UNKNOWN: Known = { kind: "unknown" };
 const ABSENT: Known = { kind: "absent" };
 
-function localPods(snapshot: Snapshot, node: string): Map<string, PodRef> {
+/** The pods whose netns the enforcer of `node` manages: scheduled there, not on the host network (also what `enforce --cleanup` cleans). */
+export function localPods(snapshot: Snapshot, node: string): Map<string, PodRef> {
   const out = new Map<string, PodRef>();
   for (const [key, pod] of snapshot.pods) {
     if (pod.spec.nodeName !== node || pod.spec.hostNetwork === true) continue;
@@ -122,7 +123,7 @@ function localPods(snapshot: Snapshot, node: string): Map<string, PodRef> {
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
-async function inPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function inPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
