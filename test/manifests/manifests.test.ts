@@ -167,10 +167,10 @@ describe("the CRDs", () => {
     yamlFilesBelow(join(ROOT, "examples"))
       .filter((file) => !relative(ROOT, file).startsWith(join("examples", "overlays")))
       .flatMap((file) =>
-      documents(file)
-        .filter((o) => o.kind !== "NetworkAttachmentDefinition" && o.kind !== "MultiNetworkPolicy")
-        .map((o) => [`${relative(ROOT, file)}: ${o.kind} ${o.metadata.name}`, o] as const),
-    ),
+        documents(file)
+          .filter((o) => o.kind !== "NetworkAttachmentDefinition" && o.kind !== "MultiNetworkPolicy")
+          .map((o) => [`${relative(ROOT, file)}: ${o.kind} ${o.metadata.name}`, o] as const),
+      ),
   )("the example %s is valid against the OpenAPI schemas", (_name, object) => {
     expect(openApiProblems(object)).toEqual([]);
   });
