@@ -6,8 +6,9 @@
 // rely on: the base holds neither a CRD (deleting it would delete every NAD and policy) nor a
 // webhook configuration (it must come after the Deployment is available); the overlays set the
 // image and namespace everywhere, or hand the serving certificate and the caBundle to cert-manager.
+// Last, README's install and uninstall steps name these kustomizations in that order.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -229,5 +230,51 @@ describe("examples/overlays/cert-manager", () => {
 
   it("installs neither CRDs nor webhook configurations with the workloads", () => {
     expect(objects.filter((o) => o.kind === "CustomResourceDefinition" || isWebhookConfiguration(o))).toEqual([]);
+  });
+});
+
+describe("README: the order of the kustomizations", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const section = (title: string): string => {
+    const start = readme.indexOf(`\n## ${title}\n`);
+    expect(start, `README has a section "${title}"`).toBeGreaterThan(0);
+    const end = readme.indexOf("\n## ", start + 1);
+    return readme.slice(start, end < 0 ? undefined : end);
+  };
+  /** Positions of commands in a section, in the order given; fails on a command the section lacks. */
+  const order = (text: string, commands: readonly string[]): number[] =>
+    commands.map((command) => {
+      const at = text.indexOf(command);
+      expect(at, command).toBeGreaterThanOrEqual(0);
+      return at;
+    });
+  const increasing = (positions: number[]): boolean => positions.every((p, i) => i === 0 || p > positions[i - 1]!);
+
+  it("names only kustomizations that exist", () => {
+    const named = [...readme.matchAll(/kubectl (?:apply|delete) -k (\S+?)\/?(?=[\s`]|$)/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(5);
+    for (const dir of new Set(named)) expect(existsSync(join(ROOT, dir, "kustomization.yaml")), dir).toBe(true);
+  });
+
+  it("install: the CRDs, the base, the wait for the webhook Deployment, then the webhook configurations", () => {
+    const install = section("Install in a cluster");
+    expect(increasing(order(install, ["kubectl apply -k manifests/crds/", "kubectl apply -k manifests/\n", "kubectl -n nadguard rollout status deployment/nadguard-webhook", "kubectl kustomize manifests/webhook-configurations"]))).toBe(true);
+  });
+
+  it("uninstall: the webhook configurations first, the enforcer, the cleanup, the base; the CRDs only on purpose", () => {
+    const uninstall = section("Uninstall");
+    expect(
+      increasing(
+        order(uninstall, [
+          "kubectl delete -k manifests/webhook-configurations/",
+          "delete daemonset nadguard-enforcer",
+          "kubectl apply -k manifests/uninstall/",
+          "rollout status daemonset/nadguard-cleanup",
+          "kubectl delete -k manifests/\n",
+          "kubectl delete -k manifests/crds/",
+        ]),
+      ),
+    ).toBe(true);
+    expect(uninstall).toMatch(/Delete them only if you mean to delete all of those objects\s+cluster-wide: `kubectl delete -k manifests\/crds\/`/);
   });
 });
