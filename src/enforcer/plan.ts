@@ -1,6 +1,6 @@
-// The one transaction that takes a netns from what the enforcer knows it holds to what the
-// compiler wants (issue 4, section 1): nothing when equal; element adds and deletes when only set
-// contents changed (FIELD-NOTES: static chains, dynamic sets); the chains whose rules changed
+// The one transaction that takes a netns from what the enforcer knows it holds to what the compiler
+// wants: nothing when equal; element adds and deletes when only set contents changed (static
+// chains, dynamic sets, as kubernetes-sigs/knftables advises); the chains whose rules changed
 // flushed and rebuilt in the same transaction; a fresh table (add + delete + recreate, all or
 // nothing) when sets or chains themselves changed or when the netns's content is unknown.
 import { keyText, priorityValue, valueText, type Chain, type Element, type NftMap, type NftSet, type Rule } from "../nft/objects.js";

@@ -1,5 +1,6 @@
 // The nftables objects nadguard writes and reads: table, chain, set, map, element and rule, as
-// plain values. A transaction is bound to one table (nadguard owns `inet nadguard`, DESIGN.md), so
+// plain values. A transaction is bound to one table (nadguard owns `inet nadguard` and touches no
+// other: README, `nadguard enforce`), so
 // objects carry only their own names, as in kubernetes-sigs/knftables.
 
 export type Family = "inet" | "ip" | "ip6";

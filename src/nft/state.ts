@@ -53,9 +53,10 @@ export function stateOps(state: TableState): Op[] {
 }
 
 /**
- * Replaces whatever the table holds by `state` in one transaction: `add table` (so that the
- * delete cannot fail on a fresh netns), `delete table`, then `stateOps`. bookworm's nft 1.0.6 has no
- * `destroy` (FIELD-NOTES), and the all-or-nothing commit means no packet sees the table half built.
+ * Replaces whatever the table holds by `state` in one transaction: `add table` (so that the delete
+ * cannot fail on a fresh netns), `delete table`, then `stateOps`. bookworm's nft 1.0.6 has no
+ * `destroy` (added in nftables 1.0.8), and the all-or-nothing commit means no packet sees the table
+ * half built.
  */
 export function freshTableOps(state: TableState): Op[] {
   return [{ verb: "add", object: { kind: "table" } }, { verb: "delete", object: { kind: "table" } }, ...stateOps(state)];
