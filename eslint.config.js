@@ -25,7 +25,7 @@ const packages = {
 /** Relative imports that climb to a higher layer, as a regular expression on the import path. */
 const layers = {
   api: { regex: "^\\.\\./", message: "src/api/ is the bottom layer: it imports no other folder." },
-  base: { regex: "^\\.\\./(?!api/)", message: "src/networks, authz, nft and config import only src/api/ (README, Architecture)." },
+  base: { regex: "^\\.\\./(?!(api|networks|authz|nft|config)/)", message: "src/networks, authz, nft and config import only each other and src/api/ (README, Architecture)." },
   core: { regex: "^\\.\\./(cli/|\\.\\./)", message: "admission, policy, enforcer, cluster and cni do not import src/cli/ or anything outside src/." },
   certs: { regex: "^\\.\\./(?!src/api/)", message: "certs/ imports only src/api/." },
   webhook: { regex: "^\\.\\./src/cli/", message: "webhook/ does not import src/cli/." },
@@ -77,20 +77,18 @@ const ceilings = [
   ceiling(["src/policy/table-eval.ts"], { complexity: 18 }),
   // Parsers of other programs' output and of wire formats: one branch per form the input takes.
   ceiling(["webhook/json-body.ts"], { complexity: 32 }), // the byte scanner's state machine, on the hot path the admission benchmark measures
-  ceiling(["src/nft/errors.ts"], { complexity: 20 }), // nft's stderr: one branch per message form
-  ceiling(["src/nft/listing.ts"], { complexity: 21 }), // nft -j expressions: one branch per expression kind
   ceiling(["src/nft/fake.ts"], { complexity: 17 }), // the fake follows nft's own checks per command, one branch each
   ceiling(["src/cni/request.ts", "src/cni/plan.ts"], { complexity: 18 }), // CNI_* environment and delegate rules of the CNI spec
   ceiling(["src/cni/delegate-cache.ts"], { complexity: 19 }),
-  ceiling(["src/networks/cni-ipam.ts"], { complexity: 19, params: 6 }), // host-local and whereabouts range rules, field by field
   ceiling(["src/networks/cni-plugins.ts", "src/cli/manifests.ts"], { complexity: 16 }),
-  ceiling(["src/networks/cni-config.ts"], { params: 7 }),
-  ceiling(["src/networks/cni-fields.ts"], { params: 6 }), // field readers: value, path, name, bounds, problems
+  // Field readers take (findings, object, key, path) and then what they check; an options object
+  // would hide that shared shape.
+  ceiling(["src/networks/cni-fields.ts", "src/networks/cni-ipam.ts"], { params: 6 }),
+  ceiling(["src/networks/cni-config.ts"], { params: 7 }), // checkPlugin: one plugin of a list, and the list's three accumulators
   ceiling(["src/authz/sar.ts"], { complexity: 18 }), // one message per way a SubjectAccessReview fails
   // Command entry points: one branch per option, read top to bottom as README documents them.
   ceiling(["src/cli/commands.ts", "src/cli/certs.ts"], { complexity: 18 }),
   ceiling(["src/cli/webhook.ts"], { complexity: 16 }),
-  ceiling(["src/cli/help.ts"], { complexity: 21 }), // the README reader: one branch per Markdown construct
   ceiling(["src/cluster/cluster-state.ts"], { complexity: 19 }),
   ceiling(["src/cluster/state-dir.ts"], { complexity: 18, params: 6 }),
   ceiling(["webhook/admission-routes.ts"], { params: 7 }), // the reply helpers take the request's parts fastify hands over
