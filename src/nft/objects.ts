@@ -156,6 +156,23 @@ export function valueText(el: Pick<Element, "value">): string | undefined {
   return el.value === undefined ? undefined : el.value.join(" . ");
 }
 
+/**
+ * A set's or map's key type as nft writes it (its `typeof` expression, else its types joined by
+ * ` . `) and a map's value type ("" for a set): what two definitions of one set must agree on.
+ */
+export function setTypeText(s: NftSet | NftMap): { key: string; value: string } {
+  const key = s.typeof ?? (typeof s.type === "string" ? s.type : (s.type ?? []).join(" . "));
+  const value = s.kind === "map" ? (typeof s.value === "string" ? s.value : s.value.join(" . ")) : "";
+  return { key, value };
+}
+
+/** The object without the kernel's handle (a copy only when it has one). */
+export function withoutHandle<T extends { handle?: number }>(obj: T): T {
+  if (obj.handle === undefined) return obj;
+  const { handle: _handle, ...rest } = obj;
+  return rest as T;
+}
+
 const NAMED_PRIORITIES: Record<NamedPriority, number> = {
   raw: -300,
   mangle: -150,
