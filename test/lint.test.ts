@@ -2,6 +2,7 @@
 // process. On test/fixtures/lint, files that each break one rule, it must fail and name every rule;
 // on the tree it must pass, so a violation anywhere fails `npm test`.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -28,6 +29,13 @@ interface FileReport {
 }
 
 describe("npm run lint", () => {
+  it("is a step of npm test, before vitest, and has a --fix companion", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    expect(pkg.scripts["lint"]).toBe("eslint .");
+    expect(pkg.scripts["lint:fix"]).toBe("eslint . --fix");
+    expect(pkg.scripts["test"]).toMatch(/ && eslint \. && vitest run$/);
+  });
+
   it("fails on the broken fixture and names each rule at its line", async () => {
     const run = await eslint(["--no-ignore", "--format", "json", "test/fixtures/lint"]);
     expect(run.stderr).toBe("");
