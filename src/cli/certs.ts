@@ -8,7 +8,7 @@ import type { ParseArgsConfig } from "node:util";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatDuration, parseDuration } from "../../certs/duration.js";
-import { type CertificateSet, type RotationPolicy, type RotationResult, policyProblems, rotate } from "../../certs/rotation.js";
+import { type CertificateSet, type RotationPolicy, policyProblems, rotate } from "../../certs/rotation.js";
 import { readCertDir, readSecretFile, writeCertDir, writeSecretFile } from "../../certs/secret.js";
 import { type WebhookRef, kubectlPatchCommands, patchWebhookFile, webhooksInFile } from "../../certs/webhook-patch.js";
 import { EXIT, UsageError } from "./io.js";
@@ -120,24 +120,7 @@ export async function runCerts(options: CertsCommandOptions, out: (line: string)
   const policy = policyFrom(options);
   const existing: CertificateSet | undefined = options.secret ? await readSecretFile(options.secret) : await readCertDir(options.outDir!);
   const outcome = rotate(existing, policy, options.now ?? new Date());
-  printOutcome(outcome, policy, out);
-  await writeOutcome(options, outcome, out);
 
-  const caBundleBase64 = Buffer.from(outcome.set.caBundle, "utf8").toString("base64");
-  const webhooks = await patchWebhooks(options, caBundleBase64, out);
-  out(`caBundle (base64): ${caBundleBase64}`);
-  if (webhooks.length > 0) {
-    out("to update webhook configurations already in the cluster:");
-    for (const command of kubectlPatchCommands(webhooks, caBundleBase64)) out(`  ${command}`);
-  }
-  if (outcome.action === "issued" && existing) {
-    out("rotation: apply the webhook configurations (new caBundle) first, then the Secret; the previous CA stays in the caBundle until it expires or the next renewal");
-  }
-  return EXIT.ok;
-}
-
-/** What the rotation did, then the serving certificate and each CA of the bundle. */
-function printOutcome(outcome: RotationResult, policy: RotationPolicy, out: (line: string) => void): void {
   if (outcome.action === "issued") out(`issued a new CA and serving certificate: ${outcome.reason}`);
   else if (outcome.action === "pruned") out(`serving certificate kept; ${outcome.reason}`);
   else out(`serving certificate up to date (renewal due ${day(outcome.renewAt)}, --renew-before ${formatDuration(policy.renewBeforeMs)})`);
@@ -145,10 +128,7 @@ function printOutcome(outcome: RotationResult, policy: RotationPolicy, out: (lin
   for (const ca of outcome.bundle) {
     out(`  ca.crt:  ${ca.subject.replace(/^CN=/, "")}; expires ${day(ca.notAfter)}${ca.issuesServing ? " (signs tls.crt)" : " (previous CA, kept for the rollover)"}`);
   }
-}
 
-/** Writes the set to --secret or --out-dir (only what changed). */
-async function writeOutcome(options: CertsCommandOptions, outcome: RotationResult, out: (line: string) => void): Promise<void> {
   if (options.secret) {
     const ref = { name: options.secretName, namespace: options.namespace };
     const written = await writeSecretFile(options.secret, outcome.set, ref);
@@ -157,10 +137,8 @@ async function writeOutcome(options: CertsCommandOptions, outcome: RotationResul
     const written = await writeCertDir(options.outDir!, outcome.set);
     out(written.length > 0 ? `wrote ${written.map(shown).join(", ")}` : `${shown(options.outDir!)} unchanged`);
   }
-}
 
-/** Patches the caBundle of each --patch-webhooks file; the webhooks to patch in the cluster (those files', else the packaged manifest's). */
-async function patchWebhooks(options: CertsCommandOptions, caBundleBase64: string, out: (line: string) => void): Promise<WebhookRef[]> {
+  const caBundleBase64 = Buffer.from(outcome.set.caBundle, "utf8").toString("base64");
   const service = { name: options.service, namespace: options.namespace };
   const webhooks: WebhookRef[] = [];
   for (const file of options.patchWebhooks) {
@@ -172,5 +150,14 @@ async function patchWebhooks(options: CertsCommandOptions, caBundleBase64: strin
     const manifest = defaultWebhookManifest();
     if (manifest) webhooks.push(...(await webhooksInFile(manifest, service).catch(() => [])));
   }
-  return webhooks;
+
+  out(`caBundle (base64): ${caBundleBase64}`);
+  if (webhooks.length > 0) {
+    out("to update webhook configurations already in the cluster:");
+    for (const command of kubectlPatchCommands(webhooks, caBundleBase64)) out(`  ${command}`);
+  }
+  if (outcome.action === "issued" && existing) {
+    out("rotation: apply the webhook configurations (new caBundle) first, then the Secret; the previous CA stays in the caBundle until it expires or the next renewal");
+  }
+  return EXIT.ok;
 }
