@@ -87,7 +87,8 @@ const ceilings = [
   ceiling(["src/networks/cni-config.ts"], { params: 7 }), // checkPlugin: one plugin of a list, and the list's three accumulators
   ceiling(["src/authz/sar.ts"], { complexity: 18 }), // one message per way a SubjectAccessReview fails
   // Command entry points: one branch per option, read top to bottom as README documents them.
-  ceiling(["src/cli/commands.ts", "src/cli/certs.ts"], { complexity: 18 }),
+  ceiling(["src/cli/commands.ts"], { complexity: 18 }),
+  ceiling(["src/cli/certs.ts"], { complexity: 23 }), // 23: runCerts as main has it since --patch-webhooks writes to stdout
   ceiling(["src/cli/webhook.ts"], { complexity: 16 }),
   // The state directory's reload: each way a file can change, vanish or fail, with the last good
   // version kept; one walk, so one function holds the bookkeeping.
