@@ -311,7 +311,7 @@ function describe(
   const f = (k: string) => facts[k]!;
   if (facts["p1000/pod"] && facts["open/pod"]) {
     reading.push(
-      `At 1,000 reviews/s (paced HTTP/2) nadguard answers the 3-attachment pod with p99 ${ms(f("p1000/pod").p99)} against ${ms(f("p1000/floor").p99)} for the constant review (p99 ratio ${ratio(f("p1000/pod").p99Ratio)}); issue 2's target is p99 ≤ 2 ms.`,
+      `At 1,000 reviews/s (paced HTTP/2) nadguard answers the 3-attachment pod with p99 ${ms(f("p1000/pod").p99)} against ${ms(f("p1000/floor").p99)} for the constant review (p99 ratio ${ratio(f("p1000/pod").p99Ratio)}); the target is p99 ≤ 2 ms.`,
       `At open throttle the real decision sustains ${ratio(f("open/pod").thrRatio)} of the floor's throughput (${count(f("open/pod").thr, "/s")} vs ${count(f("open/floor").thr, "/s")}); target ≥ 80%. The pod without annotation reaches ${ratio(f("open/plain").thrRatio)}.`,
       `RSS after GC: ${bytes(mem.after10k.rss)} with 10,000 NADs (target ≤ 150 MB), ${bytes(mem.after100k.rss)} with 100,000, against ${bytes(mem.afterTiny.rss)} for the same process with an almost empty cluster.`,
       `The autocannon fixed-rate rows show what burst arrivals do: each connection's second of budget goes out back to back, so their p99 is close to the open-throttle p99 rather than to the paced one.`,

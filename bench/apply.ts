@@ -193,7 +193,7 @@ export const apply: Section = {
           (f.rivalNft !== undefined ? `; iptables-nft-restore takes ${ms(f.rivalNft)} for the whole chain and ${ms(f.rivalChange!)} per one-peer sync.` : "."),
       );
     }
-    reading.push("Issue 4's targets: apply ≤ 1.5× the empty nft -f up to 1,000 peers; a one-peer change costing the same whatever the number of peers.");
+    reading.push("Targets: apply ≤ 1.5× the empty nft -f up to 1,000 peers; a one-peer change costing the same whatever the number of peers.");
     return { status: "done", tables, method, reading };
   },
 };

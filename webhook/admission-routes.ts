@@ -76,31 +76,34 @@ function reviewRoute(metrics: WebhookMetrics, endpoint: Endpoint, handler: Revie
       const refused = request.body;
       const deadline = refused.error.code === "deadline";
       const response = deadline ? timeoutResponse(refused.uid, budget.budgetMs, budget.timeoutMs) : refusalResponse(refused);
-      return answer(reply, metrics, endpoint, request.log.child({ uid: refused.uid }), { response, outcome: deadline ? "timeout" : "denied" }, started, budget);
+      return answer({ reply, metrics, endpoint, log: request.log.child({ uid: refused.uid }), started, budget }, { response, outcome: deadline ? "timeout" : "denied" });
     }
     const parsed = AdmissionReviewRequest.safeParse(request.body);
     if (!parsed.success) {
       metrics.observeMalformed(endpoint);
       const problems = problemsFromZod(parsed.error, "", "review.schema");
-      return sendRequestError(request, reply, 400, "review.malformed", "the body is not an AdmissionReview admission.k8s.io/v1", problems);
+      return sendRequestError(request, reply, { status: 400, code: "review.malformed", summary: "the body is not an AdmissionReview admission.k8s.io/v1", problems });
     }
     const review = parsed.data.request;
     const log = request.log.child(reviewLogBindings(review));
     const refused = annotationsProblem(review);
     const result = refused ? { response: refused, outcome: "denied" as const } : await runReview(handler, review, endpoint, { budget, log, receivedAt: request.receivedAt });
-    return answer(reply, metrics, endpoint, log, result, started, budget);
+    return answer({ reply, metrics, endpoint, log, started, budget }, result);
   };
 }
 
-function answer(
-  reply: Reply,
-  metrics: WebhookMetrics,
-  endpoint: Endpoint,
-  log: Request["log"],
-  { response, outcome }: { response: AdmissionResponse; outcome: Outcome },
-  started: number,
-  budget: ReviewBudget,
-): Reply {
+/** One review being answered: where the answer goes, what it is counted and logged under, when it started. */
+interface ReviewCall {
+  reply: Reply;
+  metrics: WebhookMetrics;
+  endpoint: Endpoint;
+  log: Request["log"];
+  /** performance.now() when the route started. */
+  started: number;
+  budget: ReviewBudget;
+}
+
+function answer({ reply, metrics, endpoint, log, started, budget }: ReviewCall, { response, outcome }: { response: AdmissionResponse; outcome: Outcome }): Reply {
   const seconds = (performance.now() - started) / 1000;
   metrics.observeReview(endpoint, outcome, seconds, response);
   log.info(
@@ -140,11 +143,11 @@ function answerRequestError(error: FastifyError | BodyError, request: Request, r
   const status = error.statusCode ?? 500;
   if (status >= 500) {
     request.log.error({ err: error }, "admission route failed");
-    return sendRequestError(request, reply, 500, "review.internal", "nadguard could not process the request", []);
+    return sendRequestError(request, reply, { status: 500, code: "review.internal", summary: "nadguard could not process the request", problems: [] });
   }
   const code = error instanceof BodyError ? error.code : (REQUEST_ERROR_CODES[error.code] ?? "review.bad-request");
   const path = error instanceof BodyError ? error.path : "";
-  return sendRequestError(request, reply, status, code, error.message, [{ code, path, message: error.message }]);
+  return sendRequestError(request, reply, { status, code, summary: error.message, problems: [{ code, path, message: error.message }] });
 }
 
 const REQUEST_ERROR_CODES: Record<string, string> = {
@@ -154,14 +157,15 @@ const REQUEST_ERROR_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "review.invalid-json",
 };
 
-function sendRequestError(
-  request: Request,
-  reply: Reply,
-  status: number,
-  code: string,
-  summary: string,
-  problems: Problem[],
-): Reply {
+/** A request refused before any review: its HTTP status, problem code, one-line summary and the problems found. */
+interface RequestError {
+  status: number;
+  code: string;
+  summary: string;
+  problems: Problem[];
+}
+
+function sendRequestError(request: Request, reply: Reply, { status, code, summary, problems }: RequestError): Reply {
   // However many problems a hostile body has, the answer and the log line stay small.
   const listed = problems.slice(0, MAX_PROBLEMS);
   const more = problems.length > listed.length ? `; and ${(problems.length - listed.length).toLocaleString("en-US")} more` : "";

@@ -9,7 +9,8 @@ import type { Endpoint, Outcome } from "./contract.js";
 
 /**
  * Sub-millisecond decisions up to the 500 ms past which kube-apiserver traces a webhook call as
- * slow (FIELD-NOTES), then a few buckets up to the 10 s default timeout so timeouts stay visible.
+ * slow (k8s.io/apiserver's webhook dispatchers: `trace.LogIfLong(500 * time.Millisecond)`), then a
+ * few buckets up to the 10 s default timeout so timeouts stay visible.
  */
 export const DURATION_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

@@ -1,8 +1,8 @@
 // The AdmissionReview response as kube-apiserver accepts it. It rejects a response whose uid
-// differs from the request's, whose apiVersion/kind are not admission.k8s.io/v1 AdmissionReview,
-// or that has `patch` without `patchType` or the reverse; it wants warnings under 120 characters
-// and reads a denial's message from `status` (FIELD-NOTES, kube-apiserver section). Handlers are
-// trusted with the decision only: the envelope is built here.
+// differs from the request's, whose apiVersion/kind are not admission.k8s.io/v1 AdmissionReview, or
+// that has `patch` without `patchType` or the reverse; it wants warnings under 120 characters and
+// reads a denial's message from `status` (Kubernetes docs, Dynamic Admission Control, "Response").
+// Handlers are trusted with the decision only: the envelope is built here.
 import {
   ADMISSION_API_VERSION,
   ADMISSION_KIND,
@@ -13,7 +13,7 @@ import {
 import { MAX_DENIAL_LENGTH, cutText } from "../src/admission/denial.js";
 import type { Endpoint } from "./contract.js";
 
-/** Each warning is cut to fewer than 120 characters (FIELD-NOTES). */
+/** Each warning is cut to fewer than 120 characters (Kubernetes docs, Dynamic Admission Control, "Response"). */
 export const MAX_WARNING_LENGTH = 119;
 /**
  * The decisions build their denials within this size already (src/admission/denial.ts); the cap

@@ -1,9 +1,9 @@
 // The time a review may take. kube-apiserver appends `?timeout=Ns` to every webhook call: the time
-// left before it gives up, rounded UP to whole seconds (FIELD-NOTES, kube-apiserver section), so
-// the real time left can be almost a second shorter than N. nadguard answers a little before that
-// deadline with a denial of its own (fail closed) rather than let the API server time out.
+// left before it gives up, rounded UP to whole seconds (k8s.io/apiserver, the webhook dispatchers),
+// so the real time left can be almost a second shorter than N. nadguard answers a little before
+// that deadline with a denial of its own (fail closed) rather than let the API server time out.
 
-/** timeoutSeconds of a webhook configuration is 1–30 (FIELD-NOTES); a longer budget is not believed. */
+/** timeoutSeconds of a webhook configuration is 1–30 (admissionregistration.k8s.io/v1); a longer budget is not believed. */
 export const MAX_TIMEOUT_MS = 30_000;
 /** kube-apiserver's default timeoutSeconds. */
 export const DEFAULT_TIMEOUT_MS = 10_000;

@@ -53,7 +53,7 @@ export function deny(reason: DenialReason, message: string, extra: Partial<Decis
   return { ...ALLOW, ...extra, allowed: false, reason, message, patch: [] };
 }
 
-/** kube-apiserver caps what it shows of a warning; FIELD-NOTES: keep each under 120 characters. */
+/** kube-apiserver may cut a long warning; keep each under 120 characters (Kubernetes docs, Dynamic Admission Control, "Response"). */
 export const MAX_WARNING = 119;
 
 export function clampWarning(warning: string): string {

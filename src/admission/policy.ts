@@ -1,4 +1,4 @@
-// The MultiNetworkPolicy decision (issue 5, section 2): a policy the API server would accept but
+// The MultiNetworkPolicy decision: a policy the API server would accept but
 // that cannot mean what its author thinks is denied at `kubectl apply`; a valid policy whose meaning
 // is surprising is allowed with warnings that say what it does. A pure function of
 // (request, snapshot, config).
@@ -346,9 +346,9 @@ function ignoredRuleWarnings(raw: MultiNetworkPolicy): string[] {
 }
 
 /**
- * Named ports that no pod of the set they resolve against defines (issue 3: the target pod for
- * ingress, each destination pod for egress). Ingress is skipped when the policy selects no pod:
- * that warning says it already.
+ * Named ports that no pod of the set they resolve against defines (as NetworkPolicy resolves them:
+ * on the target pod for ingress, on each destination pod for egress). Ingress is skipped when the
+ * policy selects no pod: that warning says it already.
  */
 function namedPortWarnings(policy: Policy, model: PolicyModel, selected: ReadonlySet<string>): string[] {
   const found: string[] = [];

@@ -1,4 +1,4 @@
-// The `rbac` authorization mode in a cluster (issue 6 section 2): an AccessReviewer that asks
+// The `rbac` authorization mode in a cluster: an AccessReviewer that asks
 // kube-apiserver through SubjectAccessReview (authorization.k8s.io/v1), so that every authorizer
 // of the cluster (RBAC, webhook, Node…) decides, not nadguard's offline copy of RBAC. It runs on
 // the admission hot path: answers are cached briefly, keyed on every attribute sent (user,
@@ -40,7 +40,7 @@ export interface SarReviewerOptions {
   readonly deniedTtlMs?: number;
   /** Cached answers at most, least recently used evicted first; default 10,000. */
   readonly maxEntries?: number;
-  /** Limit of one request; default 3 s (webhook timeouts are short: FIELD-NOTES). */
+  /** Limit of one request; default 3 s (a whole webhook call gets 10 s by default: `timeoutSeconds`, Kubernetes docs, Dynamic Admission Control). */
   readonly timeoutMs?: number;
   readonly registry?: Registry;
   readonly log?: (line: string) => void;

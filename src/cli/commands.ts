@@ -1,5 +1,5 @@
 // The `nadguard` command's dispatcher (the entry point is main.ts). Each subcommand parses its flags here and runs in its own module;
-// exit codes follow DESIGN.md: 0 success/allowed, 3 denied, 2 usage or bad input, 1 otherwise.
+// exit codes as README gives them: 0 success/allowed, 3 denied, 2 usage or bad input, 1 otherwise.
 import { InputError } from "../api/errors.js";
 import { type Options, UnknownArgumentError, type Values, nearest, parseCommandArgs } from "./args.js";
 import { helpPage } from "./help.js";

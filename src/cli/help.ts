@@ -27,50 +27,16 @@ export function readmeSection(readme: string, command: string): HelpSection | un
   const lines = readme.split("\n");
   const start = lines.findIndex((line) => new RegExp(`^### \`nadguard ${command}[\` ]`).test(line));
   if (start < 0) return undefined;
-  const paragraphs: string[] = [];
-  const options: HelpOption[] = [];
-  let example: string[] | undefined;
-  let fence: string[] | undefined;
-  // The example is the first shell block; other blocks show output.
-  let shellFence = false;
-  let paragraph: string[] = [];
-  const endParagraph = (): void => {
-    if (paragraph.length > 0) paragraphs.push(paragraph.join(" "));
-    paragraph = [];
-  };
-  // Rows of the section's first table (the options); later tables (e.g. endpoints) are not options.
-  let tableRow = 0;
-  let tables = 0;
-  let inTable = false;
-  for (const line of lines.slice(start + 1)) {
-    if (fence) {
-      if (line.startsWith("```")) {
-        if (shellFence) example ??= fence;
-        fence = undefined;
-      } else fence.push(line);
-      continue;
-    }
-    if (line.startsWith("#")) break;
-    if (line.startsWith("```")) {
-      endParagraph();
-      fence = [];
-      shellFence = line.trim() === "```sh";
-    } else if (line.startsWith("|")) {
-      endParagraph();
-      if (!inTable) tables++;
-      inTable = true;
-      // The header row and the |---| row come first.
-      if (tables > 1 || tableRow++ < 2) continue;
-      const [option = "", fallback = "", meaning = ""] = line.slice(1, -1).split(" | ").map((cell) => cell.trim());
-      options.push({ option: plain(option), default: plain(fallback), meaning: plain(meaning) });
-    } else if (line.trim() === "") {
-      endParagraph();
-    } else {
-      paragraph.push(line.trim());
-    }
-    if (!line.startsWith("|")) inTable = false;
-  }
-  endParagraph();
+  const blocks = blocksOf(lines.slice(start + 1));
+  const paragraphs = blocks.flatMap((block) => (block.kind === "paragraph" ? [block.text] : []));
+  // The section's first table lists the options (after its header and |---| rows); later tables
+  // (e.g. endpoints) are not options. The example is the first shell block; other blocks show output.
+  const table = blocks.find((block): block is Extract<Block, { kind: "table" }> => block.kind === "table");
+  const options = (table?.lines.slice(2) ?? []).map((line): HelpOption => {
+    const [option = "", fallback = "", meaning = ""] = line.slice(1, -1).split(" | ").map((cell) => cell.trim());
+    return { option: plain(option), default: plain(fallback), meaning: plain(meaning) };
+  });
+  const example = blocks.find((block): block is Extract<Block, { kind: "code" }> => block.kind === "code" && block.shell)?.lines;
   const exitCodes = paragraphs.find((text) => text.startsWith("Exit codes:"));
   return {
     description: plain(paragraphs[0] ?? ""),
@@ -96,6 +62,42 @@ export async function helpPage(command: string, usage: string, readmeFile = join
   if (section.exitCodes) lines.push("", ...wrap(`exit codes: ${section.exitCodes}`, ""));
   if (section.example) lines.push("", "example:", ...section.example.map((line) => `  ${line}`));
   return lines.join("\n");
+}
+
+/** A block of a README section: a paragraph (its lines joined), a table's rows, or a fenced block's lines. */
+type Block = { kind: "paragraph"; text: string } | { kind: "table"; lines: string[] } | { kind: "code"; shell: boolean; lines: string[] };
+
+/** The blocks of a section's lines, up to the next heading (or an unclosed fence, which ends it). */
+function blocksOf(lines: readonly string[]): Block[] {
+  const blocks: Block[] = [];
+  let i = 0;
+  while (i < lines.length && !lines[i]!.startsWith("#")) {
+    const line = lines[i]!;
+    if (line.startsWith("```")) {
+      const close = lines.findIndex((next, j) => j > i && next.startsWith("```"));
+      if (close < 0) break;
+      blocks.push({ kind: "code", shell: line.trim() === "```sh", lines: lines.slice(i + 1, close) });
+      i = close + 1;
+    } else if (line.trim() === "") {
+      i++;
+    } else {
+      const table = line.startsWith("|");
+      const run = runFrom(lines, i, table ? (next) => next.startsWith("|") : startsParagraphLine);
+      blocks.push(table ? { kind: "table", lines: run } : { kind: "paragraph", text: run.map((text) => text.trim()).join(" ") });
+      i += run.length;
+    }
+  }
+  return blocks;
+}
+
+/** A line that continues a paragraph: not blank, not a table row, a fence or a heading. */
+const startsParagraphLine = (line: string): boolean => line.trim() !== "" && !/^(\||```|#)/.test(line);
+
+/** The lines from `start` on while `belongs` holds. */
+function runFrom(lines: readonly string[], start: number, belongs: (line: string) => boolean): string[] {
+  let end = start;
+  while (end < lines.length && belongs(lines[end]!)) end++;
+  return lines.slice(start, end);
 }
 
 /** Markdown inline formatting to plain text: code spans, bold, links. */

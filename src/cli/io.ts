@@ -3,7 +3,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { InputError } from "../api/errors.js";
 import { missingTools, missingToolsMessage } from "../nft/tools.js";
 
-/** DESIGN.md: 0 success/allowed, 3 denied, 2 usage or bad input, 1 anything else. */
+/** README, exit codes: 0 success/allowed, 3 denied, 2 usage or bad input, 1 anything else. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3 } as const;
 
 export class UsageError extends Error {

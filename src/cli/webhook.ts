@@ -6,9 +6,9 @@
 // running it by hand (the CA bundle, a curl line) go to stderr.
 import { isIP } from "node:net";
 import { isAbsolute, join, relative, resolve } from "node:path";
-import type { FastifyBaseLogger } from "fastify";
 import { Registry } from "prom-client";
 import { ensureDevCertificates } from "../../certs/dev-certificates.js";
+import type { WebhookApp } from "../../webhook/contract.js";
 import { type RunningWebhook, checkListenAddress, startWebhook } from "../../webhook/start.js";
 import type { AdmissionEnv } from "../admission/decision.js";
 import { review } from "../admission/review.js";
@@ -47,7 +47,7 @@ export async function runWebhook(options: WebhookCommandOptions, _out: (line: st
   const config = await loadConfig(options.config);
   if (options.state !== undefined) await checkStateDir(options.state);
   // Problems of the cluster state and of authorization go to the JSON log once the server has one.
-  let log: FastifyBaseLogger | undefined;
+  let log: WebhookApp["log"] | undefined;
   const warn = (line: string): void => (log ? log.warn(line) : err(line));
   const registry = new Registry();
   const { state, access } = clusterSource(options, config, registry, warn);

@@ -1,6 +1,6 @@
 // One resource, listed and watched with client-node's ListWatch, made safe to run for months.
 // What ListWatch (client-node 2.0.1, dist/cache.js and dist/watch.js) does and does not do, and
-// what this file adds (FIELD-NOTES "@kubernetes/client-node", issue 6 section 1):
+// what this file adds (see also kubernetes-client/javascript#3020):
 //
 // - 410 Gone (an ERROR event with code 410, or HTTP 410 on the watch request): ListWatch clears
 //   its resourceVersion and relists by itself. Counted here as a restart "expired".

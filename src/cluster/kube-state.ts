@@ -1,4 +1,4 @@
-// ClusterState over Kubernetes informers (Kubernetes mode, issue 6 section 1): NADs, Namespaces and
+// ClusterState over Kubernetes informers (Kubernetes mode): NADs, Namespaces and
 // MultiNetworkPolicies for the webhook and the enforcer, Pods of one node for the enforcer, and
 // RBAC objects only when offline RBAC is asked for (in a cluster the SubjectAccessReview reviewer
 // of src/authz/sar.ts answers instead). Every informer restarts itself on failure

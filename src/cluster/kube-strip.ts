@@ -1,9 +1,9 @@
-// Keeps only what nadguard reads of each object an informer receives, before it is cached:
-// issue 6 bounds the webhook at 200 MB with 10,000 NADs and 10,000 pods watched, and a pod as
-// the API server sends it (managedFields, env, volumes, probes, conditions…) weighs 10–30 KB
-// where nadguard needs a few hundred bytes. Each function is total: any JSON value in, an
-// object out, never a throw (client-node swallows a throw inside a watch callback, losing the
-// event). Validation is not done here; see kube-resources.ts.
+// Keeps only what nadguard reads of each object an informer receives, before it is cached: the
+// webhook's budget is 200 MB with 10,000 NADs and 10,000 pods watched (bench/kube.ts), and a pod as
+// the API server sends it (managedFields, env, volumes, probes, conditions…) weighs 10–30 KB where
+// nadguard needs a few hundred bytes. Each function is total: any JSON value in, an object out,
+// never a throw (client-node swallows a throw inside a watch callback, losing the event).
+// Validation is not done here; see kube-resources.ts.
 import {
   ANNOTATION_DEFAULT_NETWORK,
   ANNOTATION_NETWORK_STATUS,

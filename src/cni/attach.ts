@@ -1,6 +1,7 @@
 // Attaching a sandbox's delegates, the meta-plugin's core: given the delegates an attach plan
 // chose (cluster network first), ADD runs them in order and DEL undoes them, with the guarantees
-// CNI-NOTES asks of a meta-plugin:
+// a runtime relies on (CNI spec, ADD and DEL; containerd 1.6 runs DEL at once after a failed ADD and
+// again until it succeeds):
 // - the delegate cache (delegate-cache.ts) is written before the first delegate runs, so a DEL
 //   after any crash knows what to undo, with the configs as run (the NAD may have changed or gone);
 // - a hook runs after the cluster network and before the first secondary delegate (the node

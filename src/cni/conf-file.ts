@@ -8,7 +8,7 @@
 //   nadguard every capability argument the cluster network would have received, and the pod's
 //   annotations.
 // - It is written as a temporary file in the same directory and renamed (containerd 1.6 did not
-//   notice a file renamed in from elsewhere, CNI-NOTES), only when its content changes, and it is
+//   notice a file renamed in from elsewhere, observed with 1.6.20), only when its content changes, and it is
 //   never removed by a restart (Multus does, multus-cni #1527): only by an uninstall.
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-// The seam between nadguard and CNI plugin binaries: the only place that spawns them (DESIGN.md).
+// The seam between nadguard and CNI plugin binaries: the only place that spawns them (README, Architecture).
 // `PluginExec` finds a plugin in the search path and runs one process; SpawnPluginExec does it for
 // real, FakePluginExec (fake.ts) in memory for the layers above. The CNI protocol on top of it
 // (environment, stdin, how stdout and the exit status are read) is in invoke.ts.

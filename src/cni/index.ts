@@ -1,4 +1,4 @@
-// The CNI layer: the only module that runs CNI plugins (DESIGN.md).
+// The CNI layer: the only module that runs CNI plugins (README, Architecture).
 export * from "./attach.js";
 export * from "./cache.js";
 export * from "./checkpoint.js";

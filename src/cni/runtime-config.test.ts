@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { type RuntimeCapabilities, clusterNetworkCapabilityArgs, delegateCapabilityArgs, parseRuntimeCapabilities } from "./runtime-config.js";
 
-// What containerd 1.6 put in the meta-plugin's runtimeConfig on this machine (CNI-NOTES): Go field
-// names inside the values.
+// What containerd 1.6.20 (Debian bookworm) put in the meta-plugin's runtimeConfig, as observed: Go
+// field names inside the values (go-cni's capability structs carry no json tags).
 const FROM_CONTAINERD = {
   portMappings: [{ HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "" }],
   bandwidth: { IngressRate: 1000000, IngressBurst: 2000000, EgressRate: 500000, EgressBurst: 1000000 },

@@ -1,6 +1,6 @@
 // The capability arguments of a meta-plugin call, in and out.
 // In: containerd gives the meta-plugin's config a `runtimeConfig` with the capabilities it declares
-// (CNI-NOTES "What containerd gives the plugin"), with Go field names as keys inside the values:
+// (observed with containerd 1.6.20), with Go field names as keys inside the values:
 // `HostPort`, `ContainerPort`, `Protocol`, `HostIP`, `IngressRate`…, `Servers`, `Searches`; the CNI
 // conventions write them `hostPort`, `ingressRate`, `servers`. Go's decoder matches keys without
 // regard to case, so every plugin reads both: nadguard reads them the same way.

@@ -259,7 +259,7 @@ describe("Enforcer", () => {
     enforcer = t.make();
     await enforcer.sync("full");
     // The sandbox is recreated: the same path now names an empty namespace.
-    t.executor.inner.fake("ns-x-a").run(t.executor.inner.fake("ns-x-a").transaction().add({ kind: "table" }).delete({ kind: "table" }));
+    await t.executor.inner.fake("ns-x-a").run(t.executor.inner.fake("ns-x-a").transaction().add({ kind: "table" }).delete({ kind: "table" }));
     t.resolver.generation.set(A, 1);
     const report = await enforcer.sync("full");
     expect(report.outcomes).toEqual([{ pod: A, netns: "ns-x-a", mode: "fresh" }]);

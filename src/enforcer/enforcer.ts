@@ -1,4 +1,4 @@
-// The node enforcer's reconcile loop (issue 4, section 1). It follows a ClusterState; each sync asks
+// The node enforcer's reconcile loop. It follows a ClusterState; each sync asks
 // the desired-state source (the compiler, through the seam below) for the tables of this node's
 // pods, and brings every netns that differs from what was last applied there to its desired table
 // with ONE nft transaction (plan.ts), at most `parallelism` netns at a time.

@@ -1,5 +1,5 @@
 // The node enforcer: reconcile loop, netns resolution, bounded-frequency runner, transaction
-// planning and metrics (issue 4).
+// planning and metrics.
 export * from "./enforcer.js";
 export * from "./metrics.js";
 export * from "./netns.js";

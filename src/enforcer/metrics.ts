@@ -1,15 +1,16 @@
-// Prometheus metrics of the enforcer (issue 4, section 5) and the tiny `GET /metrics` server of
+// Prometheus metrics of the enforcer and the tiny `GET /metrics` server of
 // `nadguard enforce --metrics-listen`. Its own registry, never prom-client's global one, so that
 // tests can build many enforcers in one process. node:http, not fastify: only webhook/ imports
-// fastify (DESIGN.md), and one route needs no framework.
+// fastify (README, Architecture), and one route needs no framework.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ApplyMode } from "./plan.js";
 
 /**
- * From the floor of one nft process (a few ms, FIELD-NOTES) past the 100 ms p99 target of
- * event → rules applied (issue 4, "Speed") to the seconds a retry with backoff takes.
+ * From the floor of one nft process (a few ms: the empty `nft -f` of bench/apply.ts) past the
+ * 100 ms p99 target of event → rules applied (bench/convergence.ts) to the seconds a retry with
+ * backoff takes.
  */
 export const ENFORCER_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 

@@ -1,4 +1,4 @@
-// Finding a pod's network namespace, behind one interface (issue 4, section 2):
+// Finding a pod's network namespace, behind one interface:
 //   (a) a path template, for local and test use: `/var/run/netns/{namespace}_{name}`;
 //   (b) a /proc scan for the pod sandbox, for real nodes without a runtime client (proc-netns.ts);
 //   (c) a container-runtime (CRI) client, later: `lookupResolver` over a `SandboxNetnsLookup`.

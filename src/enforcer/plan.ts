@@ -1,9 +1,9 @@
-// The one transaction that takes a netns from what the enforcer knows it holds to what the
-// compiler wants (issue 4, section 1): nothing when equal; element adds and deletes when only set
-// contents changed (FIELD-NOTES: static chains, dynamic sets); the chains whose rules changed
+// The one transaction that takes a netns from what the enforcer knows it holds to what the compiler
+// wants: nothing when equal; element adds and deletes when only set contents changed (static
+// chains, dynamic sets, as kubernetes-sigs/knftables advises); the chains whose rules changed
 // flushed and rebuilt in the same transaction; a fresh table (add + delete + recreate, all or
 // nothing) when sets or chains themselves changed or when the netns's content is unknown.
-import { keyText, priorityValue, valueText, type Chain, type Element, type NftMap, type NftSet, type Rule } from "../nft/objects.js";
+import { keyText, priorityValue, setTypeText, valueText, type Chain, type Element, type NftMap, type NftSet, type Rule } from "../nft/objects.js";
 import { elementText } from "../nft/render.js";
 import { freshTableOps, type TableState } from "../nft/state.js";
 import type { Op } from "../nft/transaction.js";
@@ -44,8 +44,7 @@ function chainKey(c: Chain): string {
 }
 
 function setKey(s: NftSet | NftMap): string {
-  const type = s.typeof ?? (typeof s.type === "string" ? s.type : (s.type ?? []).join(" . "));
-  const value = s.kind === "map" ? (typeof s.value === "string" ? s.value : s.value.join(" . ")) : "";
+  const { key: type, value } = setTypeText(s);
   const flags = [...new Set(s.flags ?? [])].sort().join(",");
   return [s.kind, s.name, type, value, flags, s.timeout ?? "", s.size ?? "", s.policy ?? "", s.comment ?? ""].join("|");
 }

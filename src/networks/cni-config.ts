@@ -17,7 +17,10 @@ export const CNI_VERSIONS = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0
 /** libcni ValidateNetworkName. */
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-/** Plugin types whose pods reach beyond the IPAM subnet only through IPAM routes (issue 5, the traps). */
+/**
+ * Plugin types that install no routes beyond those of their IPAM result (containernetworking/plugins
+ * macvlan and ipvlan), so their pods reach past the subnet only through IPAM routes.
+ */
 const ROUTED_TYPES = new Set(["macvlan", "ipvlan"]);
 /** Plugins later in a list that add routes of their own. */
 const ROUTE_ADDING_TYPES = new Set(["route-override"]);

@@ -119,19 +119,8 @@ export function rangesOverlap(a: IpamRange, b: IpamRange): boolean {
 
 /** One host-local range ({subnet, rangeStart, rangeEnd, gateway}); undefined when unusable. */
 function checkHostLocalRange(findings: Findings, range: JsonObject, path: string): { range: IpamRange; gateway: boolean } | undefined {
-  if (field(range, "subnet") === undefined) {
-    report(findings, "missing", at(path, "subnet"), `is missing; give the range's CIDR, e.g. "198.18.0.0/24"`);
-    return undefined;
-  }
-  const subnet = cidrField(findings, range, "subnet", path, "198.18.0.0/24");
-  if (!subnet) return undefined;
-  const { cidr } = subnet;
-  const bits = cidr.family === 4 ? 32 : 128;
-  if (cidr.prefix > bits - 2) {
-    // Range.Canonicalize: "Network %s too small to allocate from".
-    report(findings, "subnet-too-small", at(path, "subnet"), `${cidr.text} is too small to allocate from; host-local needs a prefix of at most /${bits - 2}`);
-    return undefined;
-  }
+  const cidr = hostLocalSubnet(findings, range, path);
+  if (!cidr) return undefined;
   const gateway = ipInside(findings, range, "gateway", path, cidr, "subnet");
   const start = ipInside(findings, range, "rangeStart", path, cidr, "subnet");
   const end = ipInside(findings, range, "rangeEnd", path, cidr, "subnet");
@@ -144,6 +133,23 @@ function checkHostLocalRange(findings: Findings, range: JsonObject, path: string
   const last = end?.value ?? cidrLast(cidr) - (cidr.family === 4 ? 1n : 0n);
   const text = start || end ? `${formatIp(cidr.family, first)}-${formatIp(cidr.family, last)}` : cidr.text;
   return { range: rangeOf(cidr, first, last, text), gateway: gateway !== undefined || field(range, "gateway") !== undefined };
+}
+
+/** A host-local range's `subnet`, when present, a CIDR and large enough to allocate from. */
+function hostLocalSubnet(findings: Findings, range: JsonObject, path: string): Cidr | undefined {
+  if (field(range, "subnet") === undefined) {
+    report(findings, "missing", at(path, "subnet"), `is missing; give the range's CIDR, e.g. "198.18.0.0/24"`);
+    return undefined;
+  }
+  const cidr = cidrField(findings, range, "subnet", path, "198.18.0.0/24")?.cidr;
+  if (!cidr) return undefined;
+  const bits = cidr.family === 4 ? 32 : 128;
+  if (cidr.prefix > bits - 2) {
+    // Range.Canonicalize: "Network %s too small to allocate from".
+    report(findings, "subnet-too-small", at(path, "subnet"), `${cidr.text} is too small to allocate from; host-local needs a prefix of at most /${bits - 2}`);
+    return undefined;
+  }
+  return cidr;
 }
 
 function checkHostLocal(findings: Findings, ipam: JsonObject, path: string): IpamSummary {
@@ -274,27 +280,37 @@ function checkWhereaboutsRange(findings: Findings, entry: JsonObject, path: stri
     return undefined;
   }
   const parsed = parseWhereaboutsRange(findings, text, at(path, "range"));
-  const start = parsed ? ipInside(findings, entry, "range_start", path, parsed.cidr, "range") : optIp(findings, entry, "range_start", path);
-  const end = parsed ? ipInside(findings, entry, "range_end", path, parsed.cidr, "range") : optIp(findings, entry, "range_end", path);
-  const excludes = optArray(findings, entry, "exclude", path, "CIDRs");
-  excludes?.forEach((exclude, i) => {
-    const where = at(at(path, "exclude"), i);
-    const cidr = typeof exclude === "string" ? parseCidr(exclude) : undefined;
-    if (!cidr) {
-      report(findings, "bad-cidr", where, `${show(exclude)} is not a CIDR (address/prefix, e.g. "198.18.0.0/28")`);
-    } else if (parsed && !cidrContains(parsed.cidr, cidr)) {
-      report(findings, "outside-subnet", where, `${cidr.text} is not inside range ${parsed.cidr.text}`);
-    }
-  });
+  const bound = (key: string): { value: bigint; text: string } | undefined =>
+    parsed ? ipInside(findings, entry, key, path, parsed.cidr, "range") : optIp(findings, entry, key, path);
+  const start = bound("range_start");
+  const end = bound("range_end");
+  checkExcludes(findings, entry, path, parsed?.cidr);
   if (!parsed) return undefined;
-  const { cidr } = parsed;
-  // In the first-last form, whereabouts takes the bounds from the range itself.
-  const first = parsed.first ?? start?.value ?? cidr.network;
-  const last = parsed.last ?? end?.value ?? cidrLast(cidr);
   if (parsed.first === undefined && start && end && start.value > end.value) {
     report(findings, "start-after-end", at(path, "range_end"), `${end.text} is before range_start ${start.text}`);
     return undefined;
   }
+  return whereaboutsRange(parsed, start?.value, end?.value);
+}
+
+/** `exclude`: CIDRs inside the range (when the range could be read). */
+function checkExcludes(findings: Findings, entry: JsonObject, path: string, range: Cidr | undefined): void {
+  optArray(findings, entry, "exclude", path, "CIDRs")?.forEach((exclude, i) => {
+    const where = at(at(path, "exclude"), i);
+    const cidr = typeof exclude === "string" ? parseCidr(exclude) : undefined;
+    if (!cidr) {
+      report(findings, "bad-cidr", where, `${show(exclude)} is not a CIDR (address/prefix, e.g. "198.18.0.0/28")`);
+    } else if (range && !cidrContains(range, cidr)) {
+      report(findings, "outside-subnet", where, `${cidr.text} is not inside range ${range.text}`);
+    }
+  });
+}
+
+/** The addresses a whereabouts range hands out; in the first-last form whereabouts takes the bounds from the range itself. */
+function whereaboutsRange(parsed: { cidr: Cidr; first?: bigint; last?: bigint }, start: bigint | undefined, end: bigint | undefined): IpamRange {
+  const { cidr } = parsed;
+  const first = parsed.first ?? start ?? cidr.network;
+  const last = parsed.last ?? end ?? cidrLast(cidr);
   const bounded = parsed.first !== undefined || start !== undefined || end !== undefined;
   return rangeOf(cidr, first, last, bounded ? `${formatIp(cidr.family, first)}-${formatIp(cidr.family, last)}` : cidr.text);
 }

@@ -86,6 +86,21 @@ const bridge: PluginCheck = (findings, plugin, path) => {
 
 const sriov: PluginCheck = (findings, plugin, path) => {
   optPciAddress(findings, plugin, "deviceID", path);
+  checkSriovVlan(findings, plugin, path);
+  optEnum(findings, plugin, "spoofchk", path, ["on", "off"], "a spoofchk value");
+  optEnum(findings, plugin, "trust", path, ["on", "off"], "a trust value");
+  optEnum(findings, plugin, "link_state", path, ["auto", "enable", "disable"], "a link state");
+  optMac(findings, plugin, "mac", path);
+  const min = optInt(findings, plugin, "min_tx_rate", path, { min: 0 });
+  const max = optInt(findings, plugin, "max_tx_rate", path, { min: 0 });
+  // The kernel (rtnl_set_vf_rate) refuses max < min unless max is 0 (no cap).
+  if (min !== undefined && max !== undefined && max > 0 && min > max) {
+    report(findings, "bad-rate", at(path, "min_tx_rate"), `${min} Mbps is above max_tx_rate ${max} Mbps`);
+  }
+};
+
+/** sriov's vlan, vlanQoS and vlanProto. */
+function checkSriovVlan(findings: Findings, plugin: JsonObject, path: string): void {
   const vlan = optInt(findings, plugin, "vlan", path, VLAN_ID);
   const qos = optInt(findings, plugin, "vlanQoS", path, { min: 0, max: 7 });
   const proto = field(plugin, "vlanProto");
@@ -100,17 +115,7 @@ const sriov: PluginCheck = (findings, plugin, path) => {
   } else if (vlan === 0 && qos !== undefined && qos > 0) {
     report(findings, "needs-vlan", at(path, "vlanQoS"), `${qos} needs a non-zero "vlan"`);
   }
-  optEnum(findings, plugin, "spoofchk", path, ["on", "off"], "a spoofchk value");
-  optEnum(findings, plugin, "trust", path, ["on", "off"], "a trust value");
-  optEnum(findings, plugin, "link_state", path, ["auto", "enable", "disable"], "a link state");
-  optMac(findings, plugin, "mac", path);
-  const min = optInt(findings, plugin, "min_tx_rate", path, { min: 0 });
-  const max = optInt(findings, plugin, "max_tx_rate", path, { min: 0 });
-  // The kernel (rtnl_set_vf_rate) refuses max < min unless max is 0 (no cap).
-  if (min !== undefined && max !== undefined && max > 0 && min > max) {
-    report(findings, "bad-rate", at(path, "min_tx_rate"), `${min} Mbps is above max_tx_rate ${max} Mbps`);
-  }
-};
+}
 
 /** `"a" and "b"`, `"a", "b" and "c"`. */
 const both = (keys: readonly string[]): string => either(keys.map((k) => `"${k}"`)).replace(/ or ([^ ]+)$/, " and $1");
@@ -164,18 +169,21 @@ const tuning: PluginCheck = (findings, plugin, path) => {
 /** bandwidth.validateRateAndBurst: burst/8 must fit in 32 bits. */
 const MAX_BURST = 8n * 0xffffffffn;
 
-const bandwidth: PluginCheck = (findings, plugin, path) => {
-  for (const direction of ["ingress", "egress"]) {
-    const rate = optInt(findings, plugin, `${direction}Rate`, path, { min: 0 });
-    const burst = optInt(findings, plugin, `${direction}Burst`, path, { min: 0 });
-    if ((rate ?? 0) > 0 && !burst) {
-      report(findings, "rate-without-burst", at(path, `${direction}Rate`), `is set but ${direction}Burst is not; bandwidth needs both`);
-    } else if ((burst ?? 0) > 0 && !rate) {
-      report(findings, "burst-without-rate", at(path, `${direction}Burst`), `is set but ${direction}Rate is not; bandwidth needs both`);
-    } else if (burst !== undefined && BigInt(burst) >= MAX_BURST) {
-      report(findings, "bad-rate", at(path, `${direction}Burst`), `${burst} bits is over the 4 GB burst limit`);
-    }
+/** `<direction>Rate` and `<direction>Burst` of the bandwidth plugin: both or neither, burst within its limit. */
+function checkRateAndBurst(findings: Findings, plugin: JsonObject, path: string, direction: "ingress" | "egress"): void {
+  const rate = optInt(findings, plugin, `${direction}Rate`, path, { min: 0 });
+  const burst = optInt(findings, plugin, `${direction}Burst`, path, { min: 0 });
+  if ((rate ?? 0) > 0 && !burst) {
+    report(findings, "rate-without-burst", at(path, `${direction}Rate`), `is set but ${direction}Burst is not; bandwidth needs both`);
+  } else if ((burst ?? 0) > 0 && !rate) {
+    report(findings, "burst-without-rate", at(path, `${direction}Burst`), `is set but ${direction}Rate is not; bandwidth needs both`);
+  } else if (burst !== undefined && BigInt(burst) >= MAX_BURST) {
+    report(findings, "bad-rate", at(path, `${direction}Burst`), `${burst} bits is over the 4 GB burst limit`);
   }
+}
+
+const bandwidth: PluginCheck = (findings, plugin, path) => {
+  for (const direction of ["ingress", "egress"] as const) checkRateAndBurst(findings, plugin, path, direction);
   const shaped = optArray(findings, plugin, "shapedSubnets", path, "CIDRs");
   const unshaped = optArray(findings, plugin, "unshapedSubnets", path, "CIDRs");
   for (const [key, list] of [["shapedSubnets", shaped], ["unshapedSubnets", unshaped]] as const) {

@@ -80,28 +80,40 @@ export function parseNftStderr(stderr: string): NftErrorDetail[] {
   const lines = stderr.split("\n");
   const details: NftErrorDetail[] = [];
   for (let i = 0; i < lines.length; i += 1) {
-    const text = lines[i]!.trimEnd();
-    const located = LOCATED.exec(text);
-    const unlocated = located ? null : UNLOCATED.exec(text);
-    if (!located && !unlocated) continue;
-    const message = (located ? located[4] : unlocated![1])!;
-    const next = lines[i + 1];
-    const carets = lines[i + 2];
-    const hasStatement = next !== undefined && next !== "" && !LOCATED.test(next) && !UNLOCATED.test(next);
-    const statement = hasStatement && (located || (carets !== undefined && /^\s*\^+\s*$/.test(carets))) ? next : undefined;
-    details.push({
-      ...(located ? { line: Number(located[1]), columns: [Number(located[2]), Number(located[3])] as const } : {}),
-      message,
-      ...(statement !== undefined ? { statement } : {}),
-      reason: classifyNftMessage(message),
-    });
-    if (statement !== undefined) i += carets !== undefined && /^\s*\^+\s*$/.test(carets) ? 2 : 1;
+    const found = errorAt(lines, i);
+    if (!found) continue;
+    details.push(found.detail);
+    i += found.skip;
   }
   if (details.length === 0) {
     const message = lines.map((l) => l.trim()).find((l) => l !== "") ?? "nft failed without a message";
     details.push({ message, reason: classifyNftMessage(message) });
   }
   return details;
+}
+
+const CARETS = /^\s*\^+\s*$/;
+
+/**
+ * The error that line `i` of stderr starts, and how many lines after it belong to it (its statement
+ * and caret line); undefined when line `i` is no error line.
+ */
+function errorAt(lines: readonly string[], i: number): { detail: NftErrorDetail; skip: number } | undefined {
+  const text = lines[i]!.trimEnd();
+  const located = LOCATED.exec(text);
+  const message = located ? located[4] : UNLOCATED.exec(text)?.[1];
+  if (message === undefined) return undefined;
+  const next = lines[i + 1];
+  const caretsFollow = CARETS.test(lines[i + 2] ?? "");
+  const isStatement = next !== undefined && next !== "" && !LOCATED.test(next) && !UNLOCATED.test(next);
+  const statement = isStatement && (located || caretsFollow) ? next : undefined;
+  const detail: NftErrorDetail = {
+    ...(located ? { line: Number(located[1]), columns: [Number(located[2]), Number(located[3])] as const } : {}),
+    message,
+    ...(statement !== undefined ? { statement } : {}),
+    reason: classifyNftMessage(message),
+  };
+  return { detail, skip: statement === undefined ? 0 : caretsFollow ? 2 : 1 };
 }
 
 export interface NftErrorContext {
@@ -127,16 +139,14 @@ export function nftErrorFromStderr(stderr: string, context: NftErrorContext = {}
   const details = parseNftStderr(stderr);
   const first = details.find((d) => d.line !== undefined) ?? details[0]!;
   const line = first.line;
-  const scriptLine = line === undefined || context.script === undefined ? undefined : context.script.split("\n", line)[line - 1];
-  const statement = scriptLine ?? first.statement;
+  const statement = scriptLineAt(context.script, line) ?? first.statement;
   const opIndex = line === undefined ? undefined : context.opAt?.(line, first.columns?.[0]);
   const op = opIndex === undefined ? undefined : context.ops?.[opIndex];
-  const shown = statement === undefined ? "" : `: ${statement.length > STATEMENT_SHOWN ? `${statement.slice(0, STATEMENT_SHOWN)}…` : statement}`;
   return {
     code: `nft.${first.reason}`,
     reason: first.reason,
     path: where(context.netns, line),
-    message: `${first.message}${shown}`,
+    message: `${first.message}${shownStatement(statement)}`,
     ...(line !== undefined ? { line } : {}),
     ...(statement !== undefined ? { statement } : {}),
     ...(op !== undefined ? { op, opIndex } : {}),
@@ -144,6 +154,17 @@ export function nftErrorFromStderr(stderr: string, context: NftErrorContext = {}
     stderr,
     ...(context.exitCode !== undefined ? { exitCode: context.exitCode } : {}),
   };
+}
+
+/** Line `line` (1-based) of the script that was run, when both are known. */
+function scriptLineAt(script: string | undefined, line: number | undefined): string | undefined {
+  return line === undefined || script === undefined ? undefined : script.split("\n", line)[line - 1];
+}
+
+/** `: statement` for the message, cut to STATEMENT_SHOWN characters; empty without one. */
+function shownStatement(statement: string | undefined): string {
+  if (statement === undefined) return "";
+  return `: ${statement.length > STATEMENT_SHOWN ? `${statement.slice(0, STATEMENT_SHOWN)}…` : statement}`;
 }
 
 /** The error of a transaction refused before nft ran. */

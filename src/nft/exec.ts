@@ -1,9 +1,10 @@
-// The seam between nadguard and the `nft` binary: the only place that spawns it (DESIGN.md). A
-// script is written whole to a private file and given to `nft -f FILE`: nft reading stdin would
-// apply whatever prefix it had received if nadguard died mid-write (EOF looks like the end of the
-// script), which breaks all-or-nothing. A network namespace is entered with `nsenter --net=PATH`,
-// which is lighter than `ip netns exec` (no mount namespace, FIELD-NOTES). Nothing here reads back
-// after a write: one process per transaction is the floor an apply is measured against.
+// The seam between nadguard and the `nft` binary: the only place that spawns it (README,
+// Architecture). A script is written whole to a private file and given to `nft -f FILE`: nft
+// reading stdin would apply whatever prefix it had received if nadguard died mid-write (EOF looks
+// like the end of the script), which breaks all-or-nothing. A network namespace is entered with
+// `nsenter --net=PATH`, which is lighter than `ip netns exec` (that also creates a mount namespace:
+// ip-netns(8)). Nothing here reads back after a write: one process per transaction is the floor an
+// apply is measured against.
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { rmdir, unlink, writeFile } from "node:fs/promises";
@@ -188,7 +189,7 @@ export class ExecNftExecutor implements NftExecutor {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A persistent in-process libnftables path for applies (issue 4, convergence). Starting
+// A persistent in-process libnftables path for applies (bench/convergence.ts measures it). Starting
 // `nsenter` + `nft` costs ~5-10 ms of CPU per apply (two execs, dynamic linking, nft's start-up),
 // which on a small node makes a change that touches 100 netns take close to a second however many
 // run in parallel. A helper process (python3 + ctypes over libnftables.so.1, both what `nft`

@@ -13,7 +13,7 @@ import { invalidTransactionError, nftErrorFromStderr, type NftError, type NftErr
 import type { ListOptions, NftExecutor, NftRunResult, RunOptions } from "./exec.js";
 import type { ListedRule, TableListing } from "./listing.js";
 import type { NftInterface } from "./nft.js";
-import { keyText, NADGUARD_TABLE, priorityValue, valueText } from "./objects.js";
+import { keyText, NADGUARD_TABLE, priorityValue, setTypeText, valueText, withoutHandle } from "./objects.js";
 import type { Chain, Element, Family, NftMap, NftSet, Rule, TableRef } from "./objects.js";
 import { renderOps, type Rendered } from "./render.js";
 import { parseScript, type ScriptOp } from "./script.js";
@@ -92,9 +92,8 @@ function cloneTable(t: TableModel): TableModel {
 }
 
 function keySpec(s: NftSet | NftMap): string {
-  const type = s.typeof ?? (typeof s.type === "string" ? s.type : (s.type ?? []).join(" . "));
-  const value = s.kind === "map" ? (typeof s.value === "string" ? s.value : s.value.join(" . ")) : "";
-  return `${s.typeof !== undefined ? "typeof" : "type"} ${type} : ${value}`;
+  const { key, value } = setTypeText(s);
+  return `${s.typeof !== undefined ? "typeof" : "type"} ${key} : ${value}`;
 }
 
 function sameSetDefinition(a: NftSet | NftMap, b: NftSet | NftMap): boolean {
@@ -104,12 +103,6 @@ function sameSetDefinition(a: NftSet | NftMap, b: NftSet | NftMap): boolean {
   // A typeof key is resolved to types by nft; the fake cannot compare the two forms.
   if ((a.typeof === undefined) !== (b.typeof === undefined)) return true;
   return keySpec(a) === keySpec(b);
-}
-
-function stripHandle<T extends { handle?: number }>(obj: T): T {
-  if (obj.handle === undefined) return obj;
-  const { handle: _handle, ...rest } = obj;
-  return rest as T;
 }
 
 /** Applies operations to a working copy of a set of tables. */
@@ -199,7 +192,7 @@ class Apply {
           if (obj.base.policy !== undefined) existing.chain = { ...existing.chain, base: { ...was, policy: obj.base.policy } };
           return;
         }
-        t.chains.set(obj.name, { chain: { ...stripHandle(obj), handle: t.nextHandle++ }, rules: [] });
+        t.chains.set(obj.name, { chain: { ...withoutHandle(obj), handle: t.nextHandle++ }, rules: [] });
         return;
       case "delete": {
         if (!existing) failOp("not-found", `chain ${obj.name} does not exist`);
@@ -242,7 +235,7 @@ class Apply {
           if (!sameSetDefinition(existing.def, obj)) failOp("exists", `${existing.def.kind} ${obj.name} exists with another definition`);
           return;
         }
-        t.sets.set(obj.name, { def: { ...stripHandle(obj), handle: t.nextHandle++ }, elements: new Map() });
+        t.sets.set(obj.name, { def: { ...withoutHandle(obj), handle: t.nextHandle++ }, elements: new Map() });
         this.#ownedElements.add(t.sets.get(obj.name)!);
         return;
       case "delete": {

@@ -79,15 +79,20 @@ export function exprText(expr: unknown, dataType?: string): string {
   if (typeof expr === "number" || typeof expr === "boolean") return String(expr);
   if (!isRecord(expr)) return JSON.stringify(expr);
   const [key] = Object.keys(expr);
-  const body = key === undefined ? undefined : expr[key];
-  if (key !== undefined && VERDICTS.has(key)) return key;
-  if ((key === "jump" || key === "goto") && isRecord(body)) return `${key} ${String(body.target)}`;
-  if (key === "prefix" && isRecord(body)) return `${exprText(body.addr, dataType)}/${String(body.len)}`;
-  if (key === "range" && Array.isArray(body)) return body.map((b) => exprText(b, dataType)).join("-");
-  if (key === "concat" && Array.isArray(body)) return body.map((b) => exprText(b, dataType)).join(" . ");
-  if (key === "elem" && isRecord(body)) return exprText(body.val, dataType);
-  return JSON.stringify(expr);
+  if (key === undefined) return JSON.stringify(expr);
+  if (VERDICTS.has(key)) return key;
+  return EXPRESSIONS.get(key)?.(expr[key], dataType) ?? JSON.stringify(expr);
 }
+
+/** nft's JSON expressions by their one key: the text of the body, or undefined for a body of another shape. */
+const EXPRESSIONS = new Map<string, (body: unknown, dataType: string | undefined) => string | undefined>([
+  ["jump", (body) => (isRecord(body) ? `jump ${String(body.target)}` : undefined)],
+  ["goto", (body) => (isRecord(body) ? `goto ${String(body.target)}` : undefined)],
+  ["prefix", (body, dataType) => (isRecord(body) ? `${exprText(body.addr, dataType)}/${String(body.len)}` : undefined)],
+  ["range", (body, dataType) => (Array.isArray(body) ? body.map((b) => exprText(b, dataType)).join("-") : undefined)],
+  ["concat", (body, dataType) => (Array.isArray(body) ? body.map((b) => exprText(b, dataType)).join(" . ") : undefined)],
+  ["elem", (body, dataType) => (isRecord(body) ? exprText(body.val, dataType) : undefined)],
+]);
 
 function parts(expr: unknown, types: readonly string[]): string[] {
   const inner = isRecord(expr) && isRecord(expr.elem) ? expr.elem.val : expr;

@@ -1,5 +1,6 @@
 // The nftables objects nadguard writes and reads: table, chain, set, map, element and rule, as
-// plain values. A transaction is bound to one table (nadguard owns `inet nadguard`, DESIGN.md), so
+// plain values. A transaction is bound to one table (nadguard owns `inet nadguard` and touches no
+// other: README, `nadguard enforce`), so
 // objects carry only their own names, as in kubernetes-sigs/knftables.
 
 export type Family = "inet" | "ip" | "ip6";
@@ -153,6 +154,23 @@ export function keyText(el: Pick<Element, "key">): string {
 /** The value of a map element as nft writes it, or undefined for a set element. */
 export function valueText(el: Pick<Element, "value">): string | undefined {
   return el.value === undefined ? undefined : el.value.join(" . ");
+}
+
+/**
+ * A set's or map's key type as nft writes it (its `typeof` expression, else its types joined by
+ * ` . `) and a map's value type ("" for a set): what two definitions of one set must agree on.
+ */
+export function setTypeText(s: NftSet | NftMap): { key: string; value: string } {
+  const key = s.typeof ?? (typeof s.type === "string" ? s.type : (s.type ?? []).join(" . "));
+  const value = s.kind === "map" ? (typeof s.value === "string" ? s.value : s.value.join(" . ")) : "";
+  return { key, value };
+}
+
+/** The object without the kernel's handle (a copy only when it has one). */
+export function withoutHandle<T extends { handle?: number }>(obj: T): T {
+  if (obj.handle === undefined) return obj;
+  const { handle: _handle, ...rest } = obj;
+  return rest as T;
 }
 
 const NAMED_PRIORITIES: Record<NamedPriority, number> = {

@@ -1,7 +1,7 @@
 // Renders operations as an `nft -f` script: exactly the operations, in order, one statement per
-// line, so that nft's `/dev/stdin:LINE:` error locations map back to operations. Consecutive element
-// operations on one set share a statement (FIELD-NOTES: many elements per `add element`), chunked so
-// that no line grows without bound.
+// line, so that nft's `/dev/stdin:LINE:` error locations map back to operations. Consecutive
+// element operations on one set share a statement (many elements in one `add element`: one
+// statement for nft to parse, not one per element), chunked so that no line grows without bound.
 import { formatDuration, parseDuration, priorityValue } from "./objects.js";
 import type { Chain, Element, NftMap, NftObject, NftSet, SetFlag, Table, TableRef } from "./objects.js";
 import type { Op } from "./transaction.js";

@@ -2,7 +2,7 @@
 // listing reads back. Rendered in one canonical order so that two equal states give equal text, and
 // diffed set by set for incremental updates.
 import { elementText } from "./render.js";
-import { keyText, valueText } from "./objects.js";
+import { keyText, valueText, withoutHandle } from "./objects.js";
 import type { Chain, Element, NftMap, NftSet, Rule, Table } from "./objects.js";
 import type { Op } from "./transaction.js";
 
@@ -20,12 +20,6 @@ export const EMPTY_STATE: TableState = { chains: [], sets: [], elements: [], rul
 
 const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
-function withoutHandle<T extends { handle?: number }>(obj: T): T {
-  if (obj.handle === undefined) return obj;
-  const { handle: _handle, ...rest } = obj;
-  return rest as T;
-}
 
 /**
  * The operations that build `state` in an existing empty table, in canonical order: table, chains
@@ -53,9 +47,10 @@ export function stateOps(state: TableState): Op[] {
 }
 
 /**
- * Replaces whatever the table holds by `state` in one transaction: `add table` (so that the
- * delete cannot fail on a fresh netns), `delete table`, then `stateOps`. bookworm's nft 1.0.6 has no
- * `destroy` (FIELD-NOTES), and the all-or-nothing commit means no packet sees the table half built.
+ * Replaces whatever the table holds by `state` in one transaction: `add table` (so that the delete
+ * cannot fail on a fresh netns), `delete table`, then `stateOps`. bookworm's nft 1.0.6 has no
+ * `destroy` (added in nftables 1.0.8), and the all-or-nothing commit means no packet sees the table
+ * half built.
  */
 export function freshTableOps(state: TableState): Op[] {
   return [{ verb: "add", object: { kind: "table" } }, { verb: "delete", object: { kind: "table" } }, ...stateOps(state)];

@@ -1,6 +1,7 @@
-// A transaction: an ordered list of operations on one table, applied all or nothing by one
-// `nft -f -` process (FIELD-NOTES: one transaction per netns). Building one never does I/O; the
-// problems of invalid objects are collected here and make `run`/`check` fail before nft is started.
+// A transaction: an ordered list of operations on one table, applied all or nothing by one `nft -f`
+// process (one transaction per netns: nft commits a file as one netlink batch). Building one never
+// does I/O; the problems of invalid objects are collected here and make `run`/`check` fail before
+// nft is started.
 import type { Problem } from "../api/errors.js";
 import type { Container, NftObject, Rule, TableRef } from "./objects.js";
 import { renderOps, type Rendered } from "./render.js";

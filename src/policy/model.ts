@@ -1,9 +1,10 @@
 // The policy model: for each (pod, interface, direction), whether it is isolated and what the
 // applying policies allow, as (addresses × ports) entries that name the policy, rule and peer they
 // come from. The compiler turns these entries into set elements and the verdict oracle evaluates
-// probes against them, so both always agree (issue 3, section 6).
+// probes against them, so both always agree.
 //
-// Semantics: networking.k8s.io/v1 NetworkPolicy, per interface (issue 3, section 2). Work is shared
+// Semantics: networking.k8s.io/v1 NetworkPolicy, per interface (the MultiNetworkPolicy CRD of
+// k8snetworkplumbingwg/multi-networkpolicy). Work is shared
 // between pods: policies are indexed by NAD, target selections and peer address lists are computed
 // once per policy and rule, on first use.
 import type { Problem } from "../api/errors.js";

@@ -1,4 +1,4 @@
-// The nft table nadguard keeps in a pod's network namespace (issue 3, section 4): table
+// The nft table nadguard keeps in a pod's network namespace: table
 // `inet nadguard`, two base chains whose rules never change with policies, and sets keyed by the
 // interface too, so that every policy change is a change of set elements only:
 //

@@ -1,4 +1,4 @@
-// End-to-end (issue 4, "Done when"): killing the enforcer (SIGKILL) at random points during a sync
+// End-to-end: killing the enforcer (SIGKILL) at random points during a sync
 // never leaves a netns with a partial ruleset. After each kill every pod's table, read back, must be
 // exactly the table of the state before the change or of the state after it (or no table where one
 // of them has none) — never a mix inside one netns — and a restarted enforcer converges.

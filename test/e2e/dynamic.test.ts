@@ -1,4 +1,4 @@
-// End-to-end dynamic cases (issue 4, "Done when"): a long-running `nadguard enforce` follows the
+// End-to-end dynamic cases: a long-running `nadguard enforce` follows the
 // lab's state directory while pods and namespaces are relabelled, policies edited, retargeted and
 // deleted, a pod restarted with new addresses, and the enforcer itself restarted (SIGTERM and
 // SIGKILL) under a probe loop that must never get through to an isolated interface.

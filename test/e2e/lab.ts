@@ -73,7 +73,7 @@ export interface LabPod {
 const IN_TEST_RANGES = (address: string): boolean => /^198\.1[89]\./.test(address) || /^fd[0-9a-f]{2}:/i.test(address);
 
 function assertTestAddress(address: string): void {
-  // DESIGN.md "Test networks": nothing is ever sent outside 198.18.0.0/15 and fd00::/8.
+  // Nothing is ever sent outside 198.18.0.0/15 (benchmarking, RFC 2544) and fd00::/8 (unique local, RFC 4193).
   if (!IN_TEST_RANGES(address)) throw new Error(`refusing to use ${address}: the lab uses only 198.18.0.0/15 and fd00::/8`);
 }
 

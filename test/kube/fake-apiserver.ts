@@ -1,5 +1,5 @@
 // A kube-apiserver stand-in for the Kubernetes-mode suites: no registry reachable from these
-// machines ships kube-apiserver (issue 6 section 5), so this speaks its wire format over HTTP on
+// machines ships kube-apiserver, so this speaks its wire format over HTTP on
 // 127.0.0.1, for the resources nadguard reads and the test writes:
 // - list: `{kind: XList, apiVersion, metadata: {resourceVersion, continue?}, items}`; limit and
 //   continue (a continue token older than the last compaction → 410 Expired); resourceVersion

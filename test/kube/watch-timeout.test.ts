@@ -1,4 +1,5 @@
-// client-node 2.0.0 aborted every watch 30 s after it started, whatever flowed (FIELD-NOTES). This
+// client-node 2.0.0 aborted every watch 30 s after it started, whatever flowed
+// (kubernetes-client/javascript#3020, fixed by #3022). This
 // pins down what 2.0.1, the version installed, does, with its real 30 s constant and a fake
 // clock: a watch that receives data survives well past 30 s on one connection, and only a watch
 // silent for 30 s is cut, with a TimeoutError (which ListWatch answers by re-watching from its

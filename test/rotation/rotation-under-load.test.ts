@@ -1,4 +1,4 @@
-// Zero failed reviews across a certificate rotation under load (issue 6, section 4). The real
+// Zero failed reviews across a certificate rotation under load. The real
 // server (webhook/start.ts) serves from certificate files in a temporary directory while HTTP/1.1
 // and HTTP/2 clients on 127.0.0.1 keep posting AdmissionReviews, trusting what kube-apiserver
 // would trust: the caBundle. The rotation runs in the order `nadguard certs` and the README give:
