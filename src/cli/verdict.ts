@@ -6,7 +6,7 @@ import { loadStateDir } from "../cluster/state-dir.js";
 import { loadConfig } from "../config/config.js";
 import { buildModel } from "../policy/model.js";
 import type { L4Protocol } from "../policy/ranges.js";
-import { type Match, type SideVerdict, type Verdict, verdictOf } from "../policy/verdict.js";
+import { type SideVerdict, type Verdict, matchText, verdictOf } from "../policy/verdict.js";
 import { reportStateProblems } from "./env.js";
 import { EXIT, UsageError } from "./io.js";
 import { parseObjectRef } from "./render.js";
@@ -29,11 +29,6 @@ export function parsePortFlag(value: string): { port: number; protocol: L4Protoc
   const port = Number(match?.[1]);
   if (!match || port > 65535) throw new UsageError(`--port ${value}: expected PORT or PORT/PROTO, e.g. 80 or 53/udp (PROTO tcp, udp or sctp)`);
   return { port, protocol: (match[2]?.toUpperCase() ?? "TCP") as L4Protocol };
-}
-
-function matchText(direction: "egress" | "ingress", m: Match): string {
-  const peers = direction === "ingress" ? "from" : "to";
-  return `${m.policy} ${direction}[${m.rule}]${m.peer !== undefined ? ` ${peers}[${m.peer}]` : ""}`;
 }
 
 function sideText(s: SideVerdict): string {
