@@ -40,7 +40,7 @@ export interface MatrixOptions extends WhatIfFlags {
 export function parseLabelSelector(text: string): LabelSelector {
   const matchLabels: Record<string, string> = {};
   const matchExpressions: NonNullable<LabelSelector["matchExpressions"]> = [];
-  const parts = text.match(/(?:[^,(]|\([^)]*\))+/g) ?? [];
+  const parts = splitTopLevel(text);
   const bad = (part: string): never => {
     throw new UsageError(`--selector ${text}: cannot read "${part.trim()}"; expected k=v, k!=v, k, !k, k in (a,b) or k notin (a,b), separated by commas`);
   };
@@ -59,8 +59,26 @@ export function parseLabelSelector(text: string): LabelSelector {
       matchExpressions.push({ key: m[2]!, operator: m[1] ? "DoesNotExist" : "Exists" });
     } else bad(part);
   }
-  if (parts.length === 0) bad(text);
   return { matchLabels, matchExpressions };
+}
+
+/** Splits at commas outside parentheses; unbalanced parentheses keep the rest as one (unreadable) part. */
+function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let current = "";
+  for (const c of text) {
+    if (c === "," && depth === 0) {
+      parts.push(current);
+      current = "";
+      continue;
+    }
+    if (c === "(") depth++;
+    else if (c === ")") depth--;
+    current += c;
+  }
+  parts.push(current);
+  return parts;
 }
 
 function podFilter(options: MatrixOptions): (pod: PodInfo) => boolean {
