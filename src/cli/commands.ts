@@ -10,6 +10,7 @@ import { CERTS_OPTIONS, CERTS_SUMMARY, CERTS_USAGE, certsOptionsFromValues, runC
 import { runRender } from "./render.js";
 import { runVerdict } from "./verdict.js";
 import { runMatrix } from "./matrix.js";
+import { runLint } from "./lint.js";
 import { CommandError, EXIT, UsageError } from "./io.js";
 import { PACKAGE_VERSION } from "./package.js";
 
@@ -226,6 +227,16 @@ export const COMMANDS: Record<string, Command> = {
         out,
         err,
       );
+    },
+  },
+  lint: {
+    summary: "find policies that silently do nothing, or less than they read",
+    usage: "nadguard lint --state DIR [--config FILE] [--output text|json]",
+    options: { state: { type: "string" }, config: { type: "string" }, output: { type: "string", default: "text" } },
+    run: (values) => {
+      const output = str(values, "output");
+      if (output !== "text" && output !== "json") throw new UsageError(`--output ${output}: expected text or json`);
+      return runLint({ state: required(values, "state"), config: str(values, "config"), output }, out, err);
     },
   },
   enforce: {
