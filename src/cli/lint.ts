@@ -6,7 +6,7 @@ import { loadConfig } from "../config/config.js";
 import { type Finding, lintPolicies } from "../policy/lint.js";
 import { buildModel } from "../policy/model.js";
 import { reportStateProblems } from "./env.js";
-import { EXIT } from "./io.js";
+import { EXIT, checkStateDir } from "./io.js";
 
 export interface LintOptions {
   state: string;
@@ -21,6 +21,7 @@ export function findingText(f: Finding): string {
 }
 
 export async function runLint(options: LintOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  await checkStateDir(options.state);
   const config = await loadConfig(options.config);
   const snapshot = await loadStateDir(options.state);
   reportStateProblems(snapshot, err);
