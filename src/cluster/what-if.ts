@@ -62,6 +62,7 @@ export function parseWithFiles(files: ReadonlyMap<string, string>): Result<Parse
   for (const [name, text] of files) {
     const content = finish(parseStateText(name, text));
     problems.push(...content.problems.map((p) => ({ ...p, path: `--with ${p.path}` })));
+    if (content.objects.length === 0 && content.problems.length === 0) problems.push({ code: "what-if.empty", path: `--with ${name}`, message: "holds no object" });
     for (const object of content.objects) {
       if (!(CHANGE_KINDS as readonly string[]).includes(object.kind)) {
         problems.push({ code: "what-if.kind", path: `--with ${object.place}`, message: `a what-if changes ${CHANGE_KINDS.join(", ")} only, not ${object.kind}` });
@@ -73,9 +74,6 @@ export function parseWithFiles(files: ReadonlyMap<string, string>): Result<Parse
       seen.set(id, object.place);
       objects.push(object);
     }
-  }
-  if (objects.length === 0 && problems.length === 0 && files.size > 0) {
-    problems.push({ code: "what-if.empty", path: `--with ${[...files.keys()].join(", ")}`, message: "holds no object" });
   }
   return problems.length > 0 ? fail(problems) : ok(objects);
 }
