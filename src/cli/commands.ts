@@ -76,8 +76,8 @@ const WHAT_IF_OPTIONS: Command["options"] = {
   diff: { type: "boolean" },
 };
 
-function whatIf(values: Values): { with: string[]; without: string[] } {
-  return { with: values.with as string[], without: values.without as string[] };
+function whatIf(values: Values): { with: string[]; without: string[]; diff: boolean } {
+  return { with: values.with as string[], without: values.without as string[], diff: values.diff === true };
 }
 
 export const COMMANDS: Record<string, Command> = {
@@ -187,7 +187,6 @@ export const COMMANDS: Record<string, Command> = {
           port: required(values, "port"),
           config: str(values, "config"),
           ...whatIf(values),
-          diff: values.diff === true,
           output,
         },
         out,
@@ -221,7 +220,6 @@ export const COMMANDS: Record<string, Command> = {
           selector: str(values, "selector"),
           config: str(values, "config"),
           ...whatIf(values),
-          diff: values.diff === true,
           output,
         },
         out,

@@ -20,6 +20,7 @@ describe("parseLabelSelector", () => {
 
   it("matches as the API server would", () => {
     const selector = compileSelector(parseLabelSelector("env in (prod,staging),tier!=db,!legacy"), "--selector", []);
-    expect([{ env: "prod" }, { env: "prod", tier: "db" }, { env: "dev" }, { env: "staging", legacy: "1" }, { env: "staging", tier: "web" }].map((l) => selector.matches(l))).toEqual([true, false, false, false, true]);
+    const labels: Record<string, string>[] = [{ env: "prod" }, { env: "prod", tier: "db" }, { env: "dev" }, { env: "staging", legacy: "1" }, { env: "staging", tier: "web" }];
+    expect(labels.map((l) => selector.matches(l))).toEqual([true, false, false, false, true]);
   });
 });
