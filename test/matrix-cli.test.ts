@@ -3,7 +3,7 @@
 // nets/blue) with an ingress-deny policy in x and an egress-deny policy for y/a. Checks the exact
 // grid lines, the JSON cells (schema, and `verdict` agreeing on a pair), the markdown table, the
 // marks for disagreeing families and sides, and the exit codes of `--diff` (0, 4, 2).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,6 +159,17 @@ describe("nadguard matrix --output json", () => {
     const verdict = JSON.parse(v.out) as { families: { family: number; allowed: boolean; egress: unknown; ingress: unknown }[] };
     const six = verdict.families.find((f) => f.family === 6)!;
     expect({ allowed: six.allowed, egress: six.egress, ingress: six.ingress }).toEqual({ allowed: cell.allowed, egress: cell.egress, ingress: cell.ingress });
+  });
+});
+
+describe("a reader that stops early", () => {
+  it("ends the command quietly with exit 0 (as `| head` does), without a stack trace", async () => {
+    const child = spawn(process.execPath, [BIN, "matrix", "--state", state, "--network", "nets/blue", "--port", "80", "--port", "81", "--output", "json"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
   });
 });
 
