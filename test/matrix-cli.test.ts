@@ -97,6 +97,12 @@ describe("nadguard matrix (table)", () => {
     expect(r.out).toContain("nets/blue port 80/TCP: 5 allowed, 1 denied of 6 pairs\n       1 2 3\n1 x/b  = A A\n2 y/b  A = A\n3 z/b  i A =\n");
   });
 
+  it("says so when no pod takes part, exit 0", async () => {
+    const r = await matrix("--namespace", "w");
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("nadguard matrix nets/blue: no pod with an address on it takes part (attached pods are chosen by --namespace and --selector)\n");
+  });
+
   it("exits 2 on bad input, naming it", async () => {
     for (const [args, message] of [
       [["--network", "nets/green"], "NetworkAttachmentDefinition nets/green is not in the state (NADs: nets/blue, nets/red)"],

@@ -71,12 +71,10 @@ function namespaceRanges(matrix: Matrix): string {
 /** The terminal grid: rows are sources, columns destinations, numbered as the rows; a space between namespaces. */
 export function printTable(matrix: Matrix, out: Out): void {
   const n = matrix.members.length;
-  out(`nadguard matrix ${matrix.network}: ${n} pods (rows: from, columns: to, numbered as the rows; columns by namespace: ${namespaceRanges(matrix)})`);
+  if (n === 0) out(`nadguard matrix ${matrix.network}: no pod with an address on it takes part (attached pods are chosen by --namespace and --selector)`);
+  else out(`nadguard matrix ${matrix.network}: ${n} pods (rows: from, columns: to, numbered as the rows; columns by namespace: ${namespaceRanges(matrix)})`);
   for (const { pod, reason } of matrix.excluded) out(`  not in the matrix: ${pod} (${reason})`);
-  if (n === 0) {
-    out(`no pod with an address on ${matrix.network}${matrix.excluded.length > 0 ? "" : " matches"}`);
-    return;
-  }
+  if (n === 0) return;
   const digits = String(n).length;
   const labels = matrix.members.map((m, i) => `${String(i + 1).padStart(digits)} ${m.key}`);
   const width = Math.max(...labels.map((l) => l.length));
