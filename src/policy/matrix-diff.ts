@@ -62,27 +62,28 @@ function closedSide(before: SideVerdict, after: SideVerdict): string {
   return `${where(after)}: now ${by}, and no rule allows it`;
 }
 
-/** The change of one family of a pair between two verdicts (undefined: absent), or undefined when its outcome is the same. */
-export function familyChange(before: FamilyVerdict | undefined, after: FamilyVerdict | undefined, absentWhy: () => string): { change: ChangeKind; because: string[] } | undefined {
-  const was = before?.allowed ?? false;
-  const is = after?.allowed ?? false;
-  if (was === is) return undefined;
-  if (!before || !after) {
-    const because = [absentWhy()];
-    if (after) for (const s of [after.egress, after.ingress]) if (s.isolated) because.push(`${where(s)}: allowed by ${matches(s)}`);
-    return { change: is ? "opened" : "closed", because };
-  }
-  const because: string[] = [];
-  for (const [b, a] of [[before.egress, after.egress], [before.ingress, after.ingress]] as const) {
-    if (!b.allowed && a.allowed) because.push(openedSide(b, a));
-    else if (b.allowed && !a.allowed) because.push(closedSide(b, a));
-    else if (is && a.isolated && !sameMatches(a, b)) because.push(`${where(a)}: allowed by ${matches(a)}`);
-  }
-  return { change: is ? "opened" : "closed", because };
+/** The reason a side gives for a change of the pair's outcome, if it has one. */
+function sideReason(b: SideVerdict, a: SideVerdict, allowedNow: boolean): string | undefined {
+  if (!b.allowed && a.allowed) return openedSide(b, a);
+  if (b.allowed && !a.allowed) return closedSide(b, a);
+  // A side that allowed before and after, by other rules, names what allows it now.
+  if (allowedNow && a.isolated && matches(a) !== matches(b)) return `${where(a)}: allowed by ${matches(a)}`;
+  return undefined;
 }
 
-function sameMatches(a: SideVerdict, b: SideVerdict): boolean {
-  return matches(a) === matches(b);
+/** The rules that allow the flow on its isolated sides. */
+function allowingRules(v: FamilyVerdict): string[] {
+  return [v.egress, v.ingress].filter((s) => s.isolated).map((s) => `${where(s)}: allowed by ${matches(s)}`);
+}
+
+/** The change of one family of a pair between two verdicts (undefined: absent), or undefined when its outcome is the same. */
+export function familyChange(before: FamilyVerdict | undefined, after: FamilyVerdict | undefined, absentWhy: () => string): { change: ChangeKind; because: string[] } | undefined {
+  const is = after?.allowed ?? false;
+  if ((before?.allowed ?? false) === is) return undefined;
+  const change: ChangeKind = is ? "opened" : "closed";
+  if (!before || !after) return { change, because: [absentWhy(), ...(after ? allowingRules(after) : [])] };
+  const because = [sideReason(before.egress, after.egress, is), sideReason(before.ingress, after.ingress, is)].filter((r): r is string => r !== undefined);
+  return { change, because };
 }
 
 /** Groups per-family changes of one flow that share kind and reasons, in the order given. */
@@ -104,42 +105,62 @@ export function groupChanges(cells: readonly CellChange[]): { opened: FlowChange
  * never changes and is left out.
  */
 export function diffMatrices(before: Matrix, after: Matrix): MatrixDiff {
-  const indexOf = (m: Matrix): Map<string, number> => new Map(m.members.map((member, i) => [member.key, i]));
-  const bi = indexOf(before);
-  const ai = indexOf(after);
+  const sides = [side(before), side(after)] as const;
   const keys = [...new Set([...before.members.map((m) => m.key), ...after.members.map((m) => m.key)])].sort();
   const cells: CellChange[] = [];
-  before.grids.forEach((bGrid, g) => {
-    const aGrid = after.grids[g]!;
-    for (const from of keys) {
-      for (const to of keys) {
-        if (from === to) continue;
-        const [bf, bt, af, at] = [bi.get(from), bi.get(to), ai.get(from), ai.get(to)];
-        const bStates = bf !== undefined && bt !== undefined ? cellStates(before, bGrid, bf, bt) : [];
-        const aStates = af !== undefined && at !== undefined ? cellStates(after, aGrid, af, at) : [];
-        for (const family of [4, 6] as const) {
-          const b = bStates.find((s) => s.family === family);
-          const a = aStates.find((s) => s.family === family);
-          if ((b?.allowed ?? false) === (a?.allowed ?? false)) continue;
-          const bv = b && cellVerdict(before, bGrid, bf!, bt!, family);
-          const av = a && cellVerdict(after, aGrid, af!, at!, family);
-          const found = familyChange(bv, av, () => absentWhy(before, after, from, to, family, a !== undefined))!;
-          cells.push({ from, to, port: bGrid.port, family, ...found, ...(bv && { before: bv }), ...(av && { after: av }) });
-        }
-      }
-    }
+  before.grids.forEach((_, g) => {
+    for (const from of keys) for (const to of keys) if (from !== to) cells.push(...pairChanges(sides, g, from, to));
   });
   return { ...groupChanges(cells), cells };
 }
 
-/** Why a pair has a verdict of the family on one side of the change only. */
-function absentWhy(before: Matrix, after: Matrix, from: string, to: string, family: Family, sharedAfter: boolean): string {
-  const on = (m: Matrix, pod: string): boolean => m.members.some((member) => member.key === pod);
-  for (const pod of [from, to]) {
-    if (!on(before, pod)) return `pod ${pod} joins ${after.network}`;
-    if (!on(after, pod)) return `pod ${pod} leaves ${after.network}`;
+/** One matrix of a diff, with its pods' indexes. */
+interface DiffSide {
+  readonly matrix: Matrix;
+  readonly index: ReadonlyMap<string, number>;
+}
+
+function side(matrix: Matrix): DiffSide {
+  return { matrix, index: new Map(matrix.members.map((member, i) => [member.key, i])) };
+}
+
+/** The verdict of a pair for a family on one side, when the pair has one there. */
+function sideVerdictOf(s: DiffSide, g: number, from: string, to: string, family: Family): FamilyVerdict | undefined {
+  const f = s.index.get(from);
+  const t = s.index.get(to);
+  if (f === undefined || t === undefined) return undefined;
+  const grid = s.matrix.grids[g]!;
+  return cellStates(s.matrix, grid, f, t).some((c) => c.family === family) ? cellVerdict(s.matrix, grid, f, t, family) : undefined;
+}
+
+/** Whether the pair is allowed for a family on one side (cheap: no full verdict). */
+function allowedOn(s: DiffSide, g: number, from: string, to: string, family: Family): boolean {
+  const f = s.index.get(from);
+  const t = s.index.get(to);
+  if (f === undefined || t === undefined) return false;
+  return cellStates(s.matrix, s.matrix.grids[g]!, f, t).some((c) => c.family === family && c.allowed);
+}
+
+function pairChanges([before, after]: readonly [DiffSide, DiffSide], g: number, from: string, to: string): CellChange[] {
+  const out: CellChange[] = [];
+  for (const family of [4, 6] as const) {
+    if (allowedOn(before, g, from, to, family) === allowedOn(after, g, from, to, family)) continue;
+    const bv = sideVerdictOf(before, g, from, to, family);
+    const av = sideVerdictOf(after, g, from, to, family);
+    const found = familyChange(bv, av, () => absentWhy({ before: before.matrix, after: after.matrix, from, to, family, sharedAfter: av !== undefined }))!;
+    out.push({ from, to, port: before.matrix.grids[g]!.port, family, ...found, ...(bv && { before: bv }), ...(av && { after: av }) });
   }
-  return `${from} and ${to} ${sharedAfter ? "now" : "no longer"} share an IPv${family} address on ${after.network}`;
+  return out;
+}
+
+/** Why a pair has a verdict of the family on one side of the change only. */
+function absentWhy(c: { before: Matrix; after: Matrix; from: string; to: string; family: Family; sharedAfter: boolean }): string {
+  const on = (m: Matrix, pod: string): boolean => m.members.some((member) => member.key === pod);
+  for (const pod of [c.from, c.to]) {
+    if (!on(c.before, pod)) return `pod ${pod} joins ${c.after.network}`;
+    if (!on(c.after, pod)) return `pod ${pod} leaves ${c.after.network}`;
+  }
+  return `${c.from} and ${c.to} ${c.sharedAfter ? "now" : "no longer"} share an IPv${c.family} address on ${c.after.network}`;
 }
 
 /** `opens 3 flows, closes 12`. */

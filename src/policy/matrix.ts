@@ -9,7 +9,8 @@
 import type { Problem } from "../api/errors.js";
 import type { Family } from "../networks/addresses.js";
 import type { DirectionModel, InterfaceModel, PolicyModel } from "./model.js";
-import type { Address, PodInfo } from "./pods.js";
+import type { Port } from "./policy.js";
+import { type Address, type PodInfo, namedPortKey } from "./pods.js";
 import { type AddrRange, type L4Protocol, L4_PROTOCOLS, mergeAddrRanges } from "./ranges.js";
 import { type FamilyVerdict, entryAllowsPort, familyAddress, familyVerdict } from "./verdict.js";
 
@@ -182,29 +183,30 @@ export function cellVerdict(matrix: Matrix, grid: PortGrid, from: number, to: nu
 export function defaultMatrixPorts(model: PolicyModel, network: string, pods: readonly PodInfo[]): MatrixPort[] {
   const named = new Map<string, MatrixPort>();
   const covered: { protocol: L4Protocol; from: number; to: number }[] = [];
-  const add = (port: MatrixPort): void => void named.set(`${port.protocol}/${port.port}`, port);
   for (const policy of model.policies.values()) {
     if (!policy.networks.includes(network)) continue;
     for (const rule of [...(policy.ingress ?? []), ...(policy.egress ?? [])]) {
-      for (const p of rule.ports ?? []) {
-        if (p.kind === "range") {
+      for (const port of rule.ports ?? []) {
+        for (const r of portRanges(port, pods)) {
+          covered.push(r);
           // A protocol alone (0-65535) names no port.
-          if (p.from > 0) add({ port: p.from, protocol: p.protocol });
-          covered.push(p);
-        } else if (p.kind === "named") {
-          for (const pod of pods) {
-            const number = pod.namedPorts.get(`${p.name}/${p.protocol}`);
-            if (number !== undefined) {
-              add({ port: number, protocol: p.protocol });
-              covered.push({ protocol: p.protocol, from: number, to: number });
-            }
-          }
+          if (r.from > 0) named.set(`${r.protocol}/${r.from}`, { port: r.from, protocol: r.protocol });
         }
       }
     }
   }
   let free = 1;
   while (free <= 65535 && covered.some((c) => c.protocol === "TCP" && c.from <= free && free <= c.to)) free++;
-  if (free <= 65535) add({ port: free, protocol: "TCP" });
+  if (free <= 65535) named.set(`TCP/${free}`, { port: free, protocol: "TCP" });
   return [...named.values()].sort((a, b) => L4_PROTOCOLS.indexOf(a.protocol) - L4_PROTOCOLS.indexOf(b.protocol) || a.port - b.port);
+}
+
+/** The ports a rule's port entry stands for: its range, or the numbers the pods give a named port. */
+function portRanges(port: Port, pods: readonly PodInfo[]): { protocol: L4Protocol; from: number; to: number }[] {
+  if (port.kind === "range") return [port];
+  if (port.kind !== "named") return [];
+  return pods.flatMap((pod) => {
+    const number = pod.namedPorts.get(namedPortKey(port.name, port.protocol));
+    return number === undefined ? [] : [{ protocol: port.protocol, from: number, to: number }];
+  });
 }
