@@ -9,6 +9,8 @@ import type { KubeFlags } from "./kube.js";
 import { CERTS_OPTIONS, CERTS_SUMMARY, CERTS_USAGE, certsOptionsFromValues, runCerts } from "./certs.js";
 import { runRender } from "./render.js";
 import { runVerdict } from "./verdict.js";
+import { runMatrix } from "./matrix.js";
+import { runLint } from "./lint.js";
 import { CommandError, EXIT, UsageError } from "./io.js";
 import { PACKAGE_VERSION } from "./package.js";
 
@@ -65,6 +67,17 @@ function integer(values: Values, key: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`--${key} ${value}: expected a whole number`);
   return Number(value);
+}
+
+/** What-if flags of `verdict` and `matrix` (issue 14). */
+const WHAT_IF_OPTIONS: Command["options"] = {
+  with: { type: "string", multiple: true, default: [] },
+  without: { type: "string", multiple: true, default: [] },
+  diff: { type: "boolean" },
+};
+
+function whatIf(values: Values): { with: string[]; without: string[]; diff: boolean } {
+  return { with: values.with as string[], without: values.without as string[], diff: values.diff === true };
 }
 
 export const COMMANDS: Record<string, Command> = {
@@ -151,7 +164,8 @@ export const COMMANDS: Record<string, Command> = {
   },
   verdict: {
     summary: "is a connection between two pods on a network allowed, and which policies decide it",
-    usage: "nadguard verdict --state DIR --from NS/POD --to NS/POD --network NS/NAD --port PORT[/PROTO] [--config FILE] [--output json]",
+    usage:
+      "nadguard verdict --state DIR --from NS/POD --to NS/POD --network NS/NAD --port PORT[/PROTO] [--config FILE] [--with FILE]... [--without KIND/NS/NAME]... [--diff] [--output json]",
     options: {
       state: { type: "string" },
       from: { type: "string" },
@@ -159,6 +173,7 @@ export const COMMANDS: Record<string, Command> = {
       network: { type: "string" },
       port: { type: "string" },
       config: { type: "string" },
+      ...WHAT_IF_OPTIONS,
       output: { type: "string", default: "human" },
     },
     run: (values) => {
@@ -171,11 +186,55 @@ export const COMMANDS: Record<string, Command> = {
           network: required(values, "network"),
           port: required(values, "port"),
           config: str(values, "config"),
+          ...whatIf(values),
           output,
         },
         out,
         err,
       );
+    },
+  },
+  matrix: {
+    summary: "who can reach whom on a network: every pod pair, per port and address family",
+    usage:
+      "nadguard matrix --state DIR --network NS/NAD [--port PORT[/PROTO]]... [--namespace NS]... [--selector LABELS] [--config FILE] [--with FILE]... [--without KIND/NS/NAME]... [--diff] [--output table|json|markdown]",
+    options: {
+      state: { type: "string" },
+      network: { type: "string" },
+      port: { type: "string", multiple: true, default: [] },
+      namespace: { type: "string", multiple: true, default: [] },
+      selector: { type: "string" },
+      config: { type: "string" },
+      ...WHAT_IF_OPTIONS,
+      output: { type: "string", default: "table" },
+    },
+    run: (values) => {
+      const output = str(values, "output");
+      if (output !== "table" && output !== "json" && output !== "markdown") throw new UsageError(`--output ${output}: expected table, json or markdown`);
+      return runMatrix(
+        {
+          state: required(values, "state"),
+          network: required(values, "network"),
+          ports: values.port as string[],
+          namespaces: values.namespace as string[],
+          selector: str(values, "selector"),
+          config: str(values, "config"),
+          ...whatIf(values),
+          output,
+        },
+        out,
+        err,
+      );
+    },
+  },
+  lint: {
+    summary: "find policies that silently do nothing, or less than they read",
+    usage: "nadguard lint --state DIR [--config FILE] [--output text|json]",
+    options: { state: { type: "string" }, config: { type: "string" }, output: { type: "string", default: "text" } },
+    run: (values) => {
+      const output = str(values, "output");
+      if (output !== "text" && output !== "json") throw new UsageError(`--output ${output}: expected text or json`);
+      return runLint({ state: required(values, "state"), config: str(values, "config"), output }, out, err);
     },
   },
   enforce: {

@@ -3,8 +3,8 @@ import { readFile, readdir } from "node:fs/promises";
 import { InputError } from "../api/errors.js";
 import { missingTools, missingToolsMessage } from "../nft/tools.js";
 
-/** README, exit codes: 0 success/allowed, 3 denied, 2 usage or bad input, 1 anything else. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3 } as const;
+/** README, exit codes: 0 success/allowed, 3 denied, 2 usage or bad input, 1 anything else; 4 `--diff` found changes. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3, changes: 4 } as const;
 
 export class UsageError extends Error {
   constructor(message: string) {

@@ -1,17 +1,24 @@
 // `nadguard verdict --state DIR --from NS/POD --to NS/POD --network NS/NAD --port PORT[/PROTO]`:
 // would a new connection be allowed, and which policies and rules decided it on each side (egress
-// of the source, ingress of the destination). Exit 0 allowed, 3 denied, 2 bad input.
-import { formatProblem } from "../api/errors.js";
+// of the source, ingress of the destination). Exit 0 allowed, 3 denied, 2 bad input. With `--with
+// FILE` / `--without KIND/NS/NAME`, as the cluster would be after that change; with `--diff`, only
+// what the change opens and closes for the pair (exit 0 nothing, 4 something).
+import { type Result, formatProblem } from "../api/errors.js";
 import { loadStateDir } from "../cluster/state-dir.js";
 import { loadConfig } from "../config/config.js";
 import { buildModel } from "../policy/model.js";
 import type { L4Protocol } from "../policy/ranges.js";
-import { type Match, type SideVerdict, type Verdict, verdictOf } from "../policy/verdict.js";
+import { type SideVerdict, type Verdict, matchText, verdictOf } from "../policy/verdict.js";
+import { type CellChange, familyChange, groupChanges } from "../policy/matrix-diff.js";
 import { reportStateProblems } from "./env.js";
+import { diffJson, printDiffText } from "./matrix-format.js";
+import { type WhatIfFlags, whatIfSnapshot } from "./what-if.js";
 import { EXIT, UsageError } from "./io.js";
 import { parseObjectRef } from "./render.js";
 
-export interface VerdictOptions {
+export interface VerdictOptions extends Partial<WhatIfFlags> {
+  /** Print only what the what-if changes (exit 0 nothing, 4 something). */
+  diff?: boolean;
   state: string;
   from: string;
   to: string;
@@ -29,11 +36,6 @@ export function parsePortFlag(value: string): { port: number; protocol: L4Protoc
   const port = Number(match?.[1]);
   if (!match || port > 65535) throw new UsageError(`--port ${value}: expected PORT or PORT/PROTO, e.g. 80 or 53/udp (PROTO tcp, udp or sctp)`);
   return { port, protocol: (match[2]?.toUpperCase() ?? "TCP") as L4Protocol };
-}
-
-function matchText(direction: "egress" | "ingress", m: Match): string {
-  const peers = direction === "ingress" ? "from" : "to";
-  return `${m.policy} ${direction}[${m.rule}]${m.peer !== undefined ? ` ${peers}[${m.peer}]` : ""}`;
 }
 
 function sideText(s: SideVerdict): string {
@@ -63,7 +65,11 @@ export async function runVerdict(options: VerdictOptions, out: (line: string) =>
   const config = await loadConfig(options.config);
   const snapshot = await loadStateDir(options.state);
   reportStateProblems(snapshot, err);
-  const result = verdictOf(buildModel(snapshot, config), { from, to, network, port, protocol });
+  const flags = { with: options.with ?? [], without: options.without ?? [] };
+  const changed = await whatIfSnapshot(snapshot, flags);
+  const probe = { from, to, network, port, protocol };
+  const result = verdictOf(buildModel(changed, config), probe);
+  if (options.diff) return verdictDiff(verdictOf(buildModel(snapshot, config), probe), result, options.output, out, err);
   if (!result.ok) {
     for (const problem of result.error) err(`nadguard verdict: ${formatProblem(problem)}`);
     return EXIT.usage;
@@ -71,4 +77,26 @@ export async function runVerdict(options: VerdictOptions, out: (line: string) =>
   if (options.output === "json") out(JSON.stringify(result.value, null, 2));
   else printHuman(result.value, out);
   return result.value.allowed ? EXIT.ok : EXIT.denied;
+}
+
+/** `--diff`: the families of the pair whose verdict the what-if changes, with the rules responsible. */
+function verdictDiff(before: Result<Verdict>, after: Result<Verdict>, output: "human" | "json", out: (line: string) => void, err: (line: string) => void): number {
+  if (!before.ok && !after.ok) {
+    for (const problem of after.error) err(`nadguard verdict: ${formatProblem(problem)}`);
+    return EXIT.usage;
+  }
+  const probe = (after.ok ? after.value : (before as { value: Verdict }).value).probe;
+  const why = (r: Result<Verdict>): string => (r.ok ? "" : r.error.map((p) => p.message).join("; "));
+  const cells: CellChange[] = [];
+  for (const family of [4, 6] as const) {
+    const b = before.ok ? before.value.families.find((f) => f.family === family) : undefined;
+    const a = after.ok ? after.value.families.find((f) => f.family === family) : undefined;
+    const found = familyChange(b, a, () => (before.ok ? `after the change: ${why(after)}` : `before the change: ${why(before)}`));
+    if (!found) continue;
+    cells.push({ from: probe.from, to: probe.to, port: { port: probe.port, protocol: probe.protocol }, family, ...found, ...(b && { before: b }), ...(a && { after: a }) });
+  }
+  const diff = { ...groupChanges(cells), cells };
+  if (output === "json") out(JSON.stringify(diffJson(probe.network, diff), null, 2));
+  else printDiffText(`nadguard verdict --diff ${probe.from} -> ${probe.to} on ${probe.network} port ${probe.port}/${probe.protocol}`, diff, out);
+  return cells.length > 0 ? EXIT.changes : EXIT.ok;
 }

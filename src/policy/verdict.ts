@@ -65,13 +65,29 @@ export interface Verdict {
   readonly warnings: readonly Problem[];
 }
 
-/** Whether one entry allows traffic with the peer address and port. */
-export function entryMatches(entry: AllowEntry, address: Address, protocol: L4Protocol, port: number): boolean {
-  if (entry.addresses !== "any" && !addrInRanges(entry.addresses, address.family, address.value)) return false;
+/** A deciding rule as people read it: `ns/policy ingress[0] from[1]`. */
+export function matchText(direction: "egress" | "ingress", m: Match): string {
+  const peers = direction === "ingress" ? "from" : "to";
+  return `${m.policy} ${direction}[${m.rule}]${m.peer !== undefined ? ` ${peers}[${m.peer}]` : ""}`;
+}
+
+/** Whether one entry allows the port (of the protocol). */
+export function entryAllowsPort(entry: AllowEntry, protocol: L4Protocol, port: number): boolean {
   return entry.ports === "any" || portInRanges(entry.ports, protocol, port);
 }
 
-function side(direction: "egress" | "ingress", model: InterfaceModel, peer: Address, protocol: L4Protocol, port: number): SideVerdict {
+/** Whether one entry allows the peer address. */
+export function entryAllowsAddress(entry: AllowEntry, address: Pick<Address, "family" | "value">): boolean {
+  return entry.addresses === "any" || addrInRanges(entry.addresses, address.family, address.value);
+}
+
+/** Whether one entry allows traffic with the peer address and port. */
+export function entryMatches(entry: AllowEntry, address: Address, protocol: L4Protocol, port: number): boolean {
+  return entryAllowsAddress(entry, address) && entryAllowsPort(entry, protocol, port);
+}
+
+/** One side of a probe: the interface's direction (egress of the source, ingress of the destination) against the peer's address. */
+export function sideVerdict(direction: "egress" | "ingress", model: InterfaceModel, peer: Address, protocol: L4Protocol, port: number): SideVerdict {
   const d: DirectionModel = model[direction];
   const allowedBy: Match[] = [];
   if (d.isolated) {
@@ -125,6 +141,21 @@ function attachmentOf(model: PolicyModel, podKey: string, network: string, role:
   return iface;
 }
 
+/** The address of a family a probe uses on an interface: its first one in network-status. */
+export function familyAddress(iface: InterfaceModel, family: Family): Address | undefined {
+  return iface.addresses.find((a) => a.family === family);
+}
+
+/** The probe of one family between two interfaces of the same network; both must have an address of that family. */
+export function familyVerdict(src: InterfaceModel, dst: InterfaceModel, family: Family, protocol: L4Protocol, port: number): FamilyVerdict {
+  const s = familyAddress(src, family)!;
+  const d = familyAddress(dst, family)!;
+  const samePod = src.pod === dst.pod;
+  const egress = sideVerdict("egress", src, d, protocol, port);
+  const ingress = sideVerdict("ingress", dst, s, protocol, port);
+  return { family, source: s.text, destination: d.text, samePod, allowed: samePod || (egress.allowed && ingress.allowed), egress, ingress };
+}
+
 /** Evaluates a probe against a model; fails (with problems) when a pod or its address on the network is unknown. */
 export function verdictOf(model: PolicyModel, probe: Probe): Result<Verdict> {
   const problems: Problem[] = [];
@@ -139,14 +170,7 @@ export function verdictOf(model: PolicyModel, probe: Probe): Result<Verdict> {
   if (families.length === 0) {
     return fail([{ code: "verdict.family", path: "--network", message: `${probe.from} and ${probe.to} share no address family on ${probe.network}` }]);
   }
-  const samePod = probe.from === probe.to;
-  const results = families.map((family): FamilyVerdict => {
-    const s = src.addresses.find((a) => a.family === family)!;
-    const d = dst.addresses.find((a) => a.family === family)!;
-    const egress = side("egress", src, d, protocol, probe.port);
-    const ingress = side("ingress", dst, s, protocol, probe.port);
-    return { family, source: s.text, destination: d.text, samePod, allowed: samePod || (egress.allowed && ingress.allowed), egress, ingress };
-  });
+  const results = families.map((family) => familyVerdict(src, dst, family, protocol, probe.port));
   return ok({
     probe: { from: probe.from, to: probe.to, network: probe.network, port: probe.port, protocol, ...(probe.family !== undefined && { family: probe.family }) },
     allowed: results.every((r) => r.allowed),
