@@ -18,7 +18,7 @@ import type { Snapshot } from "../api/snapshot.js";
 import { decide, requestForManifest } from "../admission/review.js";
 import { serviceAccountUser } from "../authz/rbac.js";
 import { stateDirSource } from "../cluster/cluster-state.js";
-import { Attachments, CniRunner, DEFAULT_MULTUS_CNI_DIR, type NetworkStatus, type PodRef, removeNadguardConf, startCniServer, syncNadguardConf } from "../cni/index.js";
+import { Attachments, CniRunner, DEFAULT_MULTUS_CNI_DIR, findClusterNetworkConf, type NetworkStatus, type PodRef, removeNadguardConf, startCniServer, syncNadguardConf } from "../cni/index.js";
 import { type DaemonConfig, SOCKET_NAME, loadDaemonConfig } from "../cni/daemon-config.js";
 import { NodeDaemon } from "../cni/daemon.js";
 import { removeFile, writeFileAtomic } from "../cni/files.js";
@@ -204,7 +204,14 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     metrics,
   });
 
+  // The conf file is written at start and when the cluster network's conf changes, never merely
+  // because it is missing: `--uninstall` on a node whose daemon still runs must stick.
+  let clusterSeen: string | undefined;
   const syncConf = async (): Promise<void> => {
+    const { found } = await findClusterNetworkConf(daemonConfig.multusAutoconfigDir);
+    const seen = found === undefined ? "" : `${found.path}\n${found.config.bytes}`;
+    if (seen === clusterSeen) return;
+    clusterSeen = seen;
     const synced = await syncNadguardConf(daemonConfig.cniConfigDir, daemonConfig.socketDir, daemonConfig.multusAutoconfigDir);
     if (!synced.ok) logger.error(`cannot write the runtime's CNI config: ${synced.error.map(formatProblem).join("; ")}`);
     else if (synced.value.outcome === "written") logger.info({ path: synced.value.path, clusterNetwork: synced.value.clusterNetwork }, `wrote ${synced.value.path} (cluster network ${synced.value.clusterNetwork})`);
