@@ -136,11 +136,19 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
         {
           apiVersion: "k8s.cni.cncf.io/v1beta1",
           kind: "MultiNetworkPolicy",
-          metadata: { name: "no-ingress", namespace: "tenant-a", annotations: { "k8s.v1.cni.cncf.io/policy-for": "blue" } },
-          spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [] },
+          metadata: { name: "web-from-client", namespace: "tenant-a", annotations: { "k8s.v1.cni.cncf.io/policy-for": "blue" } },
+          spec: { podSelector: { matchLabels: { app: "web" } }, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: { matchLabels: { app: "client" } } }] }] },
+        },
+        {
+          apiVersion: "k8s.cni.cncf.io/v1",
+          kind: "NetworkAttachmentDefinition",
+          metadata: { name: "broken", namespace: "tenant-a" },
+          spec: { config: JSON.stringify({ cniVersion: "1.0.0", name: "broken", type: "no-such-plugin" }) },
         },
         pod("web", "blue"),
+        pod("client", "blue"),
         pod("thief", "tenant-b/private"),
+        pod("unlucky", "blue,broken"),
       ]),
     );
     daemon = spawn("ip", ["netns", "exec", lab.switchNetns, process.execPath, NADGUARD_BIN, "node", "--state", dirs.state, "--node", NODE, "--daemon-config", dirs.daemonConfig], {
@@ -216,7 +224,38 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
   it("the state readers see the addresses the daemon assigned: nadguard render shows the pod's net1", async () => {
     const rendered = await nadguard(["render", "--state", dirs.state, "--pod", "tenant-a/web"]);
     expect(rendered.code).toBe(0);
-    expect(rendered.stdout).toContain("# net1 (tenant-a/blue): ingress isolated by tenant-a/no-ingress; egress not isolated");
+    expect(rendered.stdout).toContain("# net1 (tenant-a/blue): ingress isolated by tenant-a/web-from-client; egress not isolated");
+  });
+
+  it("the enforcer in the daemon adds a peer's address to the pod's table once the peer is attached", async () => {
+    const web = `/run/netns/${lab.prefix}web`;
+    const client = await lab.addPod("client");
+    try {
+      const added = await shim("ADD", "sandbox-client", client, "tenant-a/client");
+      expect(added.code).toBe(0);
+      const address = globalAddresses((await lab.links(client)).find((l) => l.ifname === "net1"))[0]!.split("/")[0]!;
+      let table = "";
+      for (let i = 0; i < 100 && !table.includes(address); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        table = await must("ip", ["netns", "exec", netnsName(web), "nft", "list", "table", "inet", "nadguard"]);
+      }
+      expect(table).toMatch(new RegExp(`set ingress_v4_hosts_all \\{[^}]*elements = \\{ "net1" \\. ${address.replaceAll(".", "\\.")} \\}`));
+    } finally {
+      expect((await shim("DEL", "sandbox-client", client, "tenant-a/client")).code).toBe(0);
+    }
+  });
+
+  it("a delegate whose plugin is missing fails the ADD naming the element, the NAD and the plugin, and leaves no interface, lease or cache file", async () => {
+    const pod = await lab.addPod("unlucky");
+    const before = await leases();
+    const failed = await shim("ADD", "sandbox-unlucky", pod, "tenant-a/unlucky");
+    expect(failed.code).toBe(1);
+    const error = JSON.parse(failed.stdout) as { code: number; msg: string };
+    expect(error.msg).toMatch(/^\[tenant-a\/unlucky\/uid-unlucky\] network "tenant-a\/broken" \(element "broken", interface net2\): plugin type="no-such-plugin" name="broken" failed \(add\): no plugin binary "no-such-plugin" in the plugin path: searched /);
+    expect(await lab.linkNames(pod)).toEqual(["lo"]);
+    expect(await leases()).toEqual(before);
+    expect(await cacheFiles()).toEqual(["sandbox-web"]);
+    await expect(readFile(statusFile("tenant-a", "unlucky"))).rejects.toThrow(/ENOENT/);
   });
 
   it("refuses a pod that may not use its network with the message admission gives, and leaves nothing behind", async () => {
