@@ -225,8 +225,9 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
   try {
     await state.start();
     await daemon.refreshIndicator();
-    server = await startCniServer({ socketPath: join(daemonConfig.socketDir, SOCKET_NAME), handler: daemon });
+    // The conf first: a shim the runtime starts before the socket exists waits for /readyz.
     await syncConf();
+    server = await startCniServer({ socketPath: join(daemonConfig.socketDir, SOCKET_NAME), handler: daemon });
     try {
       watcher = watch(daemonConfig.multusAutoconfigDir, (_event, name) => {
         if (name !== "00-nadguard.conflist" && !String(name).startsWith(".")) void syncConf();

@@ -227,7 +227,7 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     expect(rendered.stdout).toContain("# net1 (tenant-a/blue): ingress isolated by tenant-a/web-from-client; egress not isolated");
   });
 
-  it("CHECK checks each delegate against its cached result: 0 while the pod is as attached, the plugin's error once net1 is gone", async () => {
+  it("CHECK runs each delegate's CHECK with its cached result and exits 0 while the pod is as attached", async () => {
     const pod = `/run/netns/${lab.prefix}web`;
     const checked = await shim("CHECK", "sandbox-web", pod, "tenant-a/web");
     expect({ code: checked.code, stdout: checked.stdout, stderr: checked.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
