@@ -2,10 +2,9 @@
 // follow Multus' daemon-config.json where the meaning is the same (issue 11, point 7), each with the
 // default given there; unknown keys are rejected with their path, as in the main config file, so a
 // typo never silently changes where the daemon listens or what it attaches.
-import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { InputError, atPlace, problemsFromZod } from "../api/errors.js";
+import { readYamlDocument } from "../config/config.js";
 import { DEFAULT_DEVICE_CHECKPOINT } from "./checkpoint.js";
 
 export const DEFAULT_SOCKET_DIR = "/run/nadguard";
@@ -50,17 +49,5 @@ export const DEFAULT_DAEMON_CONFIG: DaemonConfig = parseDaemonConfig({});
 /** The file's config (JSON is YAML too); every default without a file. */
 export async function loadDaemonConfig(file: string | undefined): Promise<DaemonConfig> {
   if (!file) return DEFAULT_DAEMON_CONFIG;
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new InputError([{ code: "daemon-config.read", path: file, message: `cannot read: ${(error as Error).message}` }]);
-  }
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    throw new InputError([{ code: "daemon-config.yaml", path: file, message: `is neither JSON nor YAML: ${(error as Error).message}` }]);
-  }
-  return parseDaemonConfig(document, file);
+  return parseDaemonConfig(await readYamlDocument(file, "daemon-config"), file);
 }
