@@ -9,7 +9,7 @@
 // network's bridge lists the pod's nft table at that moment: before the first secondary delegate.
 import { type ChildProcess, spawn } from "node:child_process";
 import { request } from "node:http";
-import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NADGUARD_BIN, type RunResult, must, nadguard, run } from "../e2e/sys.js";
@@ -86,6 +86,9 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
   const leases = async (): Promise<string[]> => [...(await lab.leases("cluster")), ...(await lab.leases("blue"))];
   const cacheFiles = async (): Promise<string[]> => (await readdir(dirs.cni).catch(() => [] as string[])).filter((f) => f !== "results");
   const netnsName = (path: string): string => path.slice("/run/netns/".length);
+  /** The host-side veths the bridge plugin made in the switch netns. */
+  const veths = async (): Promise<string[]> =>
+    (JSON.parse(await must("ip", ["-n", lab.switchNetns, "-j", "link", "show", "type", "veth"])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n !== "mvp" && n !== "mvq").sort();
 
   beforeAll(async () => {
     lab = await CniNetns.create();
@@ -292,8 +295,43 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     expect(await cacheFiles()).toEqual([]);
     await expect(readFile(statusFile("tenant-a", "web"))).rejects.toThrow(/ENOENT/);
 
-    const second = await shim("DEL", "sandbox-web", "", "tenant-a/web");
-    expect({ code: second.code, stdout: second.stdout }).toEqual({ code: 0, stdout: "" });
+    for (const again of [1, 2]) {
+      const later = await shim("DEL", "sandbox-web", "", "tenant-a/web");
+      expect({ again, code: later.code, stdout: later.stdout }).toEqual({ again, code: 0, stdout: "" });
+    }
+  });
+
+  it("DEL after the pod and its NAD were deleted from the cluster state still removes the interfaces, the lease and the switch's veth", async () => {
+    const vethsBefore = await veths();
+    const conf = { cniVersion: "1.0.0", name: "green", type: "bridge", bridge: "nggreen", ipam: { type: "host-local", dataDir: lab.dataDir, ranges: [[{ subnet: "198.18.73.0/24" }]] } };
+    const file = join(dirs.state, "gone.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        kind: "List",
+        items: [
+          { apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition", metadata: { name: "green", namespace: "tenant-a" }, spec: { config: JSON.stringify(conf) } },
+          { apiVersion: "v1", kind: "Pod", metadata: { name: "gone", namespace: "tenant-a", uid: "uid-gone", annotations: { "k8s.v1.cni.cncf.io/networks": "green" } }, spec: { nodeName: NODE, containers: [{ name: "c", image: "i" }] } },
+        ],
+      }),
+    );
+    const pod = await lab.addPod("gone");
+    // The daemon waits for a pod its state does not hold yet (podWaitMs): the file may be read after the ADD began.
+    const added = await shim("ADD", "sandbox-gone", pod, "tenant-a/gone");
+    expect({ code: added.code, stderr: added.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(await lab.linkNames(pod)).toEqual(["eth0", "lo", "net1"]);
+    expect(await lab.leases("green")).toHaveLength(1);
+    expect((await veths()).length).toBe(vethsBefore.length + 2);
+
+    await rm(file);
+    // Past the state directory's debounce and poll: the daemon no longer has the pod nor the NAD.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const deleted = await shim("DEL", "sandbox-gone", pod, "tenant-a/gone");
+    expect({ code: deleted.code, stdout: deleted.stdout }).toEqual({ code: 0, stdout: "" });
+    expect(await lab.linkNames(pod)).toEqual(["lo"]);
+    expect(await lab.leases("green")).toEqual([]);
+    expect(await veths()).toEqual(vethsBefore);
+    expect(await cacheFiles()).toEqual([]);
   });
 
   it("without a daemon, ADD fails naming the socket after NADGUARD_CNI_READY_TIMEOUT_MS and DEL still exits 0", async () => {
