@@ -9,7 +9,7 @@
 // `--kube` is not supported yet: exit 2 saying so.
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Logger } from "pino";
 import { Counter, Histogram } from "prom-client";
 import { type Result, fail, formatProblem, ok } from "../api/errors.js";
@@ -18,9 +18,9 @@ import type { Snapshot } from "../api/snapshot.js";
 import { decide, requestForManifest } from "../admission/review.js";
 import { serviceAccountUser } from "../authz/rbac.js";
 import { stateDirSource } from "../cluster/cluster-state.js";
-import { Attachments, CniRunner, DEFAULT_MULTUS_CNI_DIR, findClusterNetworkConf, type NetworkStatus, type PodRef, removeNadguardConf, startCniServer, syncNadguardConf } from "../cni/index.js";
+import { Attachments, CNI_ERROR, CniRunner, DEFAULT_MULTUS_CNI_DIR, type PluginExec, SpawnPluginExec, findClusterNetworkConf, type NetworkStatus, type PodRef, removeNadguardConf, startCniServer, syncNadguardConf } from "../cni/index.js";
 import { type DaemonConfig, SOCKET_NAME, loadDaemonConfig } from "../cni/daemon-config.js";
-import { NodeDaemon } from "../cni/daemon.js";
+import { NodeDaemon, type NodeDaemonOptions } from "../cni/daemon.js";
 import { removeFile, writeFileAtomic } from "../cni/files.js";
 import { type Config, loadConfig } from "../config/config.js";
 import { Enforcer } from "../enforcer/enforcer.js";
@@ -149,7 +149,31 @@ export async function runNode(options: NodeOptions, out: (line: string) => void,
   return serve(options as NodeOptions & { node: string; state: string }, daemonConfig, config, listen, logger);
 }
 
-function daemonMetrics(registry: ReturnType<typeof createEnforcerMetrics>["registry"]): (command: string, outcome: string, seconds: number) => void {
+/** The error codes a failed call is counted by (`nadguard_cni_errors_total{reason}`). */
+const REASONS = new Map<number, string>([
+  [CNI_ERROR.denied, "denied"],
+  [CNI_ERROR.unknownContainer, "pod-not-found"],
+  [CNI_ERROR.invalidEnvironment, "invalid-environment"],
+  [CNI_ERROR.invalidNetworkConfig, "invalid-network"],
+  [CNI_ERROR.tryAgainLater, "try-again"],
+  [CNI_ERROR.pluginNotAvailable, "not-ready"],
+]);
+
+interface DaemonMetrics {
+  readonly observe: NonNullable<NodeDaemonOptions["observe"]>;
+  /** Plugin runs timed by type and command. */
+  readonly exec: (inner: PluginExec) => PluginExec;
+}
+
+function daemonMetrics(registry: ReturnType<typeof createEnforcerMetrics>["registry"]): DaemonMetrics {
+  const errors = new Counter({ name: "nadguard_cni_errors_total", help: "Failed CNI calls by reason: denied, pod-not-found, invalid-environment, invalid-network, try-again, not-ready, or delegate (a plugin or nadguard's own failure).", labelNames: ["reason"] as const, registers: [registry] });
+  const delegates = new Histogram({
+    name: "nadguard_cni_delegate_duration_seconds",
+    help: "Time of one delegate plugin run, by plugin type and command.",
+    labelNames: ["plugin", "command"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
   const requests = new Counter({ name: "nadguard_cni_requests_total", help: "CNI calls served, by command and outcome (ok, denied, error).", labelNames: ["command", "outcome"] as const, registers: [registry] });
   const durations = new Histogram({
     name: "nadguard_cni_request_duration_seconds",
@@ -158,15 +182,29 @@ function daemonMetrics(registry: ReturnType<typeof createEnforcerMetrics>["regis
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
   });
-  return (command, outcome, seconds) => {
-    requests.inc({ command, outcome });
-    durations.observe({ command }, seconds);
+  return {
+    observe: (command, outcome, seconds, error) => {
+      requests.inc({ command, outcome });
+      durations.observe({ command }, seconds);
+      if (error !== undefined) errors.inc({ reason: REASONS.get(error.code) ?? "delegate" });
+    },
+    exec: (inner) => ({
+      find: (type, dirs) => inner.find(type, dirs),
+      async run(request) {
+        const started = performance.now();
+        const outcome = await inner.run(request);
+        delegates.observe({ plugin: basename(request.path), command: request.env.CNI_COMMAND ?? "" }, (performance.now() - started) / 1000);
+        return outcome;
+      },
+    }),
   };
 }
 
 async function serve(options: NodeOptions & { node: string; state: string }, daemonConfig: DaemonConfig, config: Config, listen: { host: string; port: number } | undefined, logger: Logger): Promise<number> {
   const log = (lvl: "error" | "warn" | "info" | "debug", message: string, fields?: Readonly<Record<string, unknown>>): void => void logger[lvl](fields ?? {}, message);
   const metrics = createEnforcerMetrics();
+  const cniMetrics = daemonMetrics(metrics.registry);
+  const exec = cniMetrics.exec(new SpawnPluginExec());
   const state = stateDirSource(options.state, { onError: (error) => logger.error(`state: ${error.message}`), log: (line) => logger.info(`state: ${line}`) });
   state.subscribe((snapshot) => reportStateProblems(snapshot, (line) => logger.warn(line)));
   const sandboxes = new Map<string, string>();
@@ -176,7 +214,7 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     const key = dirs.join(":");
     let found = engines.get(key);
     if (!found) {
-      const runner = new CniRunner({ pluginDirs: dirs, cacheDir: daemonConfig.cniDir });
+      const runner = new CniRunner({ pluginDirs: dirs, cacheDir: daemonConfig.cniDir, exec });
       found = { runner, attachments: new Attachments({ runner, cacheDir: daemonConfig.cniDir, multusCacheDir: DEFAULT_MULTUS_CNI_DIR }) };
       engines.set(key, found);
     }
@@ -193,7 +231,7 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     recordStatus: (pod, statuses) => recordStatus(options.state, pod, statuses),
     onSandbox: (pod, netns) => (netns === undefined ? sandboxes.delete(podRefKey(pod)) : sandboxes.set(podRefKey(pod), netns)),
     log,
-    observe: daemonMetrics(metrics.registry),
+    observe: cniMetrics.observe,
   });
   const enforcer = new Enforcer({
     node: options.node,

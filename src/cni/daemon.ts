@@ -65,7 +65,8 @@ export interface NodeDaemonOptions {
   readonly log: DaemonLog;
   /** How long ADD waits for a pod missing from the cluster state. Default 2000 ms. */
   readonly podWaitMs?: number;
-  readonly observe?: (command: CniCommand, outcome: CallOutcome, seconds: number) => void;
+  /** Each call's outcome and time; the error of a failed one. */
+  readonly observe?: (command: CniCommand, outcome: CallOutcome, seconds: number, error?: CniError) => void;
 }
 
 export const DEFAULT_POD_WAIT_MS = 2000;
@@ -139,7 +140,7 @@ export class NodeDaemon implements CniHandler {
     const keyed = call.containerId !== "" && (call.command === "ADD" || call.command === "DEL" || call.command === "CHECK");
     const result = keyed ? await this.#queue.run(call.containerId, run) : await run();
     const outcome: CallOutcome = result.ok ? "ok" : result.error.code === CNI_ERROR.denied ? "denied" : "error";
-    this.#o.observe?.(call.command, outcome, (performance.now() - started) / 1000);
+    this.#o.observe?.(call.command, outcome, (performance.now() - started) / 1000, result.ok ? undefined : result.error);
     return result;
   }
 

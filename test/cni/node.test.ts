@@ -154,7 +154,8 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
         pod("unlucky", "blue,broken"),
       ]),
     );
-    daemon = spawn("ip", ["netns", "exec", lab.switchNetns, process.execPath, NADGUARD_BIN, "node", "--state", dirs.state, "--node", NODE, "--daemon-config", dirs.daemonConfig], {
+    await must("ip", ["-n", lab.switchNetns, "link", "set", "lo", "up"]);
+    daemon = spawn("ip", ["netns", "exec", lab.switchNetns, process.execPath, NADGUARD_BIN, "node", "--state", dirs.state, "--node", NODE, "--daemon-config", dirs.daemonConfig, "--metrics-listen", "127.0.0.1:0"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     daemon.stdout!.on("data", (chunk: Buffer) => (daemonLog += chunk.toString()));
@@ -345,6 +346,18 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     const deleted = await shim("DEL", "sandbox-x", "", "tenant-a/web", { input: await stdinFor({}, nowhere) });
     expect({ code: deleted.code, stdout: deleted.stdout }).toEqual({ code: 0, stdout: "" });
     expect(deleted.stderr).toContain(`cannot reach the nadguard daemon at ${nowhere}/nadguard.sock`);
+  });
+
+  it("counts the calls by command and outcome, the errors by reason and times each delegate plugin", async () => {
+    const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(daemonLog)?.[1];
+    expect(url, daemonLog).toBeDefined();
+    // The daemon listens in the switch netns.
+    const text = await must("ip", ["netns", "exec", lab.switchNetns, "python3", "-c", `import urllib.request; print(urllib.request.urlopen("${url}").read().decode())`]);
+    expect(text).toMatch(/^nadguard_cni_requests_total\{command="ADD",outcome="denied"\} 1$/m);
+    expect(text).toMatch(/^nadguard_cni_requests_total\{command="ADD",outcome="ok"\} 3$/m);
+    expect(text).toMatch(/^nadguard_cni_errors_total\{reason="denied"\} 1$/m);
+    expect(text).toMatch(/^nadguard_cni_errors_total\{reason="delegate"\} 1$/m);
+    expect(text).toMatch(/^nadguard_cni_delegate_duration_seconds_count\{plugin="macvlan",command="ADD"\} [1-9]/m);
   });
 
   it("--kube exits 2, not yet supported; a daemon config with an unknown key exits 2 naming it", async () => {
