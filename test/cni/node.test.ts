@@ -37,6 +37,33 @@ if (process.env.CNI_COMMAND === "ADD") {
 }
 `;
 
+/** A TCP server on 0.0.0.0:8080 that accepts and closes, run in a pod netns before its ADD. */
+const LISTENER = `
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen(128)
+while True:
+    c, _ = s.accept(); c.close()
+`;
+
+/** Every 100 ms for argv[1] seconds, a new connection to port 8080 of each address .2-.40 of net1's subnet; prints the successes by address. */
+const PROBE = `
+import json, select, socket, sys, time
+end = time.time() + float(sys.argv[1]); ok = {}
+while time.time() < end:
+    socks = {}
+    for i in range(2, 41):
+        s = socket.socket(); s.setblocking(False); s.connect_ex(("198.18.71.%d" % i, 8080)); socks[s] = "198.18.71.%d" % i
+    deadline = time.time() + 0.1
+    pending = list(socks)
+    while pending and time.time() < deadline:
+        _, w, _ = select.select([], pending, [], max(0, deadline - time.time()))
+        for s in w:
+            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0: ok[socks[s]] = ok.get(socks[s], 0) + 1
+            pending.remove(s)
+    for s in socks: s.close()
+print(json.dumps(ok))
+`;
+
 const yaml = (objects: unknown[]): string => objects.map((o) => JSON.stringify(o)).join("\n---\n");
 
 describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
@@ -112,10 +139,10 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
       JSON.stringify({ cniVersion: "1.0.0", name: "cluster", plugins: [{ type: "bridge", bridge: "ngnodebr", ipam: hostLocal("198.18.70.0/24") }, { type: "recorder", record: dirs.record }] }),
     );
     await writeFile(dirs.daemonConfig, `socketDir: ${dirs.sock}\ncniConfigDir: ${dirs.netd}\nbinDir: ${dirs.bin}\ncniDir: ${dirs.cni}\n`);
-    const pod = (name: string, networks: string): unknown => ({
+    const pod = (name: string, networks: string, app = name): unknown => ({
       apiVersion: "v1",
       kind: "Pod",
-      metadata: { name, namespace: "tenant-a", uid: `uid-${name}`, labels: { app: name }, annotations: { "k8s.v1.cni.cncf.io/networks": networks } },
+      metadata: { name, namespace: "tenant-a", uid: `uid-${name}`, labels: { app }, annotations: { "k8s.v1.cni.cncf.io/networks": networks } },
       spec: { nodeName: NODE, containers: [{ name: "c", image: "i" }] },
       status: { phase: "Running" },
     });
@@ -149,6 +176,8 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
           spec: { config: JSON.stringify({ cniVersion: "1.0.0", name: "broken", type: "no-such-plugin" }) },
         },
         pod("web", "blue"),
+        pod("guarded", "blue", "web"),
+        pod("open", "blue"),
         pod("client", "blue"),
         pod("thief", "tenant-b/private"),
         pod("unlucky", "blue,broken"),
@@ -235,6 +264,33 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     const pod = `/run/netns/${lab.prefix}web`;
     const checked = await shim("CHECK", "sandbox-web", pod, "tenant-a/web");
     expect({ code: checked.code, stdout: checked.stdout, stderr: checked.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+  });
+
+  it("a probe loop started before ADD never connects through an isolated net1, while a pod no policy isolates is reached on the same network", async () => {
+    // An attacker on net1's L2: a macvlan of the same parent, outside any pod and any policy.
+    const attacker = await lab.addPod("attacker");
+    await must("ip", ["-n", lab.switchNetns, "link", "add", "atk", "link", "mvp", "type", "macvlan", "mode", "bridge"]);
+    await must("ip", ["-n", lab.switchNetns, "link", "set", "atk", "netns", netnsName(attacker)]);
+    await must("ip", ["-n", netnsName(attacker), "addr", "add", "198.18.71.250/24", "dev", "atk"]);
+    await must("ip", ["-n", netnsName(attacker), "link", "set", "atk", "up"]);
+    const guarded = await lab.addPod("guarded");
+    const open = await lab.addPod("open");
+    const listeners = [guarded, open].map((ns) => spawn("ip", ["netns", "exec", netnsName(ns), "python3", "-c", LISTENER], { stdio: "ignore" }));
+    const probe = run("ip", ["netns", "exec", netnsName(attacker), "python3", "-c", PROBE, "6"], { timeoutMs: 30_000 });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      for (const [name, ns] of [["guarded", guarded], ["open", open]] as const) expect((await shim("ADD", `sandbox-${name}`, ns, `tenant-a/${name}`)).code).toBe(0);
+      const address = async (ns: string): Promise<string> => globalAddresses((await lab.links(ns)).find((l) => l.ifname === "net1"))[0]!.split("/")[0]!;
+      const [guardedIp, openIp] = [await address(guarded), await address(open)];
+      const connected = JSON.parse((await probe).stdout) as Record<string, number>;
+      // The control: the loop does reach a pod's net1 once it exists.
+      expect(connected[openIp] ?? 0).toBeGreaterThan(0);
+      expect({ [guardedIp]: connected[guardedIp] ?? 0 }).toEqual({ [guardedIp]: 0 });
+    } finally {
+      for (const listener of listeners) if (listener.pid !== undefined && listener.exitCode === null) process.kill(listener.pid, "SIGKILL");
+      await probe;
+      for (const [name, ns] of [["guarded", guarded], ["open", open]] as const) expect((await shim("DEL", `sandbox-${name}`, ns, `tenant-a/${name}`)).code).toBe(0);
+    }
   });
 
   it("the enforcer in the daemon adds a peer's address to the pod's table once the peer is attached", async () => {
@@ -353,8 +409,9 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     expect(url, daemonLog).toBeDefined();
     // The daemon listens in the switch netns.
     const text = await must("ip", ["netns", "exec", lab.switchNetns, "python3", "-c", `import urllib.request; print(urllib.request.urlopen("${url}").read().decode())`]);
+    // web, guarded, open, client, gone attached; thief denied; unlucky's delegate failed.
     expect(text).toMatch(/^nadguard_cni_requests_total\{command="ADD",outcome="denied"\} 1$/m);
-    expect(text).toMatch(/^nadguard_cni_requests_total\{command="ADD",outcome="ok"\} 3$/m);
+    expect(text).toMatch(/^nadguard_cni_requests_total\{command="ADD",outcome="ok"\} 5$/m);
     expect(text).toMatch(/^nadguard_cni_errors_total\{reason="denied"\} 1$/m);
     expect(text).toMatch(/^nadguard_cni_errors_total\{reason="delegate"\} 1$/m);
     expect(text).toMatch(/^nadguard_cni_delegate_duration_seconds_count\{plugin="macvlan",command="ADD"\} [1-9]/m);
