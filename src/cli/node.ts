@@ -52,6 +52,8 @@ export interface NodeOptions {
 
 /** A marker of nadguard's shim: --uninstall removes `<binDir>/nadguard-cni` only when it holds it. */
 const SHIM_MARKER = "nadguard-cni: the shim";
+/** How long SIGTERM waits for the calls being served. */
+const DRAIN_MS = 30_000;
 /** How often the cluster network's directory is re-read besides its watch, and the readiness indicator file looked for. */
 const RESYNC_MS = 2000;
 
@@ -286,6 +288,8 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     const signal = await stopped.promise;
     daemon.terminate();
     logger.info({ signal }, `nadguard node: ${signal}: stopping (the conf file and the tables stay in place)`);
+    // A call being served finishes (an ADD cut short leaves its DEL to the runtime, from the cache).
+    if (!(await daemon.drain(DRAIN_MS))) logger.warn(`nadguard node: calls still running after ${DRAIN_MS} ms; stopping anyway`);
   } finally {
     stopped.dispose();
     clearInterval(timer);

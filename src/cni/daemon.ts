@@ -119,6 +119,20 @@ export class NodeDaemon implements CniHandler {
     this.#terminating = true;
   }
 
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
+
+  /** Resolves once no call is being served, or after `timeoutMs`; true when none is left. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.#inFlight === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const drained = await Promise.race([idle, late]);
+    clearTimeout(timer);
+    return drained;
+  }
+
   async handle(call: CniCall): Promise<Result<CniResult | undefined, CniError>> {
     const started = performance.now();
     const run = (): Promise<Result<CniResult | undefined, CniError>> => {
@@ -138,7 +152,13 @@ export class NodeDaemon implements CniHandler {
       }
     };
     const keyed = call.containerId !== "" && (call.command === "ADD" || call.command === "DEL" || call.command === "CHECK");
-    const result = keyed ? await this.#queue.run(call.containerId, run) : await run();
+    this.#inFlight++;
+    let result: Result<CniResult | undefined, CniError>;
+    try {
+      result = keyed ? await this.#queue.run(call.containerId, run) : await run();
+    } finally {
+      if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
     const outcome: CallOutcome = result.ok ? "ok" : result.error.code === CNI_ERROR.denied ? "denied" : "error";
     this.#o.observe?.(call.command, outcome, (performance.now() - started) / 1000, result.ok ? undefined : result.error);
     return result;

@@ -439,4 +439,12 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     expect((await readdir(dirs.netd)).sort()).toEqual(["10-cluster.conflist"]);
     expect((await readdir(dirs.bin)).sort()).toEqual(["recorder"]);
   });
+
+  it("on SIGTERM the daemon stops serving and exits 0, saying the conf file and the tables stay", async () => {
+    const exited = new Promise<number | null>((resolve) => daemon!.once("exit", (code) => resolve(code)));
+    process.kill(daemon!.pid!, "SIGTERM");
+    expect(await exited).toBe(0);
+    expect(daemonLog).toContain("nadguard node: SIGTERM: stopping (the conf file and the tables stay in place)");
+    expect(await ready()).toBe(0);
+  });
 });
