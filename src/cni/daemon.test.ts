@@ -78,6 +78,7 @@ function plugins(events: string[], hold?: Promise<void>): FakePluginExec {
 
 interface Harness {
   readonly daemon: NodeDaemon;
+  readonly exec: FakePluginExec;
   readonly events: string[];
   readonly statuses: Map<string, readonly NetworkStatus[]>;
 }
@@ -86,7 +87,8 @@ function harness(options: { config?: Record<string, unknown>; snapshot?: Snapsho
   const events: string[] = [];
   const statuses = new Map<string, readonly NetworkStatus[]>();
   const config = parseDaemonConfig({ cniDir: join(dir, "cni"), cniConfigDir: join(dir, "net.d"), socketDir: join(dir, "sock"), ...options.config });
-  const runner = new CniRunner({ pluginDirs: [BIN], cacheDir: config.cniDir, exec: plugins(events, options.hold) });
+  const exec = plugins(events, options.hold);
+  const runner = new CniRunner({ pluginDirs: [BIN], cacheDir: config.cniDir, exec });
   const attachments = new Attachments({ runner, cacheDir: config.cniDir });
   const daemon = new NodeDaemon({
     node: "n1",
@@ -109,7 +111,7 @@ function harness(options: { config?: Record<string, unknown>; snapshot?: Snapsho
     log: () => undefined,
     podWaitMs: 50,
   });
-  return { daemon, events, statuses };
+  return { daemon, exec, events, statuses };
 }
 
 function call(command: string, podRef: string, options: { containerId?: string; netns?: string; config?: Record<string, unknown> } = {}) {
@@ -199,6 +201,28 @@ describe("the node daemon's ADD", () => {
       error: { code: 7, msg: '[tenant-a/far/uid-far] element "shared/lan": namespace isolation (namespaceIsolation) lets a pod of tenant-a use the NADs of its own namespace and of default only, not shared/lan' },
     });
     expect((await daemon.handle(call("ADD", "tenant-a/near"))).ok).toBe(true);
+  });
+});
+
+describe("the node daemon's devices", () => {
+  it("gives a NAD with a resourceName the pod's device from the kubelet checkpoint, as deviceID and pciBusID in its config and as its deviceID capability", async () => {
+    const checkpoint = join(dir, "kubelet_internal_checkpoint");
+    await writeFile(checkpoint, JSON.stringify({ Data: { PodDeviceEntries: [{ PodUID: "uid-sriov", ContainerName: "c", ResourceName: "example.com/vf", DeviceIDs: { "0": ["0000:03:00.2", "0000:03:00.1"] } }] } }));
+    const snapshot = snapshotOf(
+      `apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: { name: vf, namespace: tenant-a, annotations: { k8s.v1.cni.cncf.io/resourceName: example.com/vf } }
+spec: { config: '{"cniVersion":"1.0.0","name":"vf","type":"macvlan","capabilities":{"deviceID":true}}' }
+---
+` + pod("tenant-a", "sriov", { "k8s.v1.cni.cncf.io/networks": "vf,vf" }),
+    );
+    const { daemon, exec } = harness({ snapshot, config: { deviceCheckpoint: checkpoint } });
+    expect((await daemon.handle(call("ADD", "tenant-a/sriov"))).ok).toBe(true);
+    // The pod's IDs sorted; the n-th delegate of the resource gets the n-th.
+    expect(exec.calls.filter((c) => c.type === "macvlan").map((c) => [c.env.CNI_IFNAME, c.config.deviceID, c.config.pciBusID, (c.config.runtimeConfig as { deviceID?: string } | undefined)?.deviceID])).toEqual([
+      ["net1", "0000:03:00.1", "0000:03:00.1", "0000:03:00.1"],
+      ["net2", "0000:03:00.2", "0000:03:00.2", "0000:03:00.2"],
+    ]);
   });
 });
 
