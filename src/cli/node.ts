@@ -28,6 +28,7 @@ import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enfo
 import { type NetnsLookup, type NetnsResolver, netnsAt, podRefKey } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
 import { networkStatusFile } from "../networks/network-status.js";
+import { HelperNftExecutor, type NftExecutor } from "../nft/exec.js";
 import { Nft } from "../nft/nft.js";
 import { freshTableOps } from "../nft/state.js";
 import { compilePod, desiredTable } from "../policy/compiler.js";
@@ -71,11 +72,11 @@ export async function authorizeAttach(pod: Pod, snapshot: Snapshot, config: Conf
 }
 
 /** The pod's current table, compiled from `snapshot` as the enforcer would, installed whole in `netns`. */
-async function installTable(config: Config, podKey: string, snapshot: Snapshot, netns: string): Promise<Result<string, string>> {
+async function installTable(config: Config, executor: NftExecutor, podKey: string, snapshot: Snapshot, netns: string): Promise<Result<string, string>> {
   const options = { acceptIcmpEcho: config.enforcement.acceptIcmpEcho };
   const state = compilePod(snapshot, config, podKey, options);
   if (state === undefined) return ok("no managed interface: no table installed");
-  const nft = new Nft({ netns });
+  const nft = new Nft({ netns, executor });
   const applied = await nft.run(nft.transaction().append(freshTableOps(desiredTable(state, options))));
   return applied.ok ? ok(`table inet nadguard installed for ${state.interfaces.map((i) => `${i.name} (${i.network})`).join(", ")}`) : fail(applied.error.message);
 }
@@ -204,6 +205,8 @@ function daemonMetrics(registry: ReturnType<typeof createEnforcerMetrics>["regis
 
 async function serve(options: NodeOptions & { node: string; state: string }, daemonConfig: DaemonConfig, config: Config, listen: { host: string; port: number } | undefined, logger: Logger): Promise<number> {
   const log = (lvl: "error" | "warn" | "info" | "debug", message: string, fields?: Readonly<Record<string, unknown>>): void => void logger[lvl](fields ?? {}, message);
+  // One pool of nft helpers for the enforcer and the tables ADD installs (an apply then costs no process start).
+  const executor = new HelperNftExecutor({ helpers: 4 });
   const metrics = createEnforcerMetrics();
   const cniMetrics = daemonMetrics(metrics.registry);
   const exec = cniMetrics.exec(new SpawnPluginExec());
@@ -229,7 +232,7 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     snapshot: () => state.current(),
     stateReady: () => state.ready(),
     authorize: (pod, snapshot) => authorizeAttach(pod, snapshot, config),
-    installTable: (podKey, snapshot, netns) => installTable(config, podKey, snapshot, netns),
+    installTable: (podKey, snapshot, netns) => installTable(config, executor, podKey, snapshot, netns),
     recordStatus: (pod, statuses) => recordStatus(options.state, pod, statuses),
     onSandbox: (pod, netns) => (netns === undefined ? sandboxes.delete(podRefKey(pod)) : sandboxes.set(podRefKey(pod), netns)),
     log,
@@ -242,6 +245,7 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     resolver: sandboxResolver(sandboxes, procResolver()),
     log,
     metrics,
+    executor,
   });
 
   // The conf file is written at start and when the cluster network's conf changes, never merely
@@ -296,6 +300,7 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     watcher?.close();
     await server?.close();
     await enforcer.stop();
+    executor.close();
     await state.stop();
     await metricsServer?.close();
   }

@@ -182,7 +182,16 @@ export class NodeDaemon implements CniHandler {
         cniError(CNI_ERROR.invalidEnvironment, `${prefix} the runtime's sandbox is for pod UID ${uid}, but pod ${podKey} in the cluster state has UID ${pod.metadata.uid} (deleted and created again?); not attaching it`),
       );
     }
+    const phases: Record<string, number> = {};
+    let mark = performance.now();
+    const phase = (name: string): void => {
+      const now = performance.now();
+      phases[name] = Math.round((now - mark) * 10) / 10;
+      mark = now;
+    };
+    phase("pod");
     const decision = await this.#o.authorize(pod, snapshot);
+    phase("decision");
     if (!decision.ok) {
       this.#o.log("warn", `${prefix} denied: ${decision.error}`, { pod: podKey, containerId: call.containerId });
       return fail(cniError(CNI_ERROR.denied, decision.error));
@@ -190,7 +199,9 @@ export class NodeDaemon implements CniHandler {
     const delegates = await this.#plan(call, pod, snapshot, runtime.value);
     if (!delegates.ok) return fail(cniError(CNI_ERROR.invalidNetworkConfig, `${prefix} ${delegates.error}`));
 
+    phase("plan");
     const table = await this.#o.installTable(podKey, withPlannedStatus(snapshot, pod, podKey, delegates.value), call.netns);
+    phase("table");
     if (!table.ok) return fail(cniError(CNI_ERROR.internal, `${prefix} cannot install table inet nadguard in ${call.netns} before attaching: ${table.error}`));
     this.#o.log("debug", `${prefix} ${table.value}`, { pod: podKey, netns: call.netns });
 
@@ -213,10 +224,12 @@ export class NodeDaemon implements CniHandler {
       this.#o.log("error", added.error.error.msg, { pod: podKey, containerId: call.containerId });
       return fail(added.error.error);
     }
+    phase("delegates");
     await this.#recordStatus(ref, added.value, prefix);
+    phase("status");
     this.#o.onSandbox?.(ref, call.netns);
     const attached = added.value.map((a) => `${a.delegate.name}@${a.delegate.ifname}`).join(", ");
-    this.#o.log("info", `${prefix} attached ${attached}`, { pod: podKey, containerId: call.containerId, netns: call.netns, delegates: added.value.length });
+    this.#o.log("info", `${prefix} attached ${attached}`, { pod: podKey, containerId: call.containerId, netns: call.netns, delegates: added.value.length, phasesMs: phases });
     return ok(added.value[0]!.result);
   }
 
