@@ -19,7 +19,7 @@ import { type Result, fail, formatProblem, ok } from "../api/errors.js";
 import { ANNOTATION_DEFAULT_NETWORK, ANNOTATION_NETWORKS, ANNOTATION_NETWORK_STATUS, ANNOTATION_RESOURCE_NAME, type Pod, objectKey } from "../api/objects.js";
 import type { Snapshot } from "../api/snapshot.js";
 import { parseDefaultNetwork } from "../networks/default-network.js";
-import { parseNetworkSelections } from "../networks/selection.js";
+import { type NetworkSelection, parseNetworkSelections } from "../networks/selection.js";
 import { type AttachedDelegate, type Attachments, KeyedQueue, type PlannedDelegate, type PodRef } from "./attach.js";
 import { deviceAssigner, podDevices, readDeviceCheckpoint } from "./checkpoint.js";
 import { NADGUARD_CONF_FILE, findClusterNetworkConf } from "./conf-file.js";
@@ -30,7 +30,7 @@ import { type NetworkSource, gatewayFilters, planDelegates } from "./plan.js";
 import type { CniCall } from "./request.js";
 import type { CniResult } from "./result.js";
 import { applyGatewayFilter } from "./routes.js";
-import { parseRuntimeCapabilities } from "./runtime-config.js";
+import { type RuntimeCapabilities, parseRuntimeCapabilities } from "./runtime-config.js";
 import type { CniRunner } from "./runner.js";
 import type { CniHandler } from "./server.js";
 import { type NetworkStatus, networkStatuses } from "./status.js";
@@ -96,6 +96,9 @@ export class NodeDaemon implements CniHandler {
   readonly #o: NodeDaemonOptions;
   readonly #queue = new KeyedQueue();
   #terminating = false;
+  #indicatorPresent = true;
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
 
   constructor(options: NodeDaemonOptions) {
     this.#o = options;
@@ -105,8 +108,6 @@ export class NodeDaemon implements CniHandler {
   ready(): boolean {
     return !this.#terminating && this.#o.stateReady() && this.#indicatorPresent;
   }
-
-  #indicatorPresent = true;
 
   /** Re-reads whether the readiness indicator file exists (the caller polls it). */
   async refreshIndicator(): Promise<void> {
@@ -118,9 +119,6 @@ export class NodeDaemon implements CniHandler {
   terminate(): void {
     this.#terminating = true;
   }
-
-  #inFlight = 0;
-  #idle: (() => void)[] = [];
 
   /** Resolves once no call is being served, or after `timeoutMs`; true when none is left. */
   async drain(timeoutMs: number): Promise<boolean> {
@@ -264,7 +262,7 @@ export class NodeDaemon implements CniHandler {
   }
 
   /** The delegates of the pod, as Multus lists them; one message with every problem. */
-  async #plan(call: CniCall, pod: Pod, snapshot: Snapshot, runtime: ReturnType<typeof parseRuntimeCapabilities> extends Result<infer T, unknown> ? T : never): Promise<Result<PlannedDelegate[], string>> {
+  async #plan(call: CniCall, pod: Pod, snapshot: Snapshot, runtime: RuntimeCapabilities): Promise<Result<PlannedDelegate[], string>> {
     const cfg = this.#o.config;
     const namespace = pod.metadata.namespace ?? "default";
     const annotations = pod.metadata.annotations ?? {};
@@ -283,7 +281,7 @@ export class NodeDaemon implements CniHandler {
       }
     }
 
-    const selections: { selection: Parameters<typeof planDelegates>[0]["selections"][number]["selection"]; network: NetworkSource }[] = [];
+    const selections: { selection: NetworkSelection; network: NetworkSource }[] = [];
     const text = annotations[ANNOTATION_NETWORKS];
     if (text !== undefined) {
       const parsed = parseNetworkSelections(text, namespace);
