@@ -271,7 +271,10 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     await daemon.refreshIndicator();
     // The conf first: a shim the runtime starts before the socket exists waits for /readyz.
     await syncConf();
-    server = await startCniServer({ socketPath: join(daemonConfig.socketDir, SOCKET_NAME), handler: daemon });
+    const socketPath = join(daemonConfig.socketDir, SOCKET_NAME);
+    server = await startCniServer({ socketPath, handler: daemon }).catch((error: Error) => {
+      throw new CommandError(`cannot serve ${socketPath}: ${error.message}`, EXIT.failure);
+    });
     try {
       watcher = watch(daemonConfig.multusAutoconfigDir, (_event, name) => {
         if (name !== "00-nadguard.conflist" && !String(name).startsWith(".")) void syncConf();
