@@ -256,6 +256,18 @@ describe("the node daemon's DEL, GC and STATUS", () => {
     expect((await readdir(join(dir, "cni"))).filter((f) => f !== "results")).toEqual(["sandbox-dns"]);
   });
 
+  it("is not ready until readinessindicatorfile exists, nor after terminate()", async () => {
+    const indicator = join(dir, "ready");
+    const { daemon } = harness({ config: { readinessindicatorfile: indicator } });
+    await daemon.refreshIndicator();
+    expect(daemon.ready()).toBe(false);
+    await writeFile(indicator, "");
+    await daemon.refreshIndicator();
+    expect(daemon.ready()).toBe(true);
+    daemon.terminate();
+    expect(daemon.ready()).toBe(false);
+  });
+
   it("STATUS fails with code 50 while the cluster state is not loaded, and succeeds once it is", async () => {
     expect(await harness({ ready: false }).daemon.handle(call("STATUS", "x/y"))).toMatchObject({ ok: false, error: { code: 50 } });
     expect(await harness().daemon.handle(call("STATUS", "x/y"))).toEqual({ ok: true, value: undefined });
