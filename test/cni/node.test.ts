@@ -113,6 +113,17 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
   const leases = async (): Promise<string[]> => [...(await lab.leases("cluster")), ...(await lab.leases("blue"))];
   const cacheFiles = async (): Promise<string[]> => (await readdir(dirs.cni).catch(() => [] as string[])).filter((f) => f !== "results");
   const netnsName = (path: string): string => path.slice("/run/netns/".length);
+  /** A state file `<name>.json`: a NAD of tenant-a named as `config` names its network, and pod `name` selecting `networks`; its path. */
+  async function writeNetworkAndPod(name: string, config: unknown, networks: string): Promise<string> {
+    const file = join(dirs.state, `${name}.json`);
+    const items = [
+      { apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition", metadata: { name: (config as { name: string }).name, namespace: "tenant-a" }, spec: { config: JSON.stringify(config) } },
+      { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "tenant-a", uid: `uid-${name}`, annotations: { "k8s.v1.cni.cncf.io/networks": networks } }, spec: { nodeName: NODE, containers: [{ name: "c", image: "i" }] } },
+    ];
+    await writeFile(file, JSON.stringify({ kind: "List", items }));
+    return file;
+  }
+
   /** The host-side veths the bridge plugin made in the switch netns. */
   const veths = async (): Promise<string[]> =>
     (JSON.parse(await must("ip", ["-n", lab.switchNetns, "-j", "link", "show", "type", "veth"])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n !== "mvp" && n !== "mvq").sort();
@@ -295,18 +306,8 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
 
   it("an element's ips, mac and default-route reach the delegate as asked", async () => {
     const conf = { cniVersion: "1.0.0", name: "pinned", plugins: [{ type: "bridge", bridge: "ngpin", ipam: { type: "static" }, capabilities: { ips: true } }, { type: "tuning", capabilities: { mac: true } }] };
-    const file = join(dirs.state, "pinned.json");
     const element = { name: "pinned", ips: ["198.18.74.9/24"], mac: "02:00:5e:00:74:09", "default-route": ["198.18.74.1"] };
-    await writeFile(
-      file,
-      JSON.stringify({
-        kind: "List",
-        items: [
-          { apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition", metadata: { name: "pinned", namespace: "tenant-a" }, spec: { config: JSON.stringify(conf) } },
-          { apiVersion: "v1", kind: "Pod", metadata: { name: "pinned", namespace: "tenant-a", uid: "uid-pinned", annotations: { "k8s.v1.cni.cncf.io/networks": JSON.stringify([element]) } }, spec: { nodeName: NODE, containers: [{ name: "c", image: "i" }] } },
-        ],
-      }),
-    );
+    const file = await writeNetworkAndPod("pinned", conf, JSON.stringify([element]));
     const pod = await lab.addPod("pinned");
     try {
       const added = await shim("ADD", "sandbox-pinned", pod, "tenant-a/pinned");
@@ -389,17 +390,7 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
   it("DEL after the pod and its NAD were deleted from the cluster state still removes the interfaces, the lease and the switch's veth", async () => {
     const vethsBefore = await veths();
     const conf = { cniVersion: "1.0.0", name: "green", type: "bridge", bridge: "nggreen", ipam: { type: "host-local", dataDir: lab.dataDir, ranges: [[{ subnet: "198.18.73.0/24" }]] } };
-    const file = join(dirs.state, "gone.json");
-    await writeFile(
-      file,
-      JSON.stringify({
-        kind: "List",
-        items: [
-          { apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition", metadata: { name: "green", namespace: "tenant-a" }, spec: { config: JSON.stringify(conf) } },
-          { apiVersion: "v1", kind: "Pod", metadata: { name: "gone", namespace: "tenant-a", uid: "uid-gone", annotations: { "k8s.v1.cni.cncf.io/networks": "green" } }, spec: { nodeName: NODE, containers: [{ name: "c", image: "i" }] } },
-        ],
-      }),
-    );
+    const file = await writeNetworkAndPod("gone", conf, "green");
     const pod = await lab.addPod("gone");
     // The daemon waits for a pod its state does not hold yet (podWaitMs): the file may be read after the ADD began.
     const added = await shim("ADD", "sandbox-gone", pod, "tenant-a/gone");
