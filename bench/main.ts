@@ -24,6 +24,7 @@ const SECTIONS: readonly { id: string; title: string; load: () => Promise<Sectio
   { id: "state", title: "7. State directory: reviews while 1,000 files are added", load: async () => (await import("./state.js")).state },
   { id: "hostile", title: "8. Hostile reviews: normal reviews beside a hostile client, and memory after", load: async () => (await import("./hostile.js")).hostile },
   { id: "matrix", title: "9. Matrix: every pod pair of a network against verdict pair by pair", load: async () => (await import("./matrix.js")).matrix },
+  { id: "cni", title: "10. CNI meta-plugin: ADD and DEL through the shim and the daemon vs the delegates run directly", load: async () => (await import("./cni.js")).cni },
 ];
 
 interface Args {
@@ -41,7 +42,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === "--only" || arg.startsWith("--only=")) args.only = new Set((arg.includes("=") ? arg.split("=")[1]! : (argv[++i] ?? "")).split(",").map((s) => s.trim()).filter(Boolean));
     else if (arg === "--out" || arg.startsWith("--out=")) args.out = arg.includes("=") ? arg.split("=")[1]! : (argv[++i] ?? args.out);
     else if (arg === "--help" || arg === "-h") {
-      process.stdout.write("usage: npm run bench [-- --full] [--only admission,compile,apply,datapath,convergence,kube,state,hostile,matrix] [--out FILE]\n");
+      process.stdout.write("usage: npm run bench [-- --full] [--only admission,compile,apply,datapath,convergence,kube,state,hostile,matrix,cni] [--out FILE]\n");
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${arg}\n`);

@@ -1,4 +1,4 @@
-// `nadguard enforce` and `nadguard status` on a machine that lacks what they run (nft, nsenter), as
+// `nadguard enforce`, `nadguard node` and `nadguard status` on a machine that lacks what they run (nft, nsenter), as
 // the process a user runs with a PATH that holds only some of the tools: one line on stderr naming
 // the missing programs and the Debian packages that ship them, exit 1, before anything is read or
 // applied.
@@ -38,6 +38,7 @@ const STATUS = ["status", "--netns", "/proc/self/ns/net"];
 describe("node commands on a machine without nftables or util-linux", { timeout: 120_000 }, () => {
   it.each([
     { name: "no-nft", label: "enforce without nft", args: ENFORCE, tools: ["nsenter"], stderr: "nadguard enforce: nft is not installed (not found on PATH): install the Debian package nftables (apt-get install nftables)" },
+    { name: "node-no-nft", label: "node without nft", args: ["node", "--state", EXAMPLES, "--node", "node-1"], tools: ["nsenter"], stderr: "nadguard node: nft is not installed (not found on PATH): install the Debian package nftables (apt-get install nftables)" },
     { name: "no-nsenter", label: "status without nsenter", args: STATUS, tools: ["nft"], stderr: "nadguard status: nsenter is not installed (not found on PATH): install the Debian package util-linux (apt-get install util-linux)" },
     {
       name: "neither",

@@ -276,6 +276,39 @@ export const COMMANDS: Record<string, Command> = {
         err,
       ),
   },
+  node: {
+    summary: "serve the CNI meta-plugin on this node (the nadguard-cni shim's daemon) and enforce its pods' policies",
+    usage:
+      "nadguard node (--state DIR | --kube [--kubeconfig FILE | --in-cluster]) --node NAME [--daemon-config FILE] [--config FILE] [--metrics-listen HOST:PORT] [--uninstall] [--log-level LEVEL]",
+    options: {
+      state: { type: "string" },
+      ...KUBE_OPTIONS,
+      node: { type: "string" },
+      "daemon-config": { type: "string" },
+      config: { type: "string" },
+      "metrics-listen": { type: "string" },
+      uninstall: { type: "boolean" },
+      "log-level": { type: "string", default: "info" },
+    },
+    run: async (values) => {
+      const uninstall = values.uninstall === true;
+      // --uninstall needs no cluster: it removes files from this node.
+      const source = uninstall && !values.state && !values.kube && !values.kubeconfig && !values["in-cluster"] && !values.context ? {} : stateSource(values);
+      return (await import("./node.js")).runNode(
+        {
+          ...source,
+          node: uninstall ? str(values, "node") : required(values, "node"),
+          daemonConfig: str(values, "daemon-config"),
+          config: str(values, "config"),
+          metricsListen: str(values, "metrics-listen"),
+          uninstall,
+          logLevel: str(values, "log-level"),
+        },
+        out,
+        err,
+      );
+    },
+  },
   status: {
     summary: "print what nadguard owns in a network namespace",
     usage: "nadguard status --netns PATH|NAME [--output json]",

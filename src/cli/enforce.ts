@@ -189,7 +189,7 @@ async function follow(
   return EXIT.ok;
 }
 
-function stopSignal(signal: AbortSignal | undefined): { promise: Promise<string>; dispose: () => void } {
+export function stopSignal(signal: AbortSignal | undefined): { promise: Promise<string>; dispose: () => void } {
   if (signal) {
     return {
       promise: signal.aborted ? Promise.resolve("aborted") : new Promise((resolve) => signal.addEventListener("abort", () => resolve("aborted"), { once: true })),

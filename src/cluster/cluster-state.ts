@@ -3,6 +3,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import { InputError } from "../api/errors.js";
 import type { Snapshot } from "../api/snapshot.js";
+import { NADGUARD_STATE_DIR } from "../networks/network-status.js";
 import { DirectoryWatch } from "./dir-watch.js";
 import { StateStore, timeSlice } from "./state-dir.js";
 import { STATE_FILE } from "./state-file.js";
@@ -177,11 +178,11 @@ export function stateDirSource(dir: string, options: StateDirOptions = {}): Clus
 
 /**
  * Whether an event for `name` may change the state: a state file, a directory (no extension),
- * kubelet's `..data` link, or an unnamed event. An editor's swap file or a `.tmp` being written
+ * kubelet's `..data` link, the node daemon's `.nadguard` directory, or an unnamed event. An editor's swap file or a `.tmp` being written
  * before its rename neither starts nor postpones a reload.
  */
 function mayMatter(name: string | null): boolean {
-  return name === null || STATE_FILE.test(name) || name.startsWith("..") || !/\.[^./]+$/.test(name);
+  return name === null || STATE_FILE.test(name) || name.startsWith("..") || name === NADGUARD_STATE_DIR || !/\.[^./]+$/.test(name);
 }
 
 /** A fixed snapshot as a ClusterState, for tests and one-shot commands. */

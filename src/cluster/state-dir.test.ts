@@ -150,3 +150,65 @@ describe("stateDirSource", () => {
     }
   });
 });
+
+describe("network-status recorded by the node daemon", () => {
+  const POD = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: t1
+  annotations: { k8s.v1.cni.cncf.io/networks: blue, k8s.v1.cni.cncf.io/network-status: '[{"name":"t1/old","ips":["198.18.9.9"]}]' }
+spec: { nodeName: n1, containers: [{ name: c, image: i }] }
+`;
+  const STATUS = [
+    { name: "cluster", interface: "eth0", ips: ["198.18.0.5"], mac: "02:00:00:00:00:01", default: true, dns: {} },
+    { name: "t1/blue", interface: "net1", ips: ["198.18.1.5"], mac: "02:00:00:00:00:02", default: false, dns: {} },
+  ];
+  const statusDir = (ns: string): string => join(dir, ".nadguard", "network-status", ns);
+
+  it("overlays <state>/.nadguard/network-status/<ns>/<pod>.json on the pod, and reads nothing else below .nadguard as state", async () => {
+    await writeFile(join(dir, "pods.yaml"), POD);
+    await mkdir(statusDir("t1"), { recursive: true });
+    await writeFile(join(statusDir("t1"), "web.json"), JSON.stringify(STATUS));
+    // A pod the state does not hold: ignored, no problem.
+    await writeFile(join(statusDir("t1"), "gone.json"), JSON.stringify(STATUS));
+    const snapshot = await loadStateDir(dir);
+    expect(JSON.parse(snapshot.pods.get("t1/web")!.metadata.annotations!["k8s.v1.cni.cncf.io/network-status"]!)).toEqual(STATUS);
+    expect([...snapshot.pods.keys()]).toEqual(["t1/web"]);
+    expect(snapshot.problems).toEqual([]);
+  });
+
+  it("reports a status file that is not a network-status with its path; the pod keeps its own annotation", async () => {
+    await writeFile(join(dir, "pods.yaml"), POD);
+    await mkdir(statusDir("t1"), { recursive: true });
+    await writeFile(join(statusDir("t1"), "web.json"), '[{"interface":"net1"}]');
+    const snapshot = await loadStateDir(dir);
+    expect(snapshot.pods.get("t1/web")!.metadata.annotations!["k8s.v1.cni.cncf.io/network-status"]).toBe('[{"name":"t1/old","ips":["198.18.9.9"]}]');
+    expect(snapshot.problems.map(formatProblem)).toEqual([
+      '.nadguard/network-status/t1/web.json: metadata.annotations["k8s.v1.cni.cncf.io/network-status"][0].name: Invalid input: expected string, received undefined; pod t1/web keeps the network-status of its own annotations',
+    ]);
+  });
+
+  it("follows a status file written after the start (by rename, as the daemon writes it), changed and removed", async () => {
+    await writeFile(join(dir, "pods.yaml"), POD);
+    const source = stateDirSource(dir, { debounceMs: 20, pollIntervalMs: 0 });
+    await source.start();
+    try {
+      const status = (): string | undefined => source.current()?.pods.get("t1/web")?.metadata.annotations?.["k8s.v1.cni.cncf.io/network-status"];
+      const until = async (test: (value: string | undefined) => boolean): Promise<void> => {
+        for (let i = 0; i < 100 && !test(status()); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(test(status())).toBe(true);
+      };
+      await mkdir(statusDir("t1"), { recursive: true });
+      await writeFile(join(statusDir("t1"), ".web.json.tmp"), JSON.stringify(STATUS));
+      await rename(join(statusDir("t1"), ".web.json.tmp"), join(statusDir("t1"), "web.json"));
+      await until((value) => value === JSON.stringify(STATUS));
+      await writeFile(join(statusDir("t1"), "web.json"), JSON.stringify(STATUS.slice(0, 1)));
+      await until((value) => value === JSON.stringify(STATUS.slice(0, 1)));
+      await rm(join(statusDir("t1"), "web.json"));
+      await until((value) => value === '[{"name":"t1/old","ips":["198.18.9.9"]}]');
+    } finally {
+      await source.stop();
+    }
+  });
+});

@@ -12,7 +12,9 @@ import { type Problem, formatProblem } from "../api/errors.js";
 import { type NetworkAttachmentDefinition, objectKey } from "../api/objects.js";
 import type { HeldObject, Snapshot, StateFault, StateFaultKind } from "../api/snapshot.js";
 import { nadCniInfo } from "../networks/nad-config.js";
+import { NADGUARD_STATE_DIR } from "../networks/network-status.js";
 import { SnapshotBuilder } from "./snapshot-builder.js";
+import { type StatusFiles, overlayStatuses, readStatusFiles, sameStatusFiles } from "./status-overlay.js";
 import {
   type FileContent,
   type ParsedObject,
@@ -38,7 +40,8 @@ export interface StateTree {
  * Walks the state directory; throws only when the root itself cannot be read. Symbolic links
  * named like state files are read through (a dangling one is an unreadable file); entries named
  * `..*` are skipped: they are the internals of kubelet's atomic writer (ConfigMap and Secret
- * volumes), whose files are read through the links beside them.
+ * volumes), whose files are read through the links beside them. The root's `.nadguard` directory
+ * is skipped: it holds what the node daemon records (status-overlay.ts), not cluster objects.
  */
 export async function walkStateDir(root: string): Promise<StateTree> {
   const files: string[] = [];
@@ -56,7 +59,7 @@ export async function walkStateDir(root: string): Promise<StateTree> {
     }
     directories.push(dir);
     for (const entry of entries) {
-      if (entry.name.startsWith("..")) continue;
+      if (entry.name.startsWith("..") || (dir === root && entry.name === NADGUARD_STATE_DIR)) continue;
       const path = join(dir, entry.name);
       if (entry.isDirectory()) queue.push(path);
       else if ((entry.isFile() || entry.isSymbolicLink()) && STATE_FILE.test(entry.name)) files.push(path);
@@ -151,6 +154,7 @@ export class StateStore {
   readonly #entries = new Map<string, Entry>();
   #directoryFaults = new Map<string, DirectoryFault>();
   #directories: readonly string[] = [];
+  #statuses: StatusFiles | undefined;
 
   constructor(root: string) {
     this.#root = root;
@@ -200,7 +204,10 @@ export class StateStore {
       const fault = { kind: "directory" as const, reason: `cannot be read: ${directoryReason(error)}`, problem: { code: "state.read", path: this.#root, message: `cannot read the state directory: ${message}` } };
       return { changed: this.#setDirectoryFaults(new Map([["", fault]]), newFaults), newFaults };
     }
-    this.#directories = tree.directories;
+    const statuses = await readStatusFiles(this.#root);
+    const statusesChanged = !sameStatusFiles(this.#statuses, statuses);
+    this.#statuses = statuses;
+    this.#directories = [...tree.directories, ...statuses.directories];
     const faults = new Map<string, DirectoryFault>();
     for (const [dir, error] of tree.unreadable) {
       const path = `${this.#relative(dir)}/`;
@@ -211,7 +218,7 @@ export class StateStore {
       // than a deliberate "no objects at all", and the webhook is not ready meanwhile.
       faults.set("", { kind: "directory", reason: "holds no state file", problem: { code: "state.empty", path: this.#root, message: "holds no *.yaml, *.yml or *.json file" } });
     }
-    let changed = this.#setDirectoryFaults(faults, newFaults);
+    let changed = this.#setDirectoryFaults(faults, newFaults) || statusesChanged;
     if (faults.has("")) return { changed, newFaults };
 
     const listed = new Set(tree.files.map((file) => this.#relative(file)));
@@ -340,7 +347,8 @@ export class StateStore {
       }
       await slice.pause();
     }
-    return { ...builder.build(), stateFaults: faults };
+    const built = { ...builder.build(), stateFaults: faults };
+    return this.#statuses === undefined ? built : overlayStatuses(built, this.#statuses, (path) => this.#relative(path));
   }
 }
 

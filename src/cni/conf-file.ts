@@ -80,13 +80,14 @@ export interface ConfSync {
 }
 
 /**
- * Makes `<dir>/00-nadguard.conflist` match the directory's cluster network. With no cluster
+ * Makes `<dir>/00-nadguard.conflist` match the cluster network found in `clusterNetworkDir` (the
+ * daemon's multusAutoconfigDir; default `dir` itself). With no cluster
  * network the existing file is kept: the runtime keeps calling nadguard, whose ADD then fails
  * with a clear message, instead of silently attaching pods without their secondary networks.
  */
-export async function syncNadguardConf(dir: string, socketDir: string): Promise<Result<ConfSync, Problem[]>> {
+export async function syncNadguardConf(dir: string, socketDir: string, clusterNetworkDir: string = dir): Promise<Result<ConfSync, Problem[]>> {
   const path = join(dir, NADGUARD_CONF_FILE);
-  const { found, skipped } = await findClusterNetworkConf(dir);
+  const { found, skipped } = await findClusterNetworkConf(clusterNetworkDir);
   if (found === undefined) return ok({ outcome: "kept", path, skipped });
   const body = `${JSON.stringify(nadguardConf(found, socketDir), null, 2)}\n`;
   const current = await readFile(path, "utf8").catch(() => undefined);

@@ -17,6 +17,8 @@ export const CNI_ERROR = {
   tryAgainLater: 11,
   pluginNotAvailable: 50,
   limitedConnectivity: 51,
+  /** nadguard's own (the spec leaves codes from 100 to the plugin): the pod may not use a network it asks for. */
+  denied: 100,
   internal: 999,
 } as const;
 

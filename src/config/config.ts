@@ -59,17 +59,20 @@ export function parseConfig(document: unknown, source = "config"): Config {
 
 export async function loadConfig(file: string | undefined): Promise<Config> {
   if (!file) return DEFAULT_CONFIG;
+  return parseConfig(await readYamlDocument(file, "config"), file);
+}
+
+/** A YAML (or JSON) file's document; an InputError naming the file (codes `<code>.read`, `<code>.yaml`) when it cannot be read or parsed. */
+export async function readYamlDocument(file: string, code: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    throw new InputError([{ code: "config.read", path: file, message: `cannot read: ${(error as Error).message}` }]);
+    throw new InputError([{ code: `${code}.read`, path: file, message: `cannot read: ${(error as Error).message}` }]);
   }
-  let document: unknown;
   try {
-    document = parseYaml(text);
+    return parseYaml(text);
   } catch (error) {
-    throw new InputError([{ code: "config.yaml", path: file, message: `is not valid YAML: ${(error as Error).message}` }]);
+    throw new InputError([{ code: `${code}.yaml`, path: file, message: `is not valid YAML: ${(error as Error).message}` }]);
   }
-  return parseConfig(document, file);
 }

@@ -46,3 +46,15 @@ export function parseNetworkStatus(value: string): Result<NetworkStatusEntry[], 
     })),
   );
 }
+
+/**
+ * Where a state directory keeps the network-status the node daemon recorded for a pod (issue 11,
+ * point 7): `<state>/.nadguard/network-status/<namespace>/<pod>.json`, the annotation's JSON list,
+ * overlaid on the pod by every reader of the state directory, as the API server keeps a pod's status.
+ */
+export const NADGUARD_STATE_DIR = ".nadguard";
+export const NETWORK_STATUS_DIR = `${NADGUARD_STATE_DIR}/network-status`;
+
+export function networkStatusFile(stateDir: string, namespace: string, name: string): string {
+  return `${stateDir.replace(/\/+$/, "")}/${NETWORK_STATUS_DIR}/${namespace}/${name}.json`;
+}
