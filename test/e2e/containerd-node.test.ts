@@ -1,0 +1,178 @@
+// The node harness end to end (root): a private containerd 1.6 creates a pod's sandbox through its
+// real CRI gRPC API, runs the reference bridge + host-local plugins from the conflist the suite
+// wrote, and the sandbox's netns holds eth0 with an address of the range; Stop releases the
+// address, Remove the sandbox, and stopping the node leaves nothing behind: no containerd, no
+// mounts, no netns or bridge, no cgroups, no go-cni cache entries. Also when containerd was
+// killed with a sandbox running, and when the node fails to start.
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Pod } from "../../src/api/objects.js";
+import { ContainerdNode, LIBCNI_RESULTS_DIR, type NodePaths } from "../support/containerd-node.js";
+import { acquireE2eLock, must, run } from "./sys.js";
+
+const IS_ROOT = process.getuid?.() === 0;
+
+interface BridgeNetwork {
+  readonly name: string;
+  readonly bridge: string;
+  readonly subnet: string;
+  readonly ipamDir: string;
+}
+
+/** The cluster network of these tests: bridge + host-local, names and range of this run. */
+function bridgeNetwork(paths: NodePaths): BridgeNetwork {
+  const hex = /^ng-\d+-([0-9a-f]{6})-$/.exec(paths.prefix)?.[1] ?? "000000";
+  return { name: `${paths.prefix}cluster`, bridge: `ngbr-${hex}`, subnet: `198.19.${parseInt(hex.slice(0, 2), 16)}.0/24`, ipamDir: join(paths.dataDir, "ipam") };
+}
+
+/** The conf_dir writer: one conflist, as a cluster network's DaemonSet would install it. */
+async function writeBridgeConflist(paths: NodePaths): Promise<void> {
+  const net = bridgeNetwork(paths);
+  const conflist = {
+    cniVersion: "1.0.0",
+    name: net.name,
+    plugins: [
+      {
+        type: "bridge",
+        bridge: net.bridge,
+        isGateway: true,
+        ipMasq: false,
+        ipam: { type: "host-local", dataDir: net.ipamDir, ranges: [[{ subnet: net.subnet }]], routes: [{ dst: "0.0.0.0/0" }] },
+      },
+    ],
+  };
+  await writeFile(join(paths.confDir, "10-cluster.conflist"), JSON.stringify(conflist, null, 2));
+}
+
+function testPod(name: string): Pod {
+  return Pod.parse({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "team-a", uid: randomUUID(), labels: { app: name }, annotations: { "example.com/owner": "tests" } },
+    spec: { containers: [{ name: "app", image: "example.invalid/app:1", ports: [{ containerPort: 8080, protocol: "TCP" }] }] },
+  });
+}
+
+interface AddrInfo {
+  readonly ifname: string;
+  readonly addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+/** The netns's interfaces and their IPv4 addresses, read back from the kernel. */
+async function interfaces(netnsPath: string): Promise<Record<string, string[]>> {
+  const links = JSON.parse(await must("nsenter", [`--net=${netnsPath}`, "ip", "-j", "addr", "show"])) as AddrInfo[];
+  return Object.fromEntries(links.map((l) => [l.ifname, l.addr_info.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`)]));
+}
+
+async function leases(net: BridgeNetwork): Promise<string[]> {
+  return (await readdir(join(net.ipamDir, net.name)).catch(() => [] as string[])).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+}
+
+async function cacheEntries(id: string): Promise<string[]> {
+  return (await readdir(LIBCNI_RESULTS_DIR).catch(() => [] as string[])).filter((f) => f.includes(id));
+}
+
+describe.skipIf(!IS_ROOT)("containerd node harness", () => {
+  let release: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    release = await acquireE2eLock();
+  }, 660_000);
+  afterAll(async () => {
+    await release?.();
+  });
+
+  describe("a pod through the CRI with the reference plugins", () => {
+    let node: ContainerdNode | undefined;
+    beforeAll(async () => {
+      node = await ContainerdNode.start({ writeConf: writeBridgeConflist });
+    }, 120_000);
+    afterAll(async () => {
+      const left = await node?.stop();
+      expect(left).toEqual([]);
+    }, 120_000);
+
+    it("is containerd 1.6 speaking CRI v1, runtime and network ready with the conflist in conf_dir", async () => {
+      const version = await node!.cri.version();
+      expect(version.runtimeName).toBe("containerd");
+      expect(version.runtimeVersion).toMatch(/^1\.6\./);
+      expect(version.runtimeApiVersion).toBe("v1");
+      await node!.waitCondition("NetworkReady");
+      const conditions = await node!.cri.status();
+      expect(conditions.filter((c) => c.status).map((c) => c.type).sort()).toEqual(["NetworkReady", "RuntimeReady"]);
+    });
+
+    it("RunPodSandbox gives the pod eth0 from the range; Stop releases it; Remove leaves nothing", async () => {
+      const net = bridgeNetwork(node!.paths);
+      const pod = testPod("web");
+      const sandbox = await node!.runPod(pod);
+
+      expect(sandbox.status.state).toBe("SANDBOX_READY");
+      expect(sandbox.status.metadata).toEqual({ name: "web", namespace: "team-a", uid: pod.metadata.uid, attempt: 0 });
+      expect(sandbox.status.labels).toMatchObject({ app: "web", "io.kubernetes.pod.name": "web", "io.kubernetes.pod.namespace": "team-a" });
+      expect(sandbox.status.annotations).toEqual({ "example.com/owner": "tests" });
+      expect(sandbox.netnsPath.startsWith(`${node!.paths.state}/`)).toBe(true);
+      expect(await must("cat", [`/proc/${sandbox.pid}/cmdline`])).toBe("/pause\0");
+
+      const links = await interfaces(sandbox.netnsPath);
+      expect(Object.keys(links).sort()).toEqual(["eth0", "lo"]);
+      const [address] = links["eth0"]!;
+      expect(address).toMatch(new RegExp(`^198\\.19\\.${net.subnet.split(".")[2]}\\.\\d+/24$`));
+      const ip = address!.split("/")[0]!;
+      expect(sandbox.status.network?.ip).toBe(ip);
+      expect(await leases(net)).toEqual([ip]);
+      expect(await cacheEntries(sandbox.id)).toEqual([`${net.name}-${sandbox.id}-eth0`, `cni-loopback-${sandbox.id}-lo`].sort());
+      // The host side: one veth on the run's bridge, in the node's netns, none in the machine's.
+      const ports = JSON.parse(await must("ip", ["-n", node!.paths.netns, "-j", "link", "show", "master", net.bridge])) as unknown[];
+      expect(ports).toHaveLength(1);
+      expect((await run("ip", ["link", "show", net.bridge])).code).not.toBe(0);
+      expect(await node!.cri.listPodSandbox()).toEqual([expect.objectContaining({ id: sandbox.id, state: "SANDBOX_READY" })]);
+
+      await node!.cri.stopPodSandbox(sandbox.id);
+      expect(await leases(net)).toEqual([]);
+      expect((await node!.cri.podSandboxStatus(sandbox.id)).state).toBe("SANDBOX_NOTREADY");
+      expect(JSON.parse(await must("ip", ["-n", node!.paths.netns, "-j", "link", "show", "master", net.bridge]))).toEqual([]);
+
+      await node!.cri.removePodSandbox(sandbox.id);
+      expect(await node!.cri.listPodSandbox()).toEqual([]);
+      expect(existsSync(sandbox.netnsPath)).toBe(false);
+      expect(await cacheEntries(sandbox.id)).toEqual([]);
+      expect((await node!.leftovers()).filter((l) => !l.startsWith("containerd pid") && !l.startsWith("process ") && !l.startsWith("dir ") && !l.startsWith("netns "))).toEqual([]);
+    }, 120_000);
+  });
+
+  it("containerd killed (SIGKILL) with a sandbox running: stop() still leaves nothing", async () => {
+    const node = await ContainerdNode.start({ writeConf: writeBridgeConflist });
+    try {
+      await node.waitCondition("NetworkReady");
+      const sandbox = await node.runPod(testPod("crash"));
+      const pid = await node.pid();
+      process.kill(pid, "SIGKILL");
+      // What the crash left: the pause process, the netns mount, the rootfs, a cgroup.
+      const before = await node.leftovers();
+      expect(before).toContain(`mount ${sandbox.netnsPath}`);
+      expect(before.some((l) => l.startsWith("cgroup "))).toBe(true);
+    } finally {
+      expect(await node.stop()).toEqual([]);
+    }
+    expect(await node.pid()).toBe(0);
+    expect(existsSync(`/run/netns/${node.paths.netns}`)).toBe(false);
+    expect(existsSync(node.paths.dir)).toBe(false);
+  }, 180_000);
+
+  it("a conf writer that fails: start() rejects with its error and leaves nothing", async () => {
+    let paths: NodePaths | undefined;
+    const started = ContainerdNode.start({
+      writeConf: async (p) => {
+        paths = p;
+        throw new Error("conf writer failed on purpose");
+      },
+    });
+    await expect(started).rejects.toThrow(/^conf writer failed on purpose$/);
+    expect(paths).toBeDefined();
+    expect(existsSync(paths!.dir)).toBe(false);
+    expect(existsSync(`/run/netns/${paths!.netns}`)).toBe(false);
+  }, 120_000);
+});
