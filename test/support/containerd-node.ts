@@ -111,8 +111,6 @@ disabled_plugins = [
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.runtime.v1.linux",
-  "io.containerd.internal.v1.tracing",
 ]
 
 [grpc]
@@ -126,6 +124,9 @@ disabled_plugins = [
 
 [metrics]
   address = ""
+
+[plugins."io.containerd.runtime.v1.linux"]
+  runtime_root = ${q(join(paths.dir, "runc-v1"))}
 
 [plugins."io.containerd.internal.v1.opt"]
   path = ${q(join(paths.dir, "opt"))}
@@ -237,6 +238,17 @@ async function subdirs(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isDirectory()).map((e) => e.name);
 }
 
+/** Processes whose command line names the node's dir (containerd, its shims), by PID. */
+async function processesOf(paths: NodePaths): Promise<{ pid: number; cmdline: string }[]> {
+  const found: { pid: number; cmdline: string }[] = [];
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const line = await cmdline(Number(entry));
+    if (line.includes(`${paths.dir}/`)) found.push({ pid: Number(entry), cmdline: line });
+  }
+  return found;
+}
+
 /** Every sandbox id the node's containerd recorded (CRI's store and the runtime's task dirs). */
 async function sandboxIdsOnDisk(paths: NodePaths): Promise<string[]> {
   const ids = new Set([
@@ -295,16 +307,12 @@ async function teardown(paths: NodePaths, knownIds: readonly string[], criTimeou
   }
   for (const id of await sandboxIdsOnDisk(paths)) ids.add(id);
   for (const id of ids) {
-    // What a crashed containerd left: the runc container (its pause process), then its shim.
-    const taskDir = join(paths.state, "io.containerd.runtime.v2.task", K8S_NAMESPACE, id);
-    const pausePid = await readPid(join(taskDir, "init.pid"));
-    const shimPid = await readPid(join(taskDir, "shim.pid"));
+    // What a crashed containerd left: the runc container (its pause process) and its shim socket.
     if (existsSync(join(paths.runcRoot, K8S_NAMESPACE, id))) await run("runc", ["--root", join(paths.runcRoot, K8S_NAMESPACE), "delete", "--force", id]);
-    if (pausePid > 0 && (await cmdline(pausePid)) === "/pause") await stopProcess(pausePid, "SIGKILL", 5_000);
-    if (shimPid > 0 && (await cmdline(shimPid)).includes(id)) await stopProcess(shimPid, "SIGKILL", 5_000);
-    if (shimPid > 0 && (await cmdline(shimPid)).includes(paths.socket)) await stopProcess(shimPid, "SIGKILL", 5_000);
     await unlink(shimSocket(paths, id)).catch(() => undefined);
   }
+  // The shims (containerd 1.6 writes no shim.pid): the processes started with this node's address.
+  for (const shim of await processesOf(paths)) await stopProcess(shim.pid, "SIGKILL", 5_000);
   // Mounts (rootfs overlays, netns bind mounts, shm): deepest first, lazily when busy.
   for (let round = 0; round < 5; round++) {
     const mounts = await mountsUnder(paths.dir);
@@ -328,11 +336,7 @@ async function leftoversOf(paths: NodePaths, ids: readonly string[]): Promise<st
   const left: string[] = [];
   const pid = await containerdPid(paths);
   if (pid > 0) left.push(`containerd pid ${pid}`);
-  for (const proc of await readdir("/proc").catch(() => [] as string[])) {
-    if (!/^\d+$/.test(proc)) continue;
-    const line = await cmdline(Number(proc));
-    if (line.includes(paths.socket) || line.includes(paths.dir)) left.push(`process ${proc}: ${line}`);
-  }
+  for (const proc of await processesOf(paths)) left.push(`process ${proc.pid}: ${proc.cmdline}`);
   for (const mount of await mountsUnder(paths.dir)) left.push(`mount ${mount}`);
   if (existsSync(`/run/netns/${paths.netns}`)) left.push(`netns ${paths.netns}`);
   for (const dir of await cgroupDirs(paths)) left.push(`cgroup ${dir}`);
@@ -358,6 +362,7 @@ export class ContainerdNode {
   readonly cri: CriClient;
   readonly kubelet: KubeletSettings;
   readonly #ids = new Set<string>();
+  readonly #cgroupParents = new Map<string, string>();
   readonly #criTimeoutMs: number;
   #process: ChildProcess | undefined;
   #stopped: Promise<string[]> | undefined;
@@ -474,13 +479,19 @@ export class ContainerdNode {
     const config = podSandboxConfig(pod, this.kubelet, options.attempt ?? 0);
     const id = await this.cri.runPodSandbox(config, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
     this.#ids.add(id);
+    this.#cgroupParents.set(id, config.linux.cgroupParent);
     return { id, ...(await this.cri.sandboxDetails(id)) };
   }
 
-  /** StopPodSandbox then RemovePodSandbox, as kubelet does when a pod is deleted. */
+  /**
+   * What kubelet does when a pod is deleted: StopPodSandbox, RemovePodSandbox, then the pod's
+   * cgroup (kubelet's, not the runtime's, in every hierarchy).
+   */
   async removePod(id: string): Promise<void> {
     await this.cri.stopPodSandbox(id);
     await this.cri.removePodSandbox(id);
+    const parent = this.#cgroupParents.get(id);
+    if (parent) for (const mount of await cgroupMounts()) await rmdir(join(mount, parent)).catch(() => undefined);
   }
 
   /** Stops and removes everything of the node (idempotent; never throws); what is left (empty: all gone). */
