@@ -57,11 +57,19 @@ const SandboxFields = z.looseObject({
   }),
 });
 
+/** The fields kubelet reads, or an error naming the pod and the offending path. */
+function sandboxFields(pod: Pod): z.infer<typeof SandboxFields> {
+  const parsed = SandboxFields.safeParse(pod);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new Error(`pod ${pod.metadata.namespace ?? "?"}/${pod.metadata.name ?? "?"}: ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
+}
+
 export type QosClass = "Guaranteed" | "Burstable" | "BestEffort";
 
 /** The pod's QoS class as kubelet computes it (cpu and memory only). */
 export function qosClass(pod: Pod): QosClass {
-  const { containers } = SandboxFields.parse(pod).spec;
+  const { containers } = sandboxFields(pod).spec;
   const resources = ["cpu", "memory"];
   const anySet = containers.some((c) => resources.some((r) => c.resources?.requests?.[r] !== undefined || c.resources?.limits?.[r] !== undefined));
   if (!anySet) return "BestEffort";
@@ -83,7 +91,7 @@ export function podCgroupParent(pod: Pod, cgroupRoot: string): string {
 }
 
 function dnsConfig(pod: Pod, kubelet: KubeletSettings): PodSandboxConfig["dnsConfig"] {
-  const { spec } = SandboxFields.parse(pod);
+  const { spec } = sandboxFields(pod);
   if (spec.hostNetwork && spec.dnsPolicy !== "ClusterFirstWithHostNet" && spec.dnsPolicy !== "None") return undefined;
   const namespace = pod.metadata.namespace ?? "default";
   const domain = kubelet.clusterDomain;
@@ -110,7 +118,7 @@ function dnsConfig(pod: Pod, kubelet: KubeletSettings): PodSandboxConfig["dnsCon
 export function podSandboxConfig(pod: Pod, kubelet: KubeletSettings, attempt = 0): PodSandboxConfig {
   const { name, namespace, uid } = pod.metadata;
   if (!name || !namespace || !uid) throw new Error(`pod ${namespace ?? "?"}/${name ?? "?"} has no ${!name ? "metadata.name" : !namespace ? "metadata.namespace" : "metadata.uid"}`);
-  const { spec } = SandboxFields.parse(pod);
+  const { spec } = sandboxFields(pod);
   const hostNetwork = spec.hostNetwork === true;
   const podMode = (node: boolean | undefined): NamespaceMode => (node ? "NODE" : "POD");
   const dns = dnsConfig(pod, kubelet);

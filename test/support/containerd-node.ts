@@ -346,16 +346,23 @@ async function leftoversOf(paths: NodePaths, ids: readonly string[]): Promise<st
   return left;
 }
 
-/** Tears down the nodes of runs whose process is gone (a killed test run). */
+/**
+ * Tears down the nodes of runs whose process is gone (a killed test run): their temp dirs, and
+ * shims still running with the address of a dir already removed.
+ */
 export async function cleanupStaleNodes(): Promise<string[]> {
-  const removed: string[] = [];
+  const stale = new Set<string>();
   for (const entry of await readdir(tmpdir()).catch(() => [] as string[])) {
     const match = DIR_PATTERN.exec(entry);
-    if (!match || alive(Number(match[2]))) continue;
-    await teardown(nodePaths(match[1]!, join(tmpdir(), entry)), [], 10_000);
-    removed.push(entry);
+    if (match && !alive(Number(match[2]))) stale.add(match[1]!);
   }
-  return removed;
+  const inCmdline = new RegExp(`${tmpdir().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/nadguard-node-(ng-(\\d+)-[0-9a-f]{6}-)/`);
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    const match = /^\d+$/.test(entry) ? inCmdline.exec(await cmdline(Number(entry))) : null;
+    if (match && !alive(Number(match[2]))) stale.add(match[1]!);
+  }
+  for (const prefix of stale) await teardown(nodePaths(prefix, join(tmpdir(), `nadguard-node-${prefix}`)), [], 10_000);
+  return [...stale];
 }
 
 export class ContainerdNode {
