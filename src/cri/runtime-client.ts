@@ -115,7 +115,8 @@ type Unary = (request: unknown, metadata: grpc.Metadata, options: grpc.CallOptio
 
 let runtimeServiceConstructor: grpc.ServiceClientConstructor | undefined;
 
-function runtimeService(): grpc.ServiceClientConstructor {
+/** The RuntimeService subset as grpc-js loads it (a client constructor; `.service` for a server). */
+export function runtimeService(): grpc.ServiceClientConstructor {
   if (!runtimeServiceConstructor) {
     const parsed = protobuf.parse(CRI_RUNTIME_V1_PROTO, { keepCase: false });
     const definition = protoLoader.fromJSON(parsed.root.toJSON(), { longs: String, enums: String, defaults: true });
