@@ -62,7 +62,10 @@ export interface ContainerdNodeOptions {
    * when written in place or renamed within conf_dir (CNI-NOTES.md).
    */
   readonly writeConf: (node: NodePaths) => Promise<void>;
-  /** Executables installed in bin_dir beside the reference plugins: plugin type → path. */
+  /**
+   * Executables installed in bin_dir beside the reference plugins: plugin type → path (a `.js` or
+   * `.mjs` file is run with the node binary running the tests, through a wrapper).
+   */
   readonly plugins?: Readonly<Record<string, string>>;
   /** Deadline of each CRI call, ms (kubelet's default runtime-request-timeout is 2 min). */
   readonly criTimeoutMs?: number;
@@ -412,7 +415,12 @@ export class ContainerdNode {
     for (const plugin of await readdir(REFERENCE_PLUGINS_DIR)) await symlink(join(REFERENCE_PLUGINS_DIR, plugin), join(p.binDir, plugin));
     for (const [type, path] of Object.entries(options.plugins ?? {})) {
       await rm(join(p.binDir, type), { force: true });
-      await symlink(path, join(p.binDir, type));
+      if (/\.m?js$/.test(path)) {
+        // A plugin written for node runs with this node binary, whatever PATH containerd has.
+        await writeFile(join(p.binDir, type), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(path)} "$@"\n`, { mode: 0o755 });
+      } else {
+        await symlink(path, join(p.binDir, type));
+      }
     }
     await must("ip", ["netns", "add", p.netns]);
     await must("ip", ["-n", p.netns, "link", "set", "lo", "up"]);
