@@ -7,12 +7,12 @@
 // the behaviours CNI-NOTES.md lists and that nadguard's meta-plugin must survive; each test checks
 // the node is left as the pod found it.
 import { randomUUID } from "node:crypto";
-import { readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { CriError } from "../../src/cri/runtime-client.js";
-import { ContainerdNode, type NodePaths } from "../support/containerd-node.js";
+import { bridgeLeases, bridgeNetwork, ContainerdNode, type NodePaths, writeBridgeConflist } from "../support/containerd-node.js";
 import { acquireE2eLock, sleep } from "./sys.js";
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -27,24 +27,18 @@ interface CallRecord {
   readonly config: Record<string, unknown> & { prevResult?: unknown; runtimeConfig?: Record<string, unknown> };
 }
 
-function files(paths: NodePaths): { log: string; control: string; ipam: string; network: string } {
-  return { log: join(paths.dataDir, "calls.log"), control: join(paths.dataDir, "control.json"), ipam: join(paths.dataDir, "ipam"), network: `${paths.prefix}calls` };
+function files(paths: NodePaths): { log: string; control: string } {
+  return { log: join(paths.dataDir, "calls.log"), control: join(paths.dataDir, "control.json") };
 }
 
-function conflist(paths: NodePaths): string {
+/** The recorder, chained after the bridge, declaring every capability containerd fills. */
+function recorder(paths: NodePaths): Record<string, unknown> {
   const f = files(paths);
-  return JSON.stringify({
-    cniVersion: "1.0.0",
-    name: f.network,
-    plugins: [
-      { type: "bridge", bridge: `ngcb-${paths.prefix.slice(-7, -1)}`, isGateway: true, ipam: { type: "host-local", dataDir: f.ipam, ranges: [[{ subnet: "198.19.200.0/24" }]] } },
-      { type: "recorder", logFile: f.log, controlFile: f.control, capabilities: { portMappings: true, dns: true, bandwidth: true, "io.kubernetes.cri.pod-annotations": true } },
-    ],
-  });
+  return { type: "recorder", logFile: f.log, controlFile: f.control, capabilities: { portMappings: true, dns: true, bandwidth: true, "io.kubernetes.cri.pod-annotations": true } };
 }
 
 async function writeConflist(paths: NodePaths): Promise<void> {
-  await writeFile(join(paths.confDir, "10-calls.conflist"), conflist(paths));
+  await writeBridgeConflist(paths, [recorder(paths)]);
 }
 
 async function calls(paths: NodePaths, id?: string): Promise<CallRecord[]> {
@@ -54,11 +48,6 @@ async function calls(paths: NodePaths, id?: string): Promise<CallRecord[]> {
     .filter(Boolean)
     .map((line) => JSON.parse(line) as CallRecord)
     .filter((r) => id === undefined || r.env["CNI_CONTAINERID"] === id);
-}
-
-async function leases(paths: NodePaths): Promise<string[]> {
-  const f = files(paths);
-  return (await readdir(join(f.ipam, f.network)).catch(() => [] as string[])).filter((name) => /^\d+\.\d+\.\d+\.\d+$/.test(name));
 }
 
 /** CNI_ARGS as a map (containerd builds it from a Go map: the order changes from call to call). */
@@ -112,7 +101,7 @@ describe.skipIf(!IS_ROOT)("containerd's CNI calls", () => {
     expect(cniArgs(add!)).toEqual({ IgnoreUnknown: "1", K8S_POD_NAMESPACE: "team-b", K8S_POD_NAME: "add", K8S_POD_INFRA_CONTAINER_ID: sandbox.id, K8S_POD_UID: p.metadata.uid });
     // containerd passes its own environment on (it was started with this process's).
     expect(add!.envKeys).toEqual(expect.arrayContaining(["PATH", "HOME"]));
-    expect(add!.config).toMatchObject({ cniVersion: "1.0.0", name: files(node!.paths).network, type: "recorder" });
+    expect(add!.config).toMatchObject({ cniVersion: "1.0.0", name: bridgeNetwork(node!.paths).name, type: "recorder" });
     expect(add!.config.runtimeConfig).toEqual({
       // Only mappings with a host port; Go field names, lower-case protocol.
       portMappings: [{ HostPort: 18080, ContainerPort: 80, Protocol: "tcp", HostIP: "" }],
@@ -122,7 +111,7 @@ describe.skipIf(!IS_ROOT)("containerd's CNI calls", () => {
     });
     expect(add!.config.prevResult).toMatchObject({ ips: [{ address: `${sandbox.status.network!.ip}/24` }] });
     await node!.removePod(sandbox.id);
-    expect(await leases(node!.paths)).toEqual([]);
+    expect(await bridgeLeases(node!.paths)).toEqual([]);
   }, 60_000);
 
   it("Stop, Stop, Remove: three DELs, only the first with the netns and prevResult", async () => {
@@ -136,7 +125,7 @@ describe.skipIf(!IS_ROOT)("containerd's CNI calls", () => {
       { netns: "", prevResult: false, runtimeConfig: true },
       { netns: "", prevResult: false, runtimeConfig: true },
     ]);
-    expect(await leases(node!.paths)).toEqual([]);
+    expect(await bridgeLeases(node!.paths)).toEqual([]);
     expect(await node!.cri.listPodSandbox()).toEqual([]);
   }, 60_000);
 
@@ -151,7 +140,7 @@ describe.skipIf(!IS_ROOT)("containerd's CNI calls", () => {
     expect(records.filter((r) => r.phase === "start").map((r) => r.command)).toEqual(["ADD", "DEL"]);
     expect(records.find((r) => r.command === "DEL")!.env["CNI_NETNS"]).not.toBe("");
     expect(await node!.cri.listPodSandbox()).toEqual([]);
-    expect(await leases(node!.paths)).toEqual([]);
+    expect(await bridgeLeases(node!.paths)).toEqual([]);
   }, 60_000);
 
   it("a caller deadline shorter than ADD: the plugin is killed, DEL follows, nothing is left", async () => {
@@ -166,7 +155,7 @@ describe.skipIf(!IS_ROOT)("containerd's CNI calls", () => {
     const del = records.find((r) => r.command === "DEL" && r.env["CNI_CONTAINERID"] === id)!;
     expect(del.at - add.at).toBeLessThan(4_000);
     await until("sandboxes", () => node!.cri.listPodSandbox(), (s) => s.length === 0);
-    expect(await until("leases", () => leases(node!.paths), (l) => l.length === 0)).toEqual([]);
+    expect(await until("leases", () => bridgeLeases(node!.paths), (l) => l.length === 0)).toEqual([]);
   }, 60_000);
 
   it("a DEL that fails: Stop fails and the sandbox stays NOTREADY, Remove fails; once DEL works both succeed", async () => {
@@ -179,7 +168,7 @@ describe.skipIf(!IS_ROOT)("containerd's CNI calls", () => {
     await writeFile(files(node!.paths).control, "{}");
     await node!.removePod(sandbox.id);
     expect(await node!.cri.listPodSandbox()).toEqual([]);
-    expect(await leases(node!.paths)).toEqual([]);
+    expect(await bridgeLeases(node!.paths)).toEqual([]);
   }, 60_000);
 });
 
@@ -208,15 +197,14 @@ describe.skipIf(!IS_ROOT)("a node whose conf_dir is empty", () => {
     await expect(node!.cri.removePodSandbox(left!.id)).rejects.toThrow(/failed to destroy network for sandbox .*cni plugin not initialized/);
 
     // As an installer should: a temporary file inside conf_dir, renamed into place.
-    const temp = join(node!.paths.confDir, ".10-calls.conflist.tmp");
-    await writeFile(temp, conflist(node!.paths));
-    await rename(temp, join(node!.paths.confDir, "10-calls.conflist"));
+    await writeBridgeConflist(node!.paths, [recorder(node!.paths)], ".10-cluster.conflist.tmp");
+    await rename(join(node!.paths.confDir, ".10-cluster.conflist.tmp"), join(node!.paths.confDir, "10-cluster.conflist"));
     await node!.waitCondition("NetworkReady", 15_000);
     await node!.removePod(left!.id);
     const sandbox = await node!.runPod(pod("late"));
-    expect(sandbox.status.network?.ip).toMatch(/^198\.19\.200\.\d+$/);
+    expect(`${sandbox.status.network?.ip}/24`).toMatch(new RegExp(`^${bridgeNetwork(node!.paths).subnet.split(".").slice(0, 3).join("\\.")}\\.\\d+/24$`));
     await node!.removePod(sandbox.id);
     expect(await node!.cri.listPodSandbox()).toEqual([]);
-    expect(await leases(node!.paths)).toEqual([]);
+    expect(await bridgeLeases(node!.paths)).toEqual([]);
   }, 60_000);
 });

@@ -6,46 +6,14 @@
 // killed with a sandbox running, and when the node fails to start.
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
-import { ContainerdNode, LIBCNI_RESULTS_DIR, type NodePaths, shimSocket } from "../support/containerd-node.js";
+import { bridgeLeases, bridgeNetwork, ContainerdNode, LIBCNI_RESULTS_DIR, mountsUnder, type NodePaths, shimSocket, writeBridgeConflist } from "../support/containerd-node.js";
 import { acquireE2eLock, must, run } from "./sys.js";
 
 const IS_ROOT = process.getuid?.() === 0;
-
-interface BridgeNetwork {
-  readonly name: string;
-  readonly bridge: string;
-  readonly subnet: string;
-  readonly ipamDir: string;
-}
-
-/** The cluster network of these tests: bridge + host-local, names and range of this run. */
-function bridgeNetwork(paths: NodePaths): BridgeNetwork {
-  const hex = /^ng-\d+-([0-9a-f]{6})-$/.exec(paths.prefix)?.[1] ?? "000000";
-  return { name: `${paths.prefix}cluster`, bridge: `ngbr-${hex}`, subnet: `198.19.${parseInt(hex.slice(0, 2), 16)}.0/24`, ipamDir: join(paths.dataDir, "ipam") };
-}
-
-/** The conf_dir writer: one conflist, as a cluster network's DaemonSet would install it. */
-async function writeBridgeConflist(paths: NodePaths): Promise<void> {
-  const net = bridgeNetwork(paths);
-  const conflist = {
-    cniVersion: "1.0.0",
-    name: net.name,
-    plugins: [
-      {
-        type: "bridge",
-        bridge: net.bridge,
-        isGateway: true,
-        ipMasq: false,
-        ipam: { type: "host-local", dataDir: net.ipamDir, ranges: [[{ subnet: net.subnet }]], routes: [{ dst: "0.0.0.0/0" }] },
-      },
-    ],
-  };
-  await writeFile(join(paths.confDir, "10-cluster.conflist"), JSON.stringify(conflist, null, 2));
-}
 
 function testPod(name: string): Pod {
   return Pod.parse({
@@ -65,10 +33,6 @@ interface AddrInfo {
 async function interfaces(netnsPath: string): Promise<Record<string, string[]>> {
   const links = JSON.parse(await must("nsenter", [`--net=${netnsPath}`, "ip", "-j", "addr", "show"])) as AddrInfo[];
   return Object.fromEntries(links.map((l) => [l.ifname, l.addr_info.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`)]));
-}
-
-async function leases(net: BridgeNetwork): Promise<string[]> {
-  return (await readdir(join(net.ipamDir, net.name)).catch(() => [] as string[])).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
 }
 
 async function cacheEntries(id: string): Promise<string[]> {
@@ -123,7 +87,7 @@ describe.skipIf(!IS_ROOT)("containerd node harness", () => {
       expect(address).toMatch(new RegExp(`^198\\.19\\.${net.subnet.split(".")[2]}\\.\\d+/24$`));
       const ip = address!.split("/")[0]!;
       expect(sandbox.status.network?.ip).toBe(ip);
-      expect(await leases(net)).toEqual([ip]);
+      expect(await bridgeLeases(node!.paths)).toEqual([ip]);
       expect(await cacheEntries(sandbox.id)).toEqual([`${net.name}-${sandbox.id}-eth0`, `cni-loopback-${sandbox.id}-lo`].sort());
       // The host side: one veth on the run's bridge, in the node's netns, none in the machine's.
       const ports = JSON.parse(await must("ip", ["-n", node!.paths.netns, "-j", "link", "show", "master", net.bridge])) as unknown[];
@@ -132,7 +96,7 @@ describe.skipIf(!IS_ROOT)("containerd node harness", () => {
       expect(await node!.cri.listPodSandbox()).toEqual([expect.objectContaining({ id: sandbox.id, state: "SANDBOX_READY" })]);
 
       await node!.cri.stopPodSandbox(sandbox.id);
-      expect(await leases(net)).toEqual([]);
+      expect(await bridgeLeases(node!.paths)).toEqual([]);
       expect((await node!.cri.podSandboxStatus(sandbox.id)).state).toBe("SANDBOX_NOTREADY");
       expect(JSON.parse(await must("ip", ["-n", node!.paths.netns, "-j", "link", "show", "master", net.bridge]))).toEqual([]);
 
@@ -146,6 +110,34 @@ describe.skipIf(!IS_ROOT)("containerd node harness", () => {
       expect((await node!.leftovers()).filter((l) => l.includes(sandbox.id) || l.includes(pod.metadata.uid!))).toEqual([]);
     }, 120_000);
   });
+
+  it("20 pods created and removed through the CRI, 4 at a time, leave nothing behind", async () => {
+    const node = await ContainerdNode.start({ writeConf: writeBridgeConflist });
+    try {
+      await node.waitCondition("NetworkReady");
+      const pods = Array.from({ length: 20 }, (_, i) => testPod(`batch-${i}`));
+      const addresses = new Set<string>();
+      for (let i = 0; i < pods.length; i += 4) {
+        const sandboxes = await Promise.all(pods.slice(i, i + 4).map((pod) => node.runPod(pod)));
+        for (const sandbox of sandboxes) {
+          const [address] = (await interfaces(sandbox.netnsPath))["eth0"] ?? [];
+          expect(address?.split("/")[0]).toBe(sandbox.status.network?.ip);
+          addresses.add(address!);
+        }
+        expect(await bridgeLeases(node.paths)).toHaveLength(4);
+        await Promise.all(sandboxes.map((sandbox) => node.removePod(sandbox.id)));
+        expect(await bridgeLeases(node.paths)).toEqual([]);
+      }
+      expect(addresses.size).toBeGreaterThanOrEqual(4);
+      expect(await node.cri.listPodSandbox()).toEqual([]);
+      expect(await mountsUnder(node.paths.dir)).toEqual([]);
+      const net = bridgeNetwork(node.paths);
+      expect(JSON.parse(await must("ip", ["-n", node.paths.netns, "-j", "link", "show", "master", net.bridge]))).toEqual([]);
+      expect((await node.leftovers()).filter((l) => pods.some((pod) => l.includes(pod.metadata.uid!)) || node.sandboxIds.some((id) => l.includes(id)))).toEqual([]);
+    } finally {
+      expect(await node.stop()).toEqual([]);
+    }
+  }, 300_000);
 
   it("containerd killed (SIGKILL) with a sandbox running: stop() still leaves nothing", async () => {
     const node = await ContainerdNode.start({ writeConf: writeBridgeConflist });

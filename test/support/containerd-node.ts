@@ -95,6 +95,49 @@ function nodePaths(prefix: string, dir: string): NodePaths {
   };
 }
 
+/** A cluster network of the reference plugins for a node: bridge + host-local, names and range of the run. */
+export interface BridgeNetwork {
+  readonly name: string;
+  readonly bridge: string;
+  readonly subnet: string;
+  /** host-local's dataDir: leases are files `<ipamDir>/<name>/<address>`. */
+  readonly ipamDir: string;
+}
+
+export function bridgeNetwork(paths: NodePaths): BridgeNetwork {
+  const hex = /^ng-\d+-([0-9a-f]{6})-$/.exec(paths.prefix)?.[1] ?? "000000";
+  return { name: `${paths.prefix}cluster`, bridge: `ngbr-${hex}`, subnet: `198.19.${parseInt(hex.slice(0, 2), 16)}.0/24`, ipamDir: join(paths.dataDir, "ipam") };
+}
+
+/**
+ * A conf_dir writer: the reference bridge + host-local as the node's cluster network (one conflist,
+ * as a cluster network's DaemonSet would install it), with `chained` plugins after them, as `file`.
+ */
+export async function writeBridgeConflist(paths: NodePaths, chained: readonly Record<string, unknown>[] = [], file = "10-cluster.conflist"): Promise<void> {
+  const net = bridgeNetwork(paths);
+  const conflist = {
+    cniVersion: "1.0.0",
+    name: net.name,
+    plugins: [
+      {
+        type: "bridge",
+        bridge: net.bridge,
+        isGateway: true,
+        ipMasq: false,
+        ipam: { type: "host-local", dataDir: net.ipamDir, ranges: [[{ subnet: net.subnet }]], routes: [{ dst: "0.0.0.0/0" }] },
+      },
+      ...chained,
+    ],
+  };
+  await writeFile(join(paths.confDir, file), JSON.stringify(conflist, null, 2));
+}
+
+/** host-local's leases of the node's bridge network. */
+export async function bridgeLeases(paths: NodePaths): Promise<string[]> {
+  const net = bridgeNetwork(paths);
+  return (await readdir(join(net.ipamDir, net.name)).catch(() => [] as string[])).filter((f) => /^[0-9.]+$|:/.test(f) && f !== "lock").sort();
+}
+
 /** The reference of the offline pause image of a run. */
 function pauseReference(paths: NodePaths): string {
   return `nadguard.invalid/pause:${paths.prefix.replace(/-$/, "")}`;
