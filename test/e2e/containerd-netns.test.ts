@@ -3,21 +3,41 @@
 // labels, PodSandboxStatus(verbose)) and gets the netns path the CNI plugins were given; strategy
 // (b) scans /proc for the pause process in the pod's cgroup (`…/kubepods/besteffort/pod<uid>/…`)
 // and enters /proc/<pid>/ns/net. Both name the same namespace (same inode) for each running pod,
-// and neither finds a pod whose sandbox is stopped or was never made.
+// and neither finds a pod whose sandbox is stopped or was never made. `nadguard enforce --once
+// --netns cri:SOCKET`, run as a user runs it, puts the pod's table into the sandbox's netns.
 import { randomUUID } from "node:crypto";
-import { stat } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { criResolver } from "../../src/enforcer/cri-netns.js";
 import type { PodRef } from "../../src/enforcer/netns.js";
 import { procResolver } from "../../src/enforcer/proc-netns.js";
 import { ContainerdNode, type NodeSandbox, writeBridgeConflist } from "../support/containerd-node.js";
-import { acquireE2eLock } from "./sys.js";
+import { acquireE2eLock, LEVEL, logLines, nadguard } from "./sys.js";
+import { actualTable } from "./tables.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 
-function pod(name: string): Pod {
-  return Pod.parse({ metadata: { name, namespace: "team-c", uid: randomUUID() }, spec: { containers: [{ name: "app" }] } });
+/** A pod of node-1 on the secondary network team-c/blue, as the API server would hold it once attached. */
+function pod(name: string, net1 = "198.18.77.10"): Pod {
+  return Pod.parse({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      namespace: "team-c",
+      uid: randomUUID(),
+      labels: { app: name },
+      annotations: {
+        "k8s.v1.cni.cncf.io/networks": "blue",
+        "k8s.v1.cni.cncf.io/network-status": JSON.stringify([{ name: "team-c/blue", interface: "net1", ips: [net1] }]),
+      },
+    },
+    spec: { nodeName: "node-1", containers: [{ name: "app", image: "example.invalid/app:1" }] },
+    status: { phase: "Running" },
+  });
 }
 
 function ref(p: Pod, withUid = true): PodRef {
@@ -63,6 +83,26 @@ describe.skipIf(!IS_ROOT)("netns of containerd sandboxes", () => {
       expect(resolved.get(`team-c/${p.metadata.name}`)).toEqual({ ok: true, value: { path: `/proc/${sandboxes[i]!.pid}/ns/net`, id: `net:[${st.ino}]` } });
     }
   });
+
+  it("nadguard enforce --once --netns cri:SOCKET puts the pod's table into its sandbox's netns; a relative socket exits 2", async () => {
+    const state = join(node!.paths.dataDir, "state");
+    await mkdir(join(state, "pods"), { recursive: true });
+    await writeFile(join(state, "namespaces.yaml"), stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-c" } }));
+    const nad = { apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition", metadata: { name: "blue", namespace: "team-c" }, spec: { config: JSON.stringify({ cniVersion: "1.0.0", name: "blue", type: "bridge", bridge: "ngblue" }) } };
+    await writeFile(join(state, "nads.yaml"), stringify(nad));
+    await writeFile(join(state, "pods", "one.yaml"), stringify(pods[0]));
+
+    const r = await nadguard(["enforce", "--state", state, "--node", "node-1", "--netns", `cri:${node!.paths.socket}`, "--once"]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    const logs = logLines(r.stdout);
+    expect(logs.find((l) => l.pod === "team-c/one")).toMatchObject({ level: LEVEL.info, netns: sandboxes[0]!.netnsPath, mode: "fresh" });
+    expect(logs.at(-1)).toMatchObject({ reconciled: 1, failed: 0 });
+    expect(await actualTable(sandboxes[0]!.netnsPath)).toBeDefined();
+
+    const bad = await nadguard(["enforce", "--state", state, "--node", "node-1", "--netns", "cri:containerd.sock", "--once"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.split("\n")[0]).toBe("nadguard enforce: --netns cri:containerd.sock: the runtime's CRI socket must be an absolute path (e.g. cri:/run/containerd/containerd.sock)");
+  }, 120_000);
 
   it("neither finds a pod that has no sandbox, nor one whose sandbox is stopped", async () => {
     const stopped = pods[2]!;
