@@ -1,9 +1,10 @@
 // The node harness end to end (root): a private containerd 1.6 creates a pod's sandbox through its
 // real CRI gRPC API, runs the reference bridge + host-local plugins from the conflist the suite
-// wrote, and the sandbox's netns holds eth0 with an address of the range; Stop releases the
-// address, Remove the sandbox, and stopping the node leaves nothing behind: no containerd, no
-// mounts, no netns or bridge, no cgroups, no go-cni cache entries. Also when containerd was
-// killed with a sandbox running, and when the node fails to start.
+// wrote, and the sandbox's netns holds eth0 with an address of each range (dual stack); Stop
+// releases the addresses, Remove the sandbox, and stopping the node leaves nothing behind: no
+// containerd, no mounts, no netns or bridge, no cgroups, no go-cni cache entries. Also after 20
+// pods 4 at a time, when containerd was killed with a sandbox running, when the node fails to
+// start, and when the test run itself was killed (the next run's start cleans up).
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
@@ -29,10 +30,10 @@ interface AddrInfo {
   readonly addr_info: { family: string; local: string; prefixlen: number }[];
 }
 
-/** The netns's interfaces and their IPv4 addresses, read back from the kernel. */
-async function interfaces(netnsPath: string): Promise<Record<string, string[]>> {
+/** The netns's interfaces and their addresses of `family` (link-local left out), read back from the kernel. */
+async function interfaces(netnsPath: string, family: "inet" | "inet6" = "inet"): Promise<Record<string, string[]>> {
   const links = JSON.parse(await must("nsenter", [`--net=${netnsPath}`, "ip", "-j", "addr", "show"])) as AddrInfo[];
-  return Object.fromEntries(links.map((l) => [l.ifname, l.addr_info.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`)]));
+  return Object.fromEntries(links.map((l) => [l.ifname, l.addr_info.filter((a) => a.family === family && !a.local.startsWith("fe80") && a.local !== "::1").map((a) => `${a.local}/${a.prefixlen}`)]));
 }
 
 async function cacheEntries(id: string): Promise<string[]> {
@@ -87,7 +88,12 @@ describe.skipIf(!IS_ROOT)("containerd node harness", () => {
       expect(address).toMatch(new RegExp(`^198\\.19\\.${net.subnet.split(".")[2]}\\.\\d+/24$`));
       const ip = address!.split("/")[0]!;
       expect(sandbox.status.network?.ip).toBe(ip);
-      expect(await bridgeLeases(node!.paths)).toEqual([ip]);
+      // Dual stack: the second range gives eth0 an IPv6 address, which the CRI reports as additional.
+      const [address6] = (await interfaces(sandbox.netnsPath, "inet6"))["eth0"]!;
+      expect(address6).toMatch(new RegExp(`^${net.subnet6.replace("::/64", "")}::[0-9a-f]+/64$`));
+      const ip6 = address6!.split("/")[0]!;
+      expect(sandbox.status.network?.additionalIps).toEqual([{ ip: ip6 }]);
+      expect(await bridgeLeases(node!.paths)).toEqual([ip, ip6].sort());
       expect(await cacheEntries(sandbox.id)).toEqual([`${net.name}-${sandbox.id}-eth0`, `cni-loopback-${sandbox.id}-lo`].sort());
       // The host side: one veth on the run's bridge, in the node's netns, none in the machine's.
       const ports = JSON.parse(await must("ip", ["-n", node!.paths.netns, "-j", "link", "show", "master", net.bridge])) as unknown[];
@@ -124,7 +130,7 @@ describe.skipIf(!IS_ROOT)("containerd node harness", () => {
           expect(address?.split("/")[0]).toBe(sandbox.status.network?.ip);
           addresses.add(address!);
         }
-        expect(await bridgeLeases(node.paths)).toHaveLength(4);
+        expect(await bridgeLeases(node.paths)).toHaveLength(8);
         await Promise.all(sandboxes.map((sandbox) => node.removePod(sandbox.id)));
         expect(await bridgeLeases(node.paths)).toEqual([]);
       }

@@ -95,18 +95,25 @@ function nodePaths(prefix: string, dir: string): NodePaths {
   };
 }
 
-/** A cluster network of the reference plugins for a node: bridge + host-local, names and range of the run. */
+/** A cluster network of the reference plugins for a node: bridge + host-local, dual stack, names and ranges of the run. */
 export interface BridgeNetwork {
   readonly name: string;
   readonly bridge: string;
   readonly subnet: string;
+  readonly subnet6: string;
   /** host-local's dataDir: leases are files `<ipamDir>/<name>/<address>`. */
   readonly ipamDir: string;
 }
 
 export function bridgeNetwork(paths: NodePaths): BridgeNetwork {
   const hex = /^ng-\d+-([0-9a-f]{6})-$/.exec(paths.prefix)?.[1] ?? "000000";
-  return { name: `${paths.prefix}cluster`, bridge: `ngbr-${hex}`, subnet: `198.19.${parseInt(hex.slice(0, 2), 16)}.0/24`, ipamDir: join(paths.dataDir, "ipam") };
+  return {
+    name: `${paths.prefix}cluster`,
+    bridge: `ngbr-${hex}`,
+    subnet: `198.19.${parseInt(hex.slice(0, 2), 16)}.0/24`,
+    subnet6: `fd00:c1:${hex.slice(0, 4)}::/64`,
+    ipamDir: join(paths.dataDir, "ipam"),
+  };
 }
 
 /**
@@ -124,7 +131,7 @@ export async function writeBridgeConflist(paths: NodePaths, chained: readonly Re
         bridge: net.bridge,
         isGateway: true,
         ipMasq: false,
-        ipam: { type: "host-local", dataDir: net.ipamDir, ranges: [[{ subnet: net.subnet }]], routes: [{ dst: "0.0.0.0/0" }] },
+        ipam: { type: "host-local", dataDir: net.ipamDir, ranges: [[{ subnet: net.subnet }], [{ subnet: net.subnet6 }]], routes: [{ dst: "0.0.0.0/0" }, { dst: "::/0" }] },
       },
       ...chained,
     ],
