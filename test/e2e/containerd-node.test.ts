@@ -5,13 +5,14 @@
 // containerd, no mounts, no netns or bridge, no cgroups, no go-cni cache entries. Also after 20
 // pods 4 at a time, when containerd was killed with a sandbox running, when the node fails to
 // start, and when the test run itself was killed (the next run's start cleans up).
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
-import { bridgeLeases, bridgeNetwork, ContainerdNode, LIBCNI_RESULTS_DIR, mountsUnder, type NodePaths, shimSocket, writeBridgeConflist } from "../support/containerd-node.js";
+import { bridgeLeases, bridgeNetwork, ContainerdNode, LIBCNI_RESULTS_DIR, mountsUnder, type NodePaths, processRuns, shimSocket, writeBridgeConflist } from "../support/containerd-node.js";
 import { acquireE2eLock, must, run } from "./sys.js";
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -162,6 +163,37 @@ describe.skipIf(!IS_ROOT)("containerd node harness", () => {
     expect(await node.pid()).toBe(0);
     expect(existsSync(`/run/netns/${node.paths.netns}`)).toBe(false);
     expect(existsSync(node.paths.dir)).toBe(false);
+  }, 180_000);
+
+  it("a test run killed with its node running: the next start() finds it dead and removes all of its node", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "support", "node-child.ts")], { stdio: ["ignore", "pipe", "pipe"] });
+    const stderr: Buffer[] = [];
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes("\n")) resolve(out.split("\n")[0]!);
+      });
+      child.on("exit", (code) => reject(new Error(`the child run exited (${code}) before its node was up: ${Buffer.concat(stderr).toString()}`)));
+    });
+    const orphan = JSON.parse(line) as { dir: string; netns: string; containerd: number; pause: number; netnsPath: string };
+    process.kill(child.pid!, "SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect(processRuns(orphan.containerd)).toBe(true);
+    expect(processRuns(orphan.pause)).toBe(true);
+    expect(await mountsUnder(orphan.dir)).toContain(orphan.netnsPath);
+
+    const node = await ContainerdNode.start({ writeConf: writeBridgeConflist });
+    try {
+      expect(processRuns(orphan.containerd)).toBe(false);
+      expect(processRuns(orphan.pause)).toBe(false);
+      expect(await mountsUnder(orphan.dir)).toEqual([]);
+      expect(existsSync(`/run/netns/${orphan.netns}`)).toBe(false);
+      expect(existsSync(orphan.dir)).toBe(false);
+    } finally {
+      expect(await node.stop()).toEqual([]);
+    }
   }, 180_000);
 
   it("a conf writer that fails: start() rejects with its error and leaves nothing", async () => {

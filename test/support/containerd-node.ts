@@ -13,7 +13,7 @@
 // A run killed before stop() is cleaned by the next start() (its pid is dead).
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -213,13 +213,13 @@ disabled_plugins = [
 `;
 }
 
-function alive(pid: number): boolean {
+/** The process runs: it exists and is not a zombie (gone, not yet reaped by whoever inherited it). */
+export function processRuns(pid: number): boolean {
   if (!(pid > 0)) return false;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
   }
 }
 
@@ -241,7 +241,7 @@ async function containerdPid(paths: NodePaths): Promise<number> {
 
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (alive(pid)) {
+  while (processRuns(pid)) {
     if (Date.now() > deadline) return false;
     await sleep(50);
   }
@@ -407,12 +407,12 @@ export async function cleanupStaleNodes(): Promise<string[]> {
   const stale = new Set<string>();
   for (const entry of await readdir(tmpdir()).catch(() => [] as string[])) {
     const match = DIR_PATTERN.exec(entry);
-    if (match && !alive(Number(match[2]))) stale.add(match[1]!);
+    if (match && !processRuns(Number(match[2]))) stale.add(match[1]!);
   }
   const inCmdline = new RegExp(`${tmpdir().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/nadguard-node-(ng-(\\d+)-[0-9a-f]{6}-)/`);
   for (const entry of await readdir("/proc").catch(() => [] as string[])) {
     const match = /^\d+$/.test(entry) ? inCmdline.exec(await cmdline(Number(entry))) : null;
-    if (match && !alive(Number(match[2]))) stale.add(match[1]!);
+    if (match && !processRuns(Number(match[2]))) stale.add(match[1]!);
   }
   for (const prefix of stale) await teardown(nodePaths(prefix, join(tmpdir(), `nadguard-node-${prefix}`)), [], 10_000);
   return [...stale];
