@@ -9,11 +9,11 @@
 import { randomUUID } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { CriError } from "../../src/cri/runtime-client.js";
-import { bridgeLeases, bridgeNetwork, ContainerdNode, type NodePaths, writeBridgeConflist } from "../support/containerd-node.js";
-import { acquireE2eLock, sleep } from "./sys.js";
+import { bridgeLeases, bridgeNetwork, type NodePaths, useContainerdNode, writeBridgeConflist } from "../support/containerd-node.js";
+import { sleep } from "./sys.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const RECORDER = join(import.meta.dirname, "..", "support", "cni-recorder.mjs");
@@ -73,40 +73,27 @@ function pod(name: string, extra: { annotations?: Record<string, string>; ports?
 }
 
 describe.skipIf(!IS_ROOT)("containerd's CNI calls", () => {
-  let release: (() => Promise<void>) | undefined;
-  let node: ContainerdNode | undefined;
-  beforeAll(async () => {
-    release = await acquireE2eLock();
-    node = await ContainerdNode.start({ plugins: { recorder: RECORDER }, writeConf: writeConflist });
-    await node.waitCondition("NetworkReady");
-  }, 660_000);
-  afterAll(async () => {
-    try {
-      expect(await node?.stop()).toEqual([]);
-    } finally {
-      await release?.();
-    }
-  }, 120_000);
+  const node = useContainerdNode({ plugins: { recorder: RECORDER }, writeConf: writeConflist }, (n) => n.waitCondition("NetworkReady"));
   beforeEach(async () => {
-    await writeFile(files(node!.paths).control, "{}");
-    await writeFile(files(node!.paths).log, "");
+    await writeFile(files(node().paths).control, "{}");
+    await writeFile(files(node().paths).log, "");
   });
   afterEach(async () => {
     // A failed test leaves no pod for the next one to trip over.
-    await writeFile(files(node!.paths).control, "{}");
-    for (const sandbox of await node!.cri.listPodSandbox()) await node!.removePod(sandbox.id);
+    await writeFile(files(node().paths).control, "{}");
+    for (const sandbox of await node().cri.listPodSandbox()) await node().removePod(sandbox.id);
   }, 60_000);
 
   it("ADD: the CNI_* environment, containerd's whole environment, runtimeConfig with Go field names", async () => {
     const p = pod("add", { annotations: { "example.com/team": "b", "kubernetes.io/ingress-bandwidth": "1M" }, ports: [{ containerPort: 80, hostPort: 18080 }, { containerPort: 81 }] });
-    const sandbox = await node!.runPod(p);
-    const [add] = (await calls(node!.paths, sandbox.id)).filter((r) => r.command === "ADD" && r.phase === "start");
+    const sandbox = await node().runPod(p);
+    const [add] = (await calls(node().paths, sandbox.id)).filter((r) => r.command === "ADD" && r.phase === "start");
     expect(add).toBeDefined();
-    expect(add!.env).toMatchObject({ CNI_COMMAND: "ADD", CNI_CONTAINERID: sandbox.id, CNI_NETNS: sandbox.netnsPath, CNI_IFNAME: "eth0", CNI_PATH: node!.paths.binDir });
+    expect(add!.env).toMatchObject({ CNI_COMMAND: "ADD", CNI_CONTAINERID: sandbox.id, CNI_NETNS: sandbox.netnsPath, CNI_IFNAME: "eth0", CNI_PATH: node().paths.binDir });
     expect(cniArgs(add!)).toEqual({ IgnoreUnknown: "1", K8S_POD_NAMESPACE: "team-b", K8S_POD_NAME: "add", K8S_POD_INFRA_CONTAINER_ID: sandbox.id, K8S_POD_UID: p.metadata.uid });
     // containerd passes its own environment on (it was started with this process's).
     expect(add!.envKeys).toEqual(expect.arrayContaining(["PATH", "HOME"]));
-    expect(add!.config).toMatchObject({ cniVersion: "1.0.0", name: bridgeNetwork(node!.paths).name, type: "recorder" });
+    expect(add!.config).toMatchObject({ cniVersion: "1.0.0", name: bridgeNetwork(node().paths).name, type: "recorder" });
     expect(add!.config.runtimeConfig).toEqual({
       // Only mappings with a host port; Go field names, lower-case protocol.
       portMappings: [{ HostPort: 18080, ContainerPort: 80, Protocol: "tcp", HostIP: "" }],
@@ -115,101 +102,89 @@ describe.skipIf(!IS_ROOT)("containerd's CNI calls", () => {
       "io.kubernetes.cri.pod-annotations": { "example.com/team": "b", "kubernetes.io/ingress-bandwidth": "1M" },
     });
     expect(add!.config.prevResult).toMatchObject({ ips: [{ address: `${sandbox.status.network!.ip}/24` }, { address: `${sandbox.status.network!.additionalIps[0]!.ip}/64` }] });
-    await node!.removePod(sandbox.id);
-    expect(await bridgeLeases(node!.paths)).toEqual([]);
+    await node().removePod(sandbox.id);
+    expect(await bridgeLeases(node().paths)).toEqual([]);
   }, 60_000);
 
   it("Stop, Stop, Remove: three DELs, only the first with the netns and prevResult", async () => {
-    const sandbox = await node!.runPod(pod("dels"));
-    await node!.cri.stopPodSandbox(sandbox.id);
-    await node!.cri.stopPodSandbox(sandbox.id);
-    await node!.cri.removePodSandbox(sandbox.id);
-    const dels = (await calls(node!.paths, sandbox.id)).filter((r) => r.command === "DEL" && r.phase === "start");
+    const sandbox = await node().runPod(pod("dels"));
+    await node().cri.stopPodSandbox(sandbox.id);
+    await node().cri.stopPodSandbox(sandbox.id);
+    await node().cri.removePodSandbox(sandbox.id);
+    const dels = (await calls(node().paths, sandbox.id)).filter((r) => r.command === "DEL" && r.phase === "start");
     expect(dels.map((d) => ({ netns: d.env["CNI_NETNS"], prevResult: d.config.prevResult !== undefined, runtimeConfig: d.config.runtimeConfig !== undefined }))).toEqual([
       { netns: sandbox.netnsPath, prevResult: true, runtimeConfig: true },
       { netns: "", prevResult: false, runtimeConfig: true },
       { netns: "", prevResult: false, runtimeConfig: true },
     ]);
-    expect(await bridgeLeases(node!.paths)).toEqual([]);
-    expect(await node!.cri.listPodSandbox()).toEqual([]);
+    expect(await bridgeLeases(node().paths)).toEqual([]);
+    expect(await node().cri.listPodSandbox()).toEqual([]);
   }, 60_000);
 
   it("a failed ADD: the CRI error names the plugin and its message; DEL at once; no sandbox, no lease", async () => {
-    await writeFile(files(node!.paths).control, JSON.stringify({ failAdd: "recorder refuses this pod" }));
-    const error = (await node!.runPod(pod("refused")).catch((e: unknown) => e)) as CriError;
+    await writeFile(files(node().paths).control, JSON.stringify({ failAdd: "recorder refuses this pod" }));
+    const error = (await node().runPod(pod("refused")).catch((e: unknown) => e)) as CriError;
     expect(error).toBeInstanceOf(CriError);
     const match = /^failed to setup network for sandbox "([0-9a-f]{64})": plugin type="recorder" failed \(add\): recorder refuses this pod/.exec(error.details);
     expect(match, error.details).not.toBeNull();
     const id = match![1]!;
-    const records = await calls(node!.paths, id);
+    const records = await calls(node().paths, id);
     expect(records.filter((r) => r.phase === "start").map((r) => r.command)).toEqual(["ADD", "DEL"]);
     expect(records.find((r) => r.command === "DEL")!.env["CNI_NETNS"]).not.toBe("");
-    expect(await node!.cri.listPodSandbox()).toEqual([]);
-    expect(await bridgeLeases(node!.paths)).toEqual([]);
+    expect(await node().cri.listPodSandbox()).toEqual([]);
+    expect(await bridgeLeases(node().paths)).toEqual([]);
   }, 60_000);
 
   it("a caller deadline shorter than ADD: the plugin is killed, DEL follows, nothing is left", async () => {
-    await writeFile(files(node!.paths).control, JSON.stringify({ sleepAddMs: 4_000 }));
-    const error = (await node!.runPod(pod("slow"), { timeoutMs: 1_500 }).catch((e: unknown) => e)) as CriError;
+    await writeFile(files(node().paths).control, JSON.stringify({ sleepAddMs: 4_000 }));
+    const error = (await node().runPod(pod("slow"), { timeoutMs: 1_500 }).catch((e: unknown) => e)) as CriError;
     expect(error).toBeInstanceOf(CriError);
     expect(error.message).toMatch(/^CRI RunPodSandbox failed \(DEADLINE_EXCEEDED\): /);
-    const records = await until("the recorder's calls", () => calls(node!.paths), (r) => r.some((c) => c.command === "DEL"));
+    const records = await until("the recorder's calls", () => calls(node().paths), (r) => r.some((c) => c.command === "DEL"));
     const add = records.find((r) => r.command === "ADD")!;
     const id = add.env["CNI_CONTAINERID"]!;
     expect(records.filter((r) => r.env["CNI_CONTAINERID"] === id && r.command === "ADD").map((r) => r.phase)).toEqual(["start"]);
     const del = records.find((r) => r.command === "DEL" && r.env["CNI_CONTAINERID"] === id)!;
     expect(del.at - add.at).toBeLessThan(4_000);
-    await until("sandboxes", () => node!.cri.listPodSandbox(), (s) => s.length === 0);
-    expect(await until("leases", () => bridgeLeases(node!.paths), (l) => l.length === 0)).toEqual([]);
+    await until("sandboxes", () => node().cri.listPodSandbox(), (s) => s.length === 0);
+    expect(await until("leases", () => bridgeLeases(node().paths), (l) => l.length === 0)).toEqual([]);
   }, 60_000);
 
   it("a DEL that fails: Stop fails and the sandbox stays NOTREADY, Remove fails; once DEL works both succeed", async () => {
-    const sandbox = await node!.runPod(pod("stuck"));
-    await writeFile(files(node!.paths).control, JSON.stringify({ failDel: "recorder cannot delete" }));
-    await expect(node!.cri.stopPodSandbox(sandbox.id)).rejects.toThrow(/plugin type="recorder" failed \(delete\): recorder cannot delete/);
-    expect(await node!.cri.listPodSandbox()).toEqual([expect.objectContaining({ id: sandbox.id, state: "SANDBOX_NOTREADY" })]);
-    await expect(node!.cri.removePodSandbox(sandbox.id)).rejects.toThrow(/recorder cannot delete/);
-    expect(await node!.cri.listPodSandbox()).toHaveLength(1);
-    await writeFile(files(node!.paths).control, "{}");
-    await node!.removePod(sandbox.id);
-    expect(await node!.cri.listPodSandbox()).toEqual([]);
-    expect(await bridgeLeases(node!.paths)).toEqual([]);
+    const sandbox = await node().runPod(pod("stuck"));
+    await writeFile(files(node().paths).control, JSON.stringify({ failDel: "recorder cannot delete" }));
+    await expect(node().cri.stopPodSandbox(sandbox.id)).rejects.toThrow(/plugin type="recorder" failed \(delete\): recorder cannot delete/);
+    expect(await node().cri.listPodSandbox()).toEqual([expect.objectContaining({ id: sandbox.id, state: "SANDBOX_NOTREADY" })]);
+    await expect(node().cri.removePodSandbox(sandbox.id)).rejects.toThrow(/recorder cannot delete/);
+    expect(await node().cri.listPodSandbox()).toHaveLength(1);
+    await writeFile(files(node().paths).control, "{}");
+    await node().removePod(sandbox.id);
+    expect(await node().cri.listPodSandbox()).toEqual([]);
+    expect(await bridgeLeases(node().paths)).toEqual([]);
   }, 60_000);
 });
 
 describe.skipIf(!IS_ROOT)("a node whose conf_dir is empty", () => {
-  let release: (() => Promise<void>) | undefined;
-  let node: ContainerdNode | undefined;
-  beforeAll(async () => {
-    release = await acquireE2eLock();
-    node = await ContainerdNode.start({ plugins: { recorder: RECORDER }, writeConf: async () => undefined });
-  }, 660_000);
-  afterAll(async () => {
-    try {
-      expect(await node?.stop()).toEqual([]);
-    } finally {
-      await release?.();
-    }
-  }, 120_000);
+  const node = useContainerdNode({ plugins: { recorder: RECORDER }, writeConf: async () => undefined });
 
   it("is not NetworkReady; RunPodSandbox fails and leaves a NOTREADY sandbox that only a conf lets go", async () => {
-    const conditions = await node!.cri.status();
+    const conditions = await node().cri.status();
     expect(conditions.find((c) => c.type === "NetworkReady")).toMatchObject({ status: false, reason: "NetworkPluginNotReady" });
-    await expect(node!.runPod(pod("early"))).rejects.toThrow(/cni plugin not initialized/);
-    const [left] = await node!.cri.listPodSandbox();
+    await expect(node().runPod(pod("early"))).rejects.toThrow(/cni plugin not initialized/);
+    const [left] = await node().cri.listPodSandbox();
     expect(left).toMatchObject({ state: "SANDBOX_NOTREADY", metadata: { name: "early" } });
     // Removing it needs a DEL, and there is no network to DEL from.
-    await expect(node!.cri.removePodSandbox(left!.id)).rejects.toThrow(/failed to destroy network for sandbox .*cni plugin not initialized/);
+    await expect(node().cri.removePodSandbox(left!.id)).rejects.toThrow(/failed to destroy network for sandbox .*cni plugin not initialized/);
 
     // As an installer should: a temporary file inside conf_dir, renamed into place.
-    await writeBridgeConflist(node!.paths, [recorder(node!.paths)], ".10-cluster.conflist.tmp");
-    await rename(join(node!.paths.confDir, ".10-cluster.conflist.tmp"), join(node!.paths.confDir, "10-cluster.conflist"));
-    await node!.waitCondition("NetworkReady", 15_000);
-    await node!.removePod(left!.id);
-    const sandbox = await node!.runPod(pod("late"));
-    expect(`${sandbox.status.network?.ip}/24`).toMatch(new RegExp(`^${bridgeNetwork(node!.paths).subnet.split(".").slice(0, 3).join("\\.")}\\.\\d+/24$`));
-    await node!.removePod(sandbox.id);
-    expect(await node!.cri.listPodSandbox()).toEqual([]);
-    expect(await bridgeLeases(node!.paths)).toEqual([]);
+    await writeBridgeConflist(node().paths, [recorder(node().paths)], ".10-cluster.conflist.tmp");
+    await rename(join(node().paths.confDir, ".10-cluster.conflist.tmp"), join(node().paths.confDir, "10-cluster.conflist"));
+    await node().waitCondition("NetworkReady", 15_000);
+    await node().removePod(left!.id);
+    const sandbox = await node().runPod(pod("late"));
+    expect(`${sandbox.status.network?.ip}/24`).toMatch(new RegExp(`^${bridgeNetwork(node().paths).subnet.split(".").slice(0, 3).join("\\.")}\\.\\d+/24$`));
+    await node().removePod(sandbox.id);
+    expect(await node().cri.listPodSandbox()).toEqual([]);
+    expect(await bridgeLeases(node().paths)).toEqual([]);
   }, 60_000);
 });

@@ -9,13 +9,13 @@ import { randomUUID } from "node:crypto";
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { criResolver } from "../../src/enforcer/cri-netns.js";
 import type { PodRef } from "../../src/enforcer/netns.js";
 import { procResolver } from "../../src/enforcer/proc-netns.js";
-import { ContainerdNode, type NodeSandbox, writeBridgeConflist } from "../support/containerd-node.js";
-import { acquireE2eLock, LEVEL, logLines, nadguard } from "./sys.js";
+import { type NodeSandbox, useContainerdNode, writeBridgeConflist } from "../support/containerd-node.js";
+import { LEVEL, logLines, nadguard } from "./sys.js";
 import { actualTable } from "./tables.js";
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -45,26 +45,15 @@ function ref(p: Pod, withUid = true): PodRef {
 }
 
 describe.skipIf(!IS_ROOT)("netns of containerd sandboxes", () => {
-  let release: (() => Promise<void>) | undefined;
-  let node: ContainerdNode | undefined;
   const pods = [pod("one"), pod("two"), pod("three")];
   const sandboxes: NodeSandbox[] = [];
-  beforeAll(async () => {
-    release = await acquireE2eLock();
-    node = await ContainerdNode.start({ writeConf: writeBridgeConflist });
-    await node.waitCondition("NetworkReady");
-    for (const p of pods) sandboxes.push(await node.runPod(p));
-  }, 660_000);
-  afterAll(async () => {
-    try {
-      expect(await node?.stop()).toEqual([]);
-    } finally {
-      await release?.();
-    }
-  }, 120_000);
+  const node = useContainerdNode({ writeConf: writeBridgeConflist }, async (n) => {
+    await n.waitCondition("NetworkReady");
+    for (const p of pods) sandboxes.push(await n.runPod(p));
+  });
 
   it("the CRI strategy finds each pod's netns at the path containerd gave the plugins", async () => {
-    const resolved = await criResolver(node!.paths.socket).resolve(pods.map((p) => ref(p)));
+    const resolved = await criResolver(node().paths.socket).resolve(pods.map((p) => ref(p)));
     for (const [i, p] of pods.entries()) {
       const st = await stat(sandboxes[i]!.netnsPath);
       expect(resolved.get(`team-c/${p.metadata.name}`)).toEqual({ ok: true, value: { path: sandboxes[i]!.netnsPath, id: `${st.dev}:${st.ino}` } });
@@ -72,7 +61,7 @@ describe.skipIf(!IS_ROOT)("netns of containerd sandboxes", () => {
   });
 
   it("the CRI strategy finds a pod without a uid by namespace and name", async () => {
-    const resolved = await criResolver(node!.paths.socket).resolve([ref(pods[1]!, false)]);
+    const resolved = await criResolver(node().paths.socket).resolve([ref(pods[1]!, false)]);
     expect(resolved.get("team-c/two")).toMatchObject({ ok: true, value: { path: sandboxes[1]!.netnsPath } });
   });
 
@@ -85,14 +74,14 @@ describe.skipIf(!IS_ROOT)("netns of containerd sandboxes", () => {
   });
 
   it("nadguard enforce --once --netns cri:SOCKET puts the pod's table into its sandbox's netns; a relative socket exits 2", async () => {
-    const state = join(node!.paths.dataDir, "state");
+    const state = join(node().paths.dataDir, "state");
     await mkdir(join(state, "pods"), { recursive: true });
     await writeFile(join(state, "namespaces.yaml"), stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-c" } }));
     const nad = { apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition", metadata: { name: "blue", namespace: "team-c" }, spec: { config: JSON.stringify({ cniVersion: "1.0.0", name: "blue", type: "bridge", bridge: "ngblue" }) } };
     await writeFile(join(state, "nads.yaml"), stringify(nad));
     await writeFile(join(state, "pods", "one.yaml"), stringify(pods[0]));
 
-    const r = await nadguard(["enforce", "--state", state, "--node", "node-1", "--netns", `cri:${node!.paths.socket}`, "--once"]);
+    const r = await nadguard(["enforce", "--state", state, "--node", "node-1", "--netns", `cri:${node().paths.socket}`, "--once"]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
     const logs = logLines(r.stdout);
     expect(logs.find((l) => l.pod === "team-c/one")).toMatchObject({ level: LEVEL.info, netns: sandboxes[0]!.netnsPath, mode: "fresh" });
@@ -106,21 +95,21 @@ describe.skipIf(!IS_ROOT)("netns of containerd sandboxes", () => {
 
   it("neither finds a pod that has no sandbox, nor one whose sandbox is stopped", async () => {
     const stopped = pods[2]!;
-    await node!.cri.stopPodSandbox(sandboxes[2]!.id);
+    await node().cri.stopPodSandbox(sandboxes[2]!.id);
     const absent = pod("absent");
     const refs = [ref(absent), ref(stopped)];
-    const byCri = await criResolver(node!.paths.socket).resolve(refs);
+    const byCri = await criResolver(node().paths.socket).resolve(refs);
     const byProc = await procResolver().resolve(refs);
     for (const resolved of [byCri, byProc]) {
       expect(resolved.get("team-c/absent")).toMatchObject({ ok: false, error: { code: "netns.not-found", path: "team-c/absent" } });
       expect(resolved.get("team-c/three")).toMatchObject({ ok: false, error: { code: "netns.not-found", path: "team-c/three" } });
     }
-    expect(byCri.get("team-c/absent")).toMatchObject({ error: { message: `cri ${node!.paths.socket}: no ready sandbox` } });
+    expect(byCri.get("team-c/absent")).toMatchObject({ error: { message: `cri ${node().paths.socket}: no ready sandbox` } });
     expect(byProc.get("team-c/absent")).toMatchObject({ error: { message: `no process in /proc belongs to pod uid ${absent.metadata.uid}` } });
   });
 
   it("the CRI strategy on a socket nobody serves reports the transport error for every pod", async () => {
-    const resolved = await criResolver(`${node!.paths.dir}/absent.sock`, { timeoutMs: 1_000 }).resolve([ref(pods[0]!)]);
+    const resolved = await criResolver(`${node().paths.dir}/absent.sock`, { timeoutMs: 1_000 }).resolve([ref(pods[0]!)]);
     expect(resolved.get("team-c/one")).toMatchObject({ ok: false, error: { code: "netns.error", message: expect.stringMatching(/^cri .*absent\.sock: CRI ListPodSandbox failed \((UNAVAILABLE|DEADLINE_EXCEEDED)\): /) } });
   });
 });
