@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { CriError } from "../../src/cri/runtime-client.js";
-import { bridgeLeases, bridgeNetwork, type NodePaths, useContainerdNode, writeBridgeConflist } from "../support/containerd-node.js";
+import { bridgeLeases, bridgeNetwork, type NodePaths, writeBridgeConflist } from "../support/containerd-node.js";
+import { useContainerdNode } from "../support/containerd-node-fixture.js";
 import { sleep } from "./sys.js";
 
 const IS_ROOT = process.getuid?.() === 0;

@@ -14,7 +14,8 @@ import { Pod } from "../../src/api/objects.js";
 import { criResolver } from "../../src/enforcer/cri-netns.js";
 import type { PodRef } from "../../src/enforcer/netns.js";
 import { procResolver } from "../../src/enforcer/proc-netns.js";
-import { type NodeSandbox, useContainerdNode, writeBridgeConflist } from "../support/containerd-node.js";
+import { type NodeSandbox, writeBridgeConflist } from "../support/containerd-node.js";
+import { useContainerdNode } from "../support/containerd-node-fixture.js";
 import { LEVEL, logLines, nadguard } from "./sys.js";
 import { actualTable } from "./tables.js";
 

@@ -20,8 +20,7 @@ import { join } from "node:path";
 import type { Pod } from "../../src/api/objects.js";
 import { podSandboxConfig, type KubeletSettings } from "../../src/cri/pod-sandbox-config.js";
 import { CriClient, type SandboxDetails } from "../../src/cri/runtime-client.js";
-import { afterAll, beforeAll, expect } from "vitest";
-import { acquireE2eLock, cleanupStale, must, newPrefix, run, sleep } from "../e2e/sys.js";
+import { cleanupStale, must, newPrefix, run, sleep } from "../e2e/sys.js";
 import { buildPauseImage } from "./pause-image.js";
 
 /** Where Debian's containernetworking-plugins installs the reference plugins. */
@@ -578,30 +577,4 @@ export class ContainerdNode {
   get sandboxIds(): string[] {
     return [...this.#ids];
   }
-}
-
-/**
- * A suite's node: registers hooks that take the e2e lock and start the node (then `setup`, e.g.
- * waiting for NetworkReady or creating pods) before the suite's tests, and stop it after, failing
- * the suite when anything of it is left. Returns the accessor of the running node.
- */
-export function useContainerdNode(options: ContainerdNodeOptions, setup?: (node: ContainerdNode) => Promise<void>): () => ContainerdNode {
-  let release: (() => Promise<void>) | undefined;
-  let node: ContainerdNode | undefined;
-  beforeAll(async () => {
-    release = await acquireE2eLock();
-    node = await ContainerdNode.start(options);
-    await setup?.(node);
-  }, 660_000);
-  afterAll(async () => {
-    try {
-      expect(await node?.stop()).toEqual([]);
-    } finally {
-      await release?.();
-    }
-  }, 120_000);
-  return () => {
-    if (!node) throw new Error("the node is not started (its beforeAll failed or has not run)");
-    return node;
-  };
 }
