@@ -7,7 +7,7 @@
 // start, and when the test run itself was killed (the next run's start cleans up).
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -195,6 +195,26 @@ describe.skipIf(!IS_ROOT)("containerd node harness", () => {
       expect(await node.stop()).toEqual([]);
     }
   }, 180_000);
+
+  it("a conf writer's cleanup runs once, after containerd has stopped and the pods are removed", async () => {
+    const seen: { containerdRuns: boolean; sandboxes: string[] }[] = [];
+    let pidFile = "";
+    const node = await ContainerdNode.start({
+      writeConf: async (paths) => {
+        await writeBridgeConflist(paths);
+        pidFile = paths.pidFile;
+        return async () => {
+          const pid = Number(readFileSync(pidFile, "utf8"));
+          seen.push({ containerdRuns: processRuns(pid), sandboxes: readdirSync(join(paths.root, "io.containerd.grpc.v1.cri", "sandboxes")) });
+        };
+      },
+    });
+    await node.waitCondition("NetworkReady");
+    await node.runPod(testPod("cleanup"));
+    expect(await node.stop()).toEqual([]);
+    expect(await node.stop()).toEqual([]);
+    expect(seen).toEqual([{ containerdRuns: false, sandboxes: [] }]);
+  }, 120_000);
 
   it("a conf writer that fails: start() rejects with its error and leaves nothing", async () => {
     let paths: NodePaths | undefined;

@@ -55,16 +55,24 @@ export interface NodePaths {
   readonly cgroupRoot: string;
 }
 
+/**
+ * What a conf writer that started something (e.g. `nadguard node`, which writes its own conflist
+ * and must answer the DELs of the teardown) gives back: called once containerd is stopped, before
+ * the harness sweeps the processes that name the node's dir.
+ */
+export type ConfCleanup = () => Promise<void>;
+
 export interface ContainerdNodeOptions {
   /**
    * Writes the CNI conf_dir before containerd starts (the suite's networks: the one line to change
    * to put nadguard's shim in place of a reference conflist). A conf written later is picked up too,
    * when written in place or renamed within conf_dir (CNI-NOTES.md).
    */
-  readonly writeConf: (node: NodePaths) => Promise<void>;
+  readonly writeConf: (node: NodePaths) => Promise<void | ConfCleanup>;
   /**
    * Executables installed in bin_dir beside the reference plugins: plugin type → path (a `.js` or
-   * `.mjs` file is run with the node binary running the tests, through a wrapper).
+   * `.mjs` file, or one starting `#!/usr/bin/env node` such as bin/nadguard-cni, is run with the
+   * node binary running the tests, through a wrapper: containerd's PATH may have no node).
    */
   readonly plugins?: Readonly<Record<string, string>>;
   /** Deadline of each CRI call, ms (kubelet's default runtime-request-timeout is 2 min). */
@@ -111,7 +119,7 @@ export function bridgeNetwork(paths: NodePaths): BridgeNetwork {
     name: `${paths.prefix}cluster`,
     bridge: `ngbr-${hex}`,
     subnet: `198.19.${parseInt(hex.slice(0, 2), 16)}.0/24`,
-    subnet6: `fd00:c1:${hex.slice(0, 4)}::/64`,
+    subnet6: `fd00:c1:${parseInt(hex.slice(0, 4), 16).toString(16)}::/64`,
     ipamDir: join(paths.dataDir, "ipam"),
   };
 }
@@ -340,7 +348,7 @@ async function cacheEntries(ids: readonly string[]): Promise<string[]> {
  * Removes everything of a node, whatever state it is in (containerd running, crashed, or never
  * started); never throws. Returns what it could not remove (empty when the node is gone).
  */
-async function teardown(paths: NodePaths, knownIds: readonly string[], criTimeoutMs: number): Promise<string[]> {
+async function teardown(paths: NodePaths, knownIds: readonly string[], criTimeoutMs: number, confCleanup?: ConfCleanup): Promise<string[]> {
   const ids = new Set(knownIds);
   const pid = await containerdPid(paths);
   if (pid > 0) {
@@ -358,6 +366,7 @@ async function teardown(paths: NodePaths, knownIds: readonly string[], criTimeou
     }
     await stopProcess(pid, "SIGTERM", 10_000);
   }
+  await confCleanup?.().catch(() => undefined);
   for (const id of await sandboxIdsOnDisk(paths)) ids.add(id);
   for (const id of ids) {
     // What a crashed containerd left: the runc container (its pause process) and its shim socket.
@@ -425,6 +434,7 @@ export class ContainerdNode {
   readonly #cgroupParents = new Map<string, string>();
   readonly #criTimeoutMs: number;
   #process: ChildProcess | undefined;
+  #confCleanup: ConfCleanup | undefined;
   #stopped: Promise<string[]> | undefined;
 
   private constructor(
@@ -447,7 +457,7 @@ export class ContainerdNode {
     const node = new ContainerdNode(nodePaths(prefix, dir), options);
     try {
       await node.#prepare(options);
-      await options.writeConf(node.paths);
+      node.#confCleanup = (await options.writeConf(node.paths)) ?? undefined;
       await node.#launch();
       await node.#importPause();
     } catch (error) {
@@ -465,7 +475,7 @@ export class ContainerdNode {
     for (const plugin of await readdir(REFERENCE_PLUGINS_DIR)) await symlink(join(REFERENCE_PLUGINS_DIR, plugin), join(p.binDir, plugin));
     for (const [type, path] of Object.entries(options.plugins ?? {})) {
       await rm(join(p.binDir, type), { force: true });
-      if (/\.m?js$/.test(path)) {
+      if (/\.m?js$/.test(path) || (await readFile(path, "utf8").catch(() => "")).startsWith("#!/usr/bin/env node")) {
         // A plugin written for node runs with this node binary, whatever PATH containerd has.
         await writeFile(join(p.binDir, type), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(path)} "$@"\n`, { mode: 0o755 });
       } else {
@@ -563,7 +573,7 @@ export class ContainerdNode {
   stop(): Promise<string[]> {
     this.#stopped ??= (async () => {
       this.cri.close();
-      return teardown(this.paths, [...this.#ids], Math.min(this.#criTimeoutMs, 30_000));
+      return teardown(this.paths, [...this.#ids], Math.min(this.#criTimeoutMs, 30_000), this.#confCleanup);
     })();
     return this.#stopped;
   }
