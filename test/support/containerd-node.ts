@@ -11,6 +11,14 @@
 // /run/containerd/s, mounts, cgroups, go-cni's cache entries in /var/lib/cni/results), the netns,
 // the temp dir. leftovers() lists whatever is still there, for the suites to assert nothing is.
 // A run killed before stop() is cleaned by the next start() (its pid is dead).
+//
+// With nadguard's meta-plugin in place of the reference conflist (checked against the node
+// daemon's branch): `plugins: { "nadguard-cni": "<repo>/bin/nadguard-cni" }` and a writeConf that
+// writes the cluster network (writeBridgeConflist), starts `nadguard node --daemon-config F` inside
+// the node's netns (`nsenter --net=/run/netns/<paths.netns>`, so its delegates' bridges land there)
+// with `cniConfigDir: paths.confDir`, `binDir: paths.binDir` and its socket and cache dirs under
+// `paths.dataDir`, waits for `00-nadguard.conflist`, and returns the daemon's stop as its cleanup
+// (the teardown's DELs still reach it; it is stopped after containerd).
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
