@@ -2,8 +2,7 @@
 // enforcer. With --once, one full reconcile of the pods whose spec.nodeName is NAME, then exit 0, or
 // 1 when any netns failed (each named in the log). Without it, keep following the state directory
 // until SIGTERM/SIGINT; the tables stay in place on exit unless --remove-on-exit (a restarting
-// enforcer must not open pods). Without --netns, pod sandboxes are found by scanning /proc;
-// `--netns cri:SOCKET` asks the container runtime instead.
+// enforcer must not open pods). Without --netns, pod sandboxes are found by scanning /proc.
 // Everything it prints on stdout is a JSON log line (--log-level); stderr carries only what stops it
 // before it starts (usage, a missing nft or nsenter).
 import type { Logger } from "pino";
@@ -13,8 +12,8 @@ import { loadStateDir } from "../cluster/state-dir.js";
 import { type Config, loadConfig } from "../config/config.js";
 import { Enforcer, type DesiredStateSource, type DesiredTable, type EnforcerLog, type SyncReport } from "../enforcer/enforcer.js";
 import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enforcer/metrics.js";
-import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
 import { criResolver } from "../enforcer/cri-netns.js";
+import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
 import type { NftExecutor } from "../nft/exec.js";
 import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
@@ -74,6 +73,7 @@ export function compilerSource(config: Config): DesiredStateSource {
 
 export function resolverFor(netns: string | undefined): NetnsResolver {
   if (netns === undefined || netns === "proc") return procResolver();
+  // `cri:SOCKET`: ask the container runtime (ListPodSandbox + verbose PodSandboxStatus).
   if (netns.startsWith("cri:")) {
     const socket = netns.slice("cri:".length);
     if (!socket.startsWith("/")) throw new UsageError(`--netns ${netns}: the runtime's CRI socket must be an absolute path (e.g. cri:/run/containerd/containerd.sock)`);
