@@ -8,6 +8,7 @@
 set -eu
 
 # package:probe — the probe is a command on PATH or an absolute path the package installs.
+# gcc and libc6-dev (its libc.a): the node harness compiles its pause image with `gcc -static`.
 DEPS="
 nftables:nft
 iproute2:ip
@@ -17,6 +18,8 @@ iptables:iptables-restore
 containernetworking-plugins:/usr/lib/cni/bridge
 containerd:containerd
 runc:runc
+gcc:gcc
+libc6-dev:/usr/include/stdio.h
 python3:python3
 curl:curl
 ca-certificates:/etc/ssl/certs/ca-certificates.crt

@@ -240,7 +240,7 @@ export const COMMANDS: Record<string, Command> = {
   enforce: {
     summary: "keep nadguard's nft table in every local pod's network namespace equal to the policies",
     usage:
-      "nadguard enforce (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) --node NAME [--netns TEMPLATE|proc] [--config FILE] [--once] [--metrics-listen HOST:PORT] [--parallelism N] [--min-interval MS] [--max-interval MS] [--remove-on-exit] [--cleanup] [--log-level LEVEL]",
+      "nadguard enforce (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) --node NAME [--netns TEMPLATE|proc|cri:SOCKET] [--config FILE] [--once] [--metrics-listen HOST:PORT] [--parallelism N] [--min-interval MS] [--max-interval MS] [--remove-on-exit] [--cleanup] [--log-level LEVEL]",
     options: {
       state: { type: "string" },
       ...KUBE_OPTIONS,

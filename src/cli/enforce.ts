@@ -14,6 +14,7 @@ import { loadStateDir } from "../cluster/state-dir.js";
 import { type Config, loadConfig } from "../config/config.js";
 import { Enforcer, type DesiredStateSource, type DesiredTable, type EnforcerLog, type SyncReport } from "../enforcer/enforcer.js";
 import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enforcer/metrics.js";
+import { criResolver } from "../enforcer/cri-netns.js";
 import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
 import type { NftExecutor } from "../nft/exec.js";
@@ -77,6 +78,12 @@ export function compilerSource(config: Config): DesiredStateSource {
 
 export function resolverFor(netns: string | undefined): NetnsResolver {
   if (netns === undefined || netns === "proc") return procResolver();
+  // `cri:SOCKET`: ask the container runtime (ListPodSandbox + verbose PodSandboxStatus).
+  if (netns.startsWith("cri:")) {
+    const socket = netns.slice("cri:".length);
+    if (!socket.startsWith("/")) throw new UsageError(`--netns ${netns}: the runtime's CRI socket must be an absolute path (e.g. cri:/run/containerd/containerd.sock)`);
+    return criResolver(socket);
+  }
   const problems = templateProblems(netns);
   if (problems.length > 0) throw new UsageError(`--netns ${netns}: ${problems.map((p) => p.message).join("; ")}`);
   return templateResolver(netns);

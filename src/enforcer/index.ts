@@ -1,5 +1,6 @@
 // The node enforcer: reconcile loop, netns resolution, bounded-frequency runner, transaction
 // planning and metrics.
+export * from "./cri-netns.js";
 export * from "./enforcer.js";
 export * from "./metrics.js";
 export * from "./netns.js";

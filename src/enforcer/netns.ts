@@ -1,7 +1,7 @@
 // Finding a pod's network namespace, behind one interface:
 //   (a) a path template, for local and test use: `/var/run/netns/{namespace}_{name}`;
 //   (b) a /proc scan for the pod sandbox, for real nodes without a runtime client (proc-netns.ts);
-//   (c) a container-runtime (CRI) client, later: `lookupResolver` over a `SandboxNetnsLookup`.
+//   (c) a container-runtime (CRI) client: `lookupResolver` over a `SandboxNetnsLookup` (cri-netns.ts).
 // A handle carries the namespace's identity as well as its path, so that a pod whose sandbox was
 // recreated (same path, new namespace) is noticed and its table rebuilt.
 import { stat } from "node:fs/promises";
@@ -93,11 +93,10 @@ export function templateResolver(template: string): NetnsResolver {
 }
 
 /**
- * Strategy (c), left for a container-runtime client: whatever can name a pod sandbox's network
- * namespace path. A CRI implementation would call RuntimeService.ListPodSandbox (filter
- * `io.kubernetes.pod.uid`, state SANDBOX_READY) and PodSandboxStatus with `verbose: true`, and read
- * the path from `info` (containerd: `runtimeSpec.linux.namespaces[type=network].path`; CRI-O:
- * `runtimeSpec` likewise). Nothing in nadguard implements it yet.
+ * Strategy (c): whatever can name a pod sandbox's network namespace path. The CRI implementation
+ * (cri-netns.ts) calls RuntimeService.ListPodSandbox (filter `io.kubernetes.pod.uid`, state
+ * SANDBOX_READY) and PodSandboxStatus with `verbose: true`, and reads the path from `info`
+ * (containerd: `runtimeSpec.linux.namespaces[type=network].path`).
  */
 export interface SandboxNetnsLookup {
   /** The sandbox's netns path, or undefined when the pod has no ready sandbox. May reject on transport errors. */
