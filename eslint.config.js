@@ -114,7 +114,7 @@ export default tseslint.config(
     linterOptions: { reportUnusedDisableDirectives: "error" },
     languageOptions: {
       parser: tseslint.parser,
-      parserOptions: { projectService: { allowDefaultProject: ["*.js", "bin/*.js", "test/e2e/*.mjs"] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ["*.js", "bin/*.js", "test/e2e/*.mjs", "test/support/*.mjs"] }, tsconfigRootDir: import.meta.dirname },
     },
     plugins: { "@typescript-eslint": tseslint.plugin },
     rules: {

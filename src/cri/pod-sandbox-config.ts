@@ -110,14 +110,32 @@ function dnsConfig(pod: Pod, kubelet: KubeletSettings): PodSandboxConfig["dnsCon
   };
 }
 
+/** The pod's name, namespace and uid; throws naming the first one missing. */
+function podIdentity(pod: Pod): { name: string; namespace: string; uid: string } {
+  const { name, namespace, uid } = pod.metadata;
+  if (!name || !namespace || !uid) throw new Error(`pod ${namespace ?? "?"}/${name ?? "?"} has no ${!name ? "metadata.name" : !namespace ? "metadata.namespace" : "metadata.uid"}`);
+  return { name, namespace, uid };
+}
+
+/** One port mapping per declared container port, as kubelet lists them. */
+function portMappings(spec: ReturnType<typeof sandboxFields>["spec"]): PodSandboxConfig["portMappings"] {
+  return spec.containers.flatMap((c) =>
+    (c.ports ?? []).map((p) => ({
+      protocol: (p.protocol ?? "TCP") as CriProtocol,
+      containerPort: p.containerPort,
+      hostPort: p.hostPort ?? 0,
+      hostIp: p.hostIP ?? "",
+    })),
+  );
+}
+
 /**
  * The sandbox config kubelet would send for `pod` (its metadata must carry name, namespace and
  * uid: a stored pod always does). `attempt` counts the sandboxes kubelet made for the pod before.
  * Throws naming the missing field.
  */
 export function podSandboxConfig(pod: Pod, kubelet: KubeletSettings, attempt = 0): PodSandboxConfig {
-  const { name, namespace, uid } = pod.metadata;
-  if (!name || !namespace || !uid) throw new Error(`pod ${namespace ?? "?"}/${name ?? "?"} has no ${!name ? "metadata.name" : !namespace ? "metadata.namespace" : "metadata.uid"}`);
+  const { name, namespace, uid } = podIdentity(pod);
   const { spec } = sandboxFields(pod);
   const hostNetwork = spec.hostNetwork === true;
   const podMode = (node: boolean | undefined): NamespaceMode => (node ? "NODE" : "POD");
@@ -127,14 +145,7 @@ export function podSandboxConfig(pod: Pod, kubelet: KubeletSettings, attempt = 0
     hostname: hostNetwork ? "" : (spec.hostname ?? name).slice(0, 63),
     logDirectory: `/var/log/pods/${namespace}_${name}_${uid}`,
     ...(dns ? { dnsConfig: dns } : {}),
-    portMappings: spec.containers.flatMap((c) =>
-      (c.ports ?? []).map((p) => ({
-        protocol: (p.protocol ?? "TCP") as CriProtocol,
-        containerPort: p.containerPort,
-        hostPort: p.hostPort ?? 0,
-        hostIp: p.hostIP ?? "",
-      })),
-    ),
+    portMappings: portMappings(spec),
     labels: {
       ...(pod.metadata.labels ?? {}),
       "io.kubernetes.pod.name": name,
