@@ -1,4 +1,4 @@
-// Benchmark 7 — hostile reviews: the webhook's normal reviews (paced HTTP/2, as kube-apiserver sends
+// Benchmark 8 — hostile reviews: the webhook's normal reviews (paced HTTP/2, as kube-apiserver sends
 // them) alone and with a hostile client posting deep nesting, long strings, dense objects and
 // envelope explosions of up to 7 MiB beside them, in alternating phases of the same run; the
 // server's memory before, during and after (GC'd).
@@ -106,7 +106,7 @@ interface Phase {
 
 export const hostile: Section = {
   id: "hostile",
-  title: "7. Hostile reviews: normal reviews beside a hostile client, and memory after",
+  title: "8. Hostile reviews: normal reviews beside a hostile client, and memory after",
   async run(ctx) {
     const settings: Settings = ctx.full
       ? { reps: 3, phaseS: 20, normalRate: 100, hostileRates: [0, 1, 5], maxInFlight: 4 }
