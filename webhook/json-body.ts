@@ -337,6 +337,8 @@ class BodyParser {
 
   /** A child of the top frame (or the top-level value) ended at `end`; returns `end`. */
   #completed(end: number, built = false): number {
+    // Runs of children are what the build pass parses; the check pass keeps none.
+    if (!this.#build) return end;
     const frame = this.#topFrame;
     if (!frame) {
       // A top-level scalar.
