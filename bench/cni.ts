@@ -90,7 +90,7 @@ async function rssOf(pid: number): Promise<number> {
 
 export const cni: Section = {
   id: "cni",
-  title: "9. CNI meta-plugin: ADD and DEL through the shim and the daemon vs the delegates run directly",
+  title: "10. CNI meta-plugin: ADD and DEL through the shim and the daemon vs the delegates run directly",
   async run(ctx: BenchContext) {
     if (process.getuid?.() !== 0) return skipped("needs root (network namespaces)");
     if (!(await available("test", ["-x", join(PLUGINS, "bridge")]))) return skipped(`no CNI plugins in ${PLUGINS} (Debian containernetworking-plugins)`);

@@ -1,7 +1,8 @@
 // `npm run bench` — the quick smoke mode: small sizes, short runs, tables printed, nothing judged.
 // `npm run bench -- --full` — every size, repeated runs; writes BENCHMARKS.md.
 // Options: --only admission,apply (sections by id), --out FILE (where --full writes; default
-// BENCHMARKS.md at the repository root). Exit code: 0 unless a section crashed (a number never
+// BENCHMARKS.md at the repository root). Opt-in sections (firstrun: a fresh clone and its `npm ci`,
+// most of a minute) run only when --only names them. Exit code: 0 unless a section crashed (a number never
 // fails anything); sections whose dependency is missing are skipped with the reason.
 // Must run as root for the apply, datapath and convergence sections (network namespaces).
 import { writeFile } from "node:fs/promises";
@@ -14,7 +15,7 @@ import { Cleanup, machine } from "./system.js";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Each family in its own module, imported only when it runs: a module whose dependency is broken skips, the others run. */
-const SECTIONS: readonly { id: string; title: string; load: () => Promise<Section> }[] = [
+const SECTIONS: readonly { id: string; title: string; optIn?: true; load: () => Promise<Section> }[] = [
   { id: "admission", title: "1. Admission: webhook latency, throughput and memory", load: async () => (await import("./admission.js")).admission },
   { id: "compile", title: "2. Compile: full and incremental", load: async () => (await import("./compile.js")).compile },
   { id: "apply", title: "3. Apply: per-netns transaction cost vs its floor and iptables", load: async () => (await import("./apply.js")).apply },
@@ -25,6 +26,7 @@ const SECTIONS: readonly { id: string; title: string; load: () => Promise<Sectio
   { id: "hostile", title: "8. Hostile reviews: normal reviews beside a hostile client, and memory after", load: async () => (await import("./hostile.js")).hostile },
   { id: "matrix", title: "9. Matrix: every pod pair of a network against verdict pair by pair", load: async () => (await import("./matrix.js")).matrix },
   { id: "cni", title: "10. CNI meta-plugin: ADD and DEL through the shim and the daemon vs the delegates run directly", load: async () => (await import("./cni.js")).cni },
+  { id: "firstrun", title: "11. First run: a fresh clone's npm start and npx nadguard admit", optIn: true, load: async () => (await import("./firstrun.js")).firstRun },
 ];
 
 interface Args {
@@ -42,7 +44,10 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === "--only" || arg.startsWith("--only=")) args.only = new Set((arg.includes("=") ? arg.split("=")[1]! : (argv[++i] ?? "")).split(",").map((s) => s.trim()).filter(Boolean));
     else if (arg === "--out" || arg.startsWith("--out=")) args.out = arg.includes("=") ? arg.split("=")[1]! : (argv[++i] ?? args.out);
     else if (arg === "--help" || arg === "-h") {
-      process.stdout.write("usage: npm run bench [-- --full] [--only admission,compile,apply,datapath,convergence,kube,state,hostile,matrix,cni] [--out FILE]\n");
+      process.stdout.write(
+        "usage: npm run bench [-- --full] [--only admission,compile,apply,datapath,convergence,kube,state,hostile,matrix,cni,firstrun] [--out FILE]\n" +
+          "sections run by default: all but firstrun (opt-in: a fresh clone and its npm ci)\n",
+      );
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${arg}\n`);
@@ -95,7 +100,7 @@ async function main(): Promise<void> {
   );
   const results: SectionResult[] = [];
   for (const entry of SECTIONS) {
-    if (args.only && !args.only.has(entry.id)) continue;
+    if (args.only ? !args.only.has(entry.id) : entry.optIn) continue;
     const result = await runSection(entry, ctx);
     results.push(result);
     process.stdout.write(`${sectionText(result)}\n\n`);

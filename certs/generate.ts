@@ -4,8 +4,19 @@
 // 2048 bits (measured here), so nothing depends on whether forge detects it by itself (forge's pure
 // JavaScript fallback took ~370 ms and varies far more).
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
 import { isIP } from "node:net";
-import forge from "node-forge";
+import type Forge from "node-forge";
+
+/**
+ * node-forge, loaded on first use: it is a tenth of a second of CPU at start-up that the commands
+ * which only read certificates (`admit`, or `webhook` reusing its development certificates) skip.
+ */
+let loaded: typeof Forge | undefined;
+function forgeLib(): typeof Forge {
+  loaded ??= createRequire(import.meta.url)("node-forge") as typeof Forge;
+  return loaded;
+}
 
 /** A certificate and its private key, both PEM. */
 export interface PemPair {
@@ -46,8 +57,8 @@ export function generateCa(options: CaOptions): PemPair {
     { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: "subjectKeyIdentifier" },
   ]);
-  cert.sign(forgeKey.privateKey, forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key };
+  cert.sign(forgeKey.privateKey, forgeLib().md.sha256.create());
+  return { cert: forgeLib().pki.certificateToPem(cert), key };
 }
 
 /**
@@ -57,8 +68,8 @@ export function generateCa(options: CaOptions): PemPair {
 export function generateServingCertificate(ca: PemPair, options: ServingCertificateOptions): PemPair {
   const commonName = options.commonName ?? options.dnsNames[0] ?? options.ipAddresses[0];
   if (commonName === undefined) throw new Error("a serving certificate needs at least one DNS name or IP address");
-  const caCert = forge.pki.certificateFromPem(ca.cert);
-  const caKey = forge.pki.privateKeyFromPem(ca.key);
+  const caCert = forgeLib().pki.certificateFromPem(ca.cert);
+  const caKey = forgeLib().pki.privateKeyFromPem(ca.key);
   const { key, forgeKey } = generateRsaKey();
   const cert = newCertificate(forgeKey.publicKey, options.validityDays);
   cert.setSubject([{ name: "commonName", value: commonName }]);
@@ -71,24 +82,24 @@ export function generateServingCertificate(ca: PemPair, options: ServingCertific
     { name: "subjectKeyIdentifier" },
     { name: "authorityKeyIdentifier", keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
-  cert.sign(caKey, forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key };
+  cert.sign(caKey, forgeLib().md.sha256.create());
+  return { cert: forgeLib().pki.certificateToPem(cert), key };
 }
 
-function generateRsaKey(): { key: string; forgeKey: forge.pki.rsa.KeyPair } {
+function generateRsaKey(): { key: string; forgeKey: Forge.pki.rsa.KeyPair } {
   const { privateKey } = generateKeyPairSync("rsa", {
     modulusLength: RSA_BITS,
     publicKeyEncoding: { type: "spki", format: "pem" },
     privateKeyEncoding: { type: "pkcs8", format: "pem" },
   });
-  const forgePrivate = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
-  const forgePublic = forge.pki.rsa.setPublicKey(forgePrivate.n, forgePrivate.e);
+  const forgePrivate = forgeLib().pki.privateKeyFromPem(privateKey) as Forge.pki.rsa.PrivateKey;
+  const forgePublic = forgeLib().pki.rsa.setPublicKey(forgePrivate.n, forgePrivate.e);
   return { key: privateKey, forgeKey: { privateKey: forgePrivate, publicKey: forgePublic } };
 }
 
-function newCertificate(publicKey: forge.pki.rsa.PublicKey, validityDays: number): forge.pki.Certificate {
+function newCertificate(publicKey: Forge.pki.rsa.PublicKey, validityDays: number): Forge.pki.Certificate {
   if (!(validityDays > 0)) throw new Error(`validityDays must be positive, got ${validityDays}`);
-  const cert = forge.pki.createCertificate();
+  const cert = forgeLib().pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = randomSerialNumber();
   const now = Date.now();

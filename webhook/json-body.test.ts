@@ -1,7 +1,7 @@
 // The bounded body parser against JSON.parse: the same value for any JSON text however it is cut
 // into pieces, the same refusals, and a refusal naming the limit and where it was broken.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { hostileBody } from "../test/support/hostile-reviews.js";
 import { type JsonLimits, type ParseOptions, JsonBodyError, parseJsonBody } from "./json-body.js";
 
@@ -153,13 +153,31 @@ describe("parseJsonBody", () => {
     }
   });
 
+  it("builds nothing of a body that breaks a limit, wherever in the body it breaks it", async () => {
+    // A 2 MiB review whose last member is nested too deep: everything before it is valid JSON that
+    // a single pass would already have built (in pieces of 16 KiB) when it reaches the limit.
+    const items = Array.from({ length: 40_000 }, (_, i) => `{"name":"VAR_${i}","value":"${"v".repeat(i % 40)}"}`).join(",");
+    const text = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"uid-late-deep","object":{"env":[${items}],"deep":${"[".repeat(120)}${"]".repeat(120)}}}}`;
+    const parsed = vi.spyOn(JSON, "parse");
+    try {
+      const error = await refusal(text, { limits: { ...OPEN, maxDepth: 100 } });
+      expect(error.code).toBe("too-deep");
+      expect(error.envelope.uid).toBe("uid-late-deep");
+      // Only the envelope's strings were decoded (each with one JSON.parse of its token).
+      expect(parsed.mock.calls.map(([piece]) => String(piece).length).filter((length) => length > 100)).toEqual([]);
+    } finally {
+      parsed.mockRestore();
+    }
+  });
+
   it("gives the event loop back between slices of a large body, and not while a small one parses", async () => {
     const text = JSON.stringify({ items: Array.from({ length: 20_000 }, (_, i) => ({ name: `VAR_${i}`, value: "x".repeat(i % 50) })) });
     let pauses = 0;
-    // A slice of 0 ms: a pause at every clock reading, one per 16 KiB scanned.
+    // A slice of 0 ms: a pause at every clock reading, one per 16 KiB scanned, in each of the two
+    // passes (the limits checked over the whole body, then the values built).
     const value = await parse(text, { sliceMs: 0, pause: async () => void pauses++ });
     expect(value).toStrictEqual(JSON.parse(text));
-    expect(pauses).toBe(Math.ceil(Buffer.byteLength(text) / (16 * 1024)) - 1);
+    expect(pauses).toBe(2 * (Math.ceil(Buffer.byteLength(text) / (16 * 1024)) - 1));
     let small = 0;
     await parse('{"small":[1,2,3]}', { sliceMs: 0, pause: async () => void small++ });
     expect(small).toBe(0);

@@ -1,9 +1,9 @@
-// JSON request bodies with the work per body bounded. One pass over the raw bytes checks the
+// JSON request bodies with the work per body bounded. A first pass over the raw bytes checks the
 // syntax, the nesting depth, the length of every string and the number of objects and arrays
-// before anything is built, and the values are then built by the native JSON.parse in pieces of
-// at most CHUNK_BYTES: a small body is parsed in one call, a large one piece by piece with the
-// event loop given back between slices, so that a 7 MiB body never blocks the reviews of others
-// for more than a slice. The envelope fields kube-apiserver writes first (apiVersion, kind,
+// before anything is built (a body that breaks a limit costs that scan only), and a second pass
+// builds the values with the native JSON.parse in pieces of at most CHUNK_BYTES: a small body is
+// parsed in one call, a large one piece by piece with the event loop given back between slices
+// (in both passes), so that a 7 MiB body never blocks the reviews of others for more than a slice. The envelope fields kube-apiserver writes first (apiVersion, kind,
 // request.uid) are noted on the way, so that a refused review can still be answered with its uid.
 //
 // Same result as JSON.parse (the fuzz and unit tests compare them), and the same refusal of
@@ -116,7 +116,12 @@ interface Frame {
  */
 export async function parseJsonBody(body: Buffer, options: ParseOptions): Promise<unknown> {
   const quick = options.quick === false ? NOT_QUICK : quickParse(body, options.limits);
-  return quick !== NOT_QUICK ? quick : new BodyParser(body, options).run();
+  if (quick !== NOT_QUICK) return quick;
+  // Every limit is checked over the whole body before anything is built: a body that breaks one
+  // costs one scan, not the objects built up to the point where it breaks it (a million empty
+  // objects, a hundred thousand members, the garbage they leave).
+  await new BodyParser(body, options, false).run();
+  return new BodyParser(body, options).run();
 }
 
 const NOT_QUICK = Symbol("not quick");
@@ -156,6 +161,8 @@ class BodyParser {
   readonly #sliceMs: number;
   readonly #pause: () => Promise<void>;
   readonly #deadline: number;
+  /** false: check the syntax the scanner sees and every limit, build nothing. */
+  readonly #build: boolean;
   readonly #stack: Frame[] = [];
   /** Frames below this index are built piece by piece; the ones above are still text. */
   #built = 0;
@@ -172,13 +179,14 @@ class BodyParser {
   #at = 0;
   #state = VALUE;
 
-  constructor(body: Buffer, options: ParseOptions) {
+  constructor(body: Buffer, options: ParseOptions, build = true) {
     this.#buf = body;
     this.#limits = options.limits;
     this.#chunk = options.chunkBytes ?? CHUNK_BYTES;
     this.#sliceMs = options.sliceMs ?? SLICE_MS;
     this.#pause = options.pause ?? pauseImmediate;
     this.#deadline = options.deadline ?? Number.POSITIVE_INFINITY;
+    this.#build = build;
   }
 
   async run(): Promise<unknown> {
@@ -309,7 +317,7 @@ class BodyParser {
     const end = at + 1;
     if (!this.#isBuilt(frame)) {
       // Still text: part of its parent's next piece, or the whole body.
-      if (this.#stack.length === 0) this.#root = this.#parsePiece(this.#rootStart, end, this.#rootStart);
+      if (this.#stack.length === 0 && this.#build) this.#root = this.#parsePiece(this.#rootStart, end, this.#rootStart);
       return this.#completed(end);
     }
     this.#flush(frame);
@@ -329,10 +337,12 @@ class BodyParser {
 
   /** A child of the top frame (or the top-level value) ended at `end`; returns `end`. */
   #completed(end: number, built = false): number {
+    // Runs of children are what the build pass parses; the check pass keeps none.
+    if (!this.#build) return end;
     const frame = this.#topFrame;
     if (!frame) {
       // A top-level scalar.
-      if (this.#rootStart < 0 && !built) this.#root = this.#parsePiece(this.#skipBom(), end, 0);
+      if (this.#rootStart < 0 && !built && this.#build) this.#root = this.#parsePiece(this.#skipBom(), end, 0);
       return end;
     }
     if (!built) {
@@ -351,6 +361,7 @@ class BodyParser {
 
   /** Starts building every open frame that has grown past a piece, outermost first. */
   #promote(at: number): void {
+    if (!this.#build) return;
     while (this.#built < this.#stack.length && at - this.#stack[this.#built]!.start > this.#chunk) {
       const index = this.#built++;
       const frame = this.#stack[index]!;

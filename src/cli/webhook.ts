@@ -16,7 +16,7 @@ import type { AccessReviewer } from "../authz/nad-access.js";
 import { type ClusterState, stateDirSource } from "../cluster/cluster-state.js";
 import { type Config, loadConfig } from "../config/config.js";
 import { envFor, reportStateProblems } from "./env.js";
-import { type KubeFlags, kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } from "./kube.js";
+import type { KubeFlags } from "./kube.js";
 import { CommandError, UsageError, checkStateDir, parseListen } from "./io.js";
 import { parseLogLevel } from "./log.js";
 import { PACKAGE_ROOT } from "./package.js";
@@ -50,7 +50,7 @@ export async function runWebhook(options: WebhookCommandOptions, _out: (line: st
   let log: WebhookApp["log"] | undefined;
   const warn = (line: string): void => (log ? log.warn(line) : err(line));
   const registry = new Registry();
-  const { state, access } = clusterSource(options, config, registry, warn);
+  const { state, access } = await clusterSource(options, config, registry, warn);
   // Before the certificates: a webhook that cannot listen must leave --certs-dir as it was.
   await checkListenAddress(host, port).catch((error: Error) => {
     throw listenError(listen, error);
@@ -122,16 +122,19 @@ function listenError(listen: string, error: Error): CommandError {
   return new CommandError(`cannot listen on ${listen}: ${why[code] ?? error.message}`);
 }
 
-function clusterSource(
+async function clusterSource(
   options: WebhookCommandOptions,
   config: Config,
   registry: Registry,
   err: (line: string) => void,
-): { state: ClusterState; access?: AccessReviewer } {
+): Promise<{ state: ClusterState; access?: AccessReviewer }> {
   if (!options.kube) {
     const log = (line: string): void => err(`state: ${line}`);
     return { state: stateDirSource(options.state!, { registry, log, onError: (error) => log(error.message) }) };
   }
+  // Loaded only here: importing the Kubernetes client costs about a second of CPU, which
+  // `--state` (and `npm start`) should not pay.
+  const { kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } = await import("./kube.js");
   const kubeConfig = loadKubeConfig(options.kube);
   const failurePolicy = parseFailurePolicy(options.sarFailurePolicy);
   return {

@@ -1,0 +1,97 @@
+// What the one-shot commands and `webhook --state` load at start, run as a user runs them (child
+// processes of bin/nadguard.js): neither loads the Kubernetes client (about a second of CPU on the
+// project's machine, issue 16's "first run"), and `admit` does not load node-forge either. A module
+// hook records every package a process resolves; the timings themselves are in BENCHMARKS.md.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "..");
+const BIN = join(ROOT, "bin", "nadguard.js");
+
+let dir: string;
+/** `--import` module that registers a resolve hook printing `RESOLVED <url>` for each package file. */
+let hookImport: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "nadguard-startup-"));
+  const hooks = join(dir, "hooks.mjs");
+  await writeFile(
+    hooks,
+    `export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  if (resolved.url.includes("/node_modules/")) process.stderr.write("RESOLVED " + resolved.url + "\\n");
+  return resolved;
+}
+`,
+  );
+  hookImport = join(dir, "register.mjs");
+  await writeFile(hookImport, `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Packages (node_modules/NAME or @scope/NAME) a process resolved, from its stderr. */
+function packages(stderr: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of stderr.matchAll(/^RESOLVED .*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)) names.add(match[1]!);
+  return names;
+}
+
+function collect(child: ChildProcess): { stdout: string; stderr: string } {
+  const output = { stdout: "", stderr: "" };
+  child.stdout!.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
+  return output;
+}
+
+describe("start-up imports", () => {
+  it("admit loads neither the Kubernetes client nor node-forge", async () => {
+    const child = spawn(process.execPath, ["--import", hookImport, BIN, "admit", "examples/pods/tenant-a-web.yaml", "--state", "examples/cluster", "--as", "alice"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const output = collect(child);
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(code).toBe(0);
+    expect(output.stdout).toMatch(/^ALLOWED/m);
+    const loaded = packages(output.stderr);
+    expect(loaded).toContain("zod"); // the hook sees packages at all
+    expect(loaded).not.toContain("@kubernetes/client-node");
+    expect(loaded).not.toContain("node-forge");
+  }, 60_000);
+
+  it("webhook --state starts listening without loading the Kubernetes client", async () => {
+    const certsDir = join(dir, "certs");
+    const child = spawn(process.execPath, ["--import", hookImport, BIN, "webhook", "--state", "examples/cluster", "--listen", "127.0.0.1:0", "--certs-dir", certsDir], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const output = collect(child);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setInterval(() => {
+          if (/nadguard webhook listening on https:\/\/127\.0\.0\.1:\d+/.test(output.stderr)) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 20);
+        child.once("exit", (code) => {
+          clearInterval(timer);
+          reject(new Error(`webhook exited with ${code}: ${output.stderr}`));
+        });
+      });
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));
+    }
+    const loaded = packages(output.stderr);
+    expect(loaded).toContain("fastify");
+    expect(loaded).not.toContain("@kubernetes/client-node");
+  }, 60_000);
+});
