@@ -1,4 +1,4 @@
-// Benchmark 9 — the CNI meta-plugin (issue 11, "Done when"): what a pod's ADD and DEL cost through
+// Benchmark 10 — the CNI meta-plugin: what a pod's ADD and DEL cost through
 // the shim `nadguard-cni` and the daemon `nadguard node` against the floor, the same delegate
 // plugins run directly one after another as a runtime would exec them, for eth0 + 1 and eth0 + 2
 // secondary networks (bridge + host-local each, the pods' namespace isolated by a policy, so the
@@ -228,10 +228,10 @@ export const cni: Section = {
           `Through the meta-plugin an ADD of eth0 + 1 costs ${rows[0]?.[4] ?? "–"} times the delegates alone; the extra is the shim's process start, the daemon's decision, plan and table install, and the cache files written (and fsync'ed) before and after the delegates.`,
           ...addMedians.map(
             (m) =>
-              `Against the issue's target for eth0 + ${m.n} (ADD ≤ 1.25× the direct delegates plus the shim's start): median ADD ${ms(m.meta)} vs ${ms(m.direct + summarize(startup.shim).median)} = ${ratio(m.meta / (m.direct + summarize(startup.shim).median))}.`,
+              `Against the target for eth0 + ${m.n} (ADD ≤ 1.25× the direct delegates plus the shim's start): median ADD ${ms(m.meta)} vs ${ms(m.direct + summarize(startup.shim).median)} = ${ratio(m.meta / (m.direct + summarize(startup.shim).median))}.`,
           ),
-          `The shim starts in ${msPair(summarize(startup.shim))} against ${msPair(summarize(startup.node))} for an empty node process (ratio ${ratioPair(pairedRatios(startup.shim, startup.node))}; the issue's target is 1.5×).`,
-          `${burst} pods attached 4 at a time: ${burstAdd.errors.length} errors, ${ms(burstAdd.wall)} in all; the daemon held ${bytes(rssAfterBurst)} RSS after the burst (the issue's target: 150 MB), ${bytes(rss)} after every DEL. The daemon runs from dist/ when it is built and newer than the sources, else through tsx, whose compiler adds to its memory.`,
+          `The shim starts in ${msPair(summarize(startup.shim))} against ${msPair(summarize(startup.node))} for an empty node process (ratio ${ratioPair(pairedRatios(startup.shim, startup.node))}; target: 1.5×).`,
+          `${burst} pods attached 4 at a time: ${burstAdd.errors.length} errors, ${ms(burstAdd.wall)} in all; the daemon held ${bytes(rssAfterBurst)} RSS after the burst (target: 150 MB), ${bytes(rss)} after every DEL. The daemon runs from dist/ when it is built and newer than the sources, else through tsx, whose compiler adds to its memory.`,
         ],
       };
     } finally {

@@ -1,4 +1,4 @@
-// Benchmark 9 — first run, as a new user meets nadguard (issue 16): a fresh `git clone` of this
+// Benchmark 11 — first run, as a new user meets nadguard: a fresh `git clone` of this
 // repository into a temporary directory, `npm ci` there, then the time from `npm ci` finishing to
 // `npm start -- --listen 127.0.0.1:PORT` answering its first AdmissionReview over TLS, a second
 // start (certificates reused), and the wall time of `npx nadguard admit` against `node -e ''`
@@ -18,7 +18,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The review and the pod README's quick start uses. */
 const REVIEW = "examples/reviews/pod-tenant-a-allowed.json";
 const ADMIT = ["nadguard", "admit", "examples/pods/tenant-a-web.yaml", "--state", "examples/cluster", "--as", "alice"];
-/** Issue 16's targets. */
+/** The first-run targets (BENCHMARKS.md, summary). */
 const START_TARGET_MS = 5000;
 const ADMIT_TARGET_MS = 1000;
 

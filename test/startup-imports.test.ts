@@ -1,6 +1,6 @@
 // What the one-shot commands and `webhook --state` load at start, run as a user runs them (child
 // processes of bin/nadguard.js): neither loads the Kubernetes client (about a second of CPU on the
-// project's machine, issue 16's "first run"), and `admit` does not load node-forge either. A module
+// project's machine, BENCHMARKS.md's "first run"), and `admit` does not load node-forge either. A module
 // hook records every package a process resolves; the timings themselves are in BENCHMARKS.md.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

@@ -69,7 +69,7 @@ function integer(values: Values, key: string): number | undefined {
   return Number(value);
 }
 
-/** What-if flags of `verdict` and `matrix` (issue 14). */
+/** What-if flags of `verdict` and `matrix`. */
 const WHAT_IF_OPTIONS: Command["options"] = {
   with: { type: "string", multiple: true, default: [] },
   without: { type: "string", multiple: true, default: [] },

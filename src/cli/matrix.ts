@@ -1,6 +1,6 @@
 // `nadguard matrix --state DIR --network NS/NAD [--port P[/PROTO]]… [--namespace NS]… [--selector
 // LABELS] [--with FILE]… [--without KIND/NS/NAME]… [--diff] [--output table|json|markdown]`: the
-// reachability of every pod pair on one network (issue 14), from the same model as `verdict` and
+// reachability of every pod pair on one network, from the same model as `verdict` and
 // the compiler; with a what-if, as the cluster would be; with `--diff`, only what the what-if
 // opens and closes (exit 4 when anything does).
 import { InputError, formatProblem } from "../api/errors.js";

@@ -1,4 +1,4 @@
-// `nadguard node`: the node daemon of the CNI meta-plugin (issue 11). One process per node that
+// `nadguard node`: the node daemon of the CNI meta-plugin. One process per node that
 // serves the shim's CNI calls on `<socketDir>/nadguard.sock` (src/cni/server.ts, daemon.ts), keeps
 // `<cniConfigDir>/00-nadguard.conflist` in step with the cluster network's config, and runs the
 // node enforcer (src/enforcer) in the same process, so that an ADD installs the pod's table itself

@@ -1,4 +1,4 @@
-// The network-status the node daemon records in a state directory (issue 11, point 7):
+// The network-status the node daemon records in a state directory:
 // `<state>/.nadguard/network-status/<namespace>/<pod>.json`, the annotation's JSON list, kept apart
 // from the state files as the API server keeps a pod's status apart from its spec. The walk of the
 // state files skips `.nadguard`; these files are read here and laid over their pods' annotation

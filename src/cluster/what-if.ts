@@ -1,4 +1,4 @@
-// What-if changes for `nadguard matrix` and `verdict` (issue 14): the cluster as it would be with
+// What-if changes for `nadguard matrix` and `verdict`: the cluster as it would be with
 // the objects of some files added (replacing objects of the same kind, namespace and name) and
 // some objects removed. The files are read as state files (state-file.ts: the same schemas), and
 // the changed snapshot is built by the same SnapshotBuilder as the state directory, so defaults

@@ -1,4 +1,4 @@
-// The daemon config file: the defaults of issue 11 (point 7), JSON and YAML alike, and refusals
+// The daemon config file: the documented defaults (README, nadguard node), JSON and YAML alike, and refusals
 // that name the file and the key.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 describe("the daemon config", () => {
-  it("has the issue's defaults without a file", async () => {
+  it("has README's defaults without a file", async () => {
     expect(await loadDaemonConfig(undefined)).toEqual(DEFAULT_DAEMON_CONFIG);
     expect(DEFAULT_DAEMON_CONFIG).toEqual({
       socketDir: "/run/nadguard",

@@ -1,5 +1,5 @@
 // The node daemon's config file (`nadguard node --daemon-config FILE`), JSON or YAML. Its keys
-// follow Multus' daemon-config.json where the meaning is the same (issue 11, point 7), each with the
+// follow Multus' daemon-config.json where the meaning is the same (README, `nadguard node`), each with the
 // default given there; unknown keys are rejected with their path, as in the main config file, so a
 // typo never silently changes where the daemon listens or what it attaches.
 import { z } from "zod";

@@ -1,4 +1,4 @@
-// The node daemon's CNI handler (`nadguard node`, issue 11 points 2, 5, 6 and 8): what the socket
+// The node daemon's CNI handler (`nadguard node`): what the socket
 // (server.ts) runs for each call the shim forwards.
 // - ADD: the pod from CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID) found in the cluster
 //   state (waiting briefly for a lagging one), else built from the pod annotations containerd sends
@@ -12,7 +12,7 @@
 //   every cached attachment whose container is not in `cni.dev/valid-attachments`.
 // One container's calls run one after another, the whole ADD included (a runtime that gives up on a
 // slow ADD sends DEL while it runs). The handler knows no Kubernetes client, no admission and no nft:
-// those come in through the seams, so that the import direction of DESIGN.md holds.
+// those come in through the seams, so that the import direction of README's Architecture section holds.
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type Result, fail, formatProblem, ok } from "../api/errors.js";

@@ -48,8 +48,8 @@ export function parseNetworkStatus(value: string): Result<NetworkStatusEntry[], 
 }
 
 /**
- * Where a state directory keeps the network-status the node daemon recorded for a pod (issue 11,
- * point 7): `<state>/.nadguard/network-status/<namespace>/<pod>.json`, the annotation's JSON list,
+ * Where a state directory keeps the network-status the node daemon recorded for a pod
+ * (README, state directory): `<state>/.nadguard/network-status/<namespace>/<pod>.json`, the annotation's JSON list,
  * overlaid on the pod by every reader of the state directory, as the API server keeps a pod's status.
  */
 export const NADGUARD_STATE_DIR = ".nadguard";

@@ -1,4 +1,4 @@
-// `nadguard lint`'s checks (issue 14): what makes a MultiNetworkPolicy silently do nothing, or
+// `nadguard lint`'s checks: what makes a MultiNetworkPolicy silently do nothing, or
 // something else than its author meant. Each check is a small pure function of one policy and its
 // context (the snapshot, the config, the policy model that `verdict` and the compiler use) and
 // returns findings: a severity (an error is a policy that is not enforced or cannot mean what it

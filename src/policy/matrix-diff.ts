@@ -1,4 +1,4 @@
-// What a change of the cluster opens and closes (issue 14, `--diff`): the cells of two matrices of
+// What a change of the cluster opens and closes (`--diff`): the cells of two matrices of
 // the same network and ports (before and after a what-if) whose verdict differs, or the families
 // of two verdicts of one pair, each with the rule responsible, read from the two full verdicts of
 // the cell (the deciding policies and rules of both sides). A flow is one pair and port; its

@@ -1,4 +1,4 @@
-// The reachability matrix of one network (issue 14): for every pair of pods attached to it, every
+// The reachability matrix of one network: for every pair of pods attached to it, every
 // port asked and every address family both pods have there, whether a new connection is allowed,
 // and which side decides. It is the verdict oracle (verdict.ts) over every pair, on one model: the
 // interface models are built once per pod instead of once per probe, and for each port the entries

@@ -4,7 +4,7 @@
 // the netns and prevResult), DEL at once after a failed ADD, the plugin killed and DEL sent when
 // the caller's deadline passes during ADD, a sandbox kept while DEL fails, and a node without a
 // conf (its first sandbox cannot even be removed) until one is renamed into conf_dir. These are
-// the behaviours CNI-NOTES.md lists and that nadguard's meta-plugin must survive; each test checks
+// the behaviours of containerd 1.6's CRI (observed on this project's machine) and that nadguard's meta-plugin must survive; each test checks
 // the node is left as the pod found it.
 import { randomUUID } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";

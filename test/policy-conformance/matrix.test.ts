@@ -1,4 +1,4 @@
-// The reachability matrix on the conformance grid (issue 14): for every scenario and probe, every
+// The reachability matrix on the conformance grid: for every scenario and probe, every
 // cell agrees with `verdictOf` asked pair by pair (outcome, and the full verdict with its deciding
 // rules) and with the hand-written truth table; and each kind of what-if change shows exactly the
 // cells that the grid's oracle (verdict and rendered tables, both families) says change, with the

@@ -74,7 +74,7 @@ export interface ContainerdNodeOptions {
   /**
    * Writes the CNI conf_dir before containerd starts (the suite's networks: the one line to change
    * to put nadguard's shim in place of a reference conflist). A conf written later is picked up too,
-   * when written in place or renamed within conf_dir (CNI-NOTES.md).
+   * when written in place or renamed within conf_dir (observed with containerd 1.6).
    */
   readonly writeConf: (node: NodePaths) => Promise<void | ConfCleanup>;
   /**
@@ -202,7 +202,7 @@ disabled_plugins = [
 
 [${cri}]
   sandbox_image = ${q(pauseReference(paths))}
-  # root here may lack CAP_SYS_RESOURCE (CNI-NOTES.md)
+  # root here may lack CAP_SYS_RESOURCE (observed with containerd 1.6)
   restrict_oom_score_adj = true
   # pods' netns under the state dir, not /var/run/netns
   netns_mounts_under_state_dir = true
