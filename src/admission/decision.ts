@@ -3,6 +3,7 @@
 import type { AdmissionResponse } from "../api/admission-review.js";
 import type { Snapshot } from "../api/snapshot.js";
 import type { AccessReviewer } from "../authz/nad-access.js";
+import type { AccessTrail } from "../authz/network-access.js";
 import type { Config } from "../config/config.js";
 import type { JsonPatchOp } from "./json-patch.js";
 
@@ -26,8 +27,18 @@ export interface ResolvedAttachment {
   readonly network: string;
   readonly cniType?: string;
   readonly resourceName?: string;
-  /** How access was granted, e.g. `own namespace` or `RoleBinding tenant-b/x → ClusterRole y`. */
-  readonly access?: string;
+  /** What granted the pod `use` of the NAD; its `summary` reads `allowed by RoleBinding tenant-b/x → ClusterRole y, granted to …`. */
+  readonly access?: AccessTrail;
+}
+
+/** A reference a pod was denied: the grant it lacked, or a NAD that does not exist. */
+export interface RefusedAttachment {
+  readonly interfaceName: string;
+  /** `namespace/name` of the NAD. */
+  readonly network: string;
+  /** Allowed with `notFound` (the NAD does not exist), else what was missing (`access.missing`). */
+  readonly access: AccessTrail;
+  readonly notFound: boolean;
 }
 
 export interface Decision {
@@ -38,6 +49,8 @@ export interface Decision {
   readonly patch: readonly JsonPatchOp[];
   readonly warnings: readonly string[];
   readonly attachments: readonly ResolvedAttachment[];
+  /** Pods denied because of their networks (forbidden, not found): the references refused, in order. */
+  readonly refused?: readonly RefusedAttachment[];
 }
 
 /** What every decision reads: the snapshot, the config and who answers access questions. */
