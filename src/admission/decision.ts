@@ -60,6 +60,14 @@ export interface AdmissionEnv {
   readonly access: AccessReviewer;
 }
 
+/**
+ * The deadline of one review (the webhook's ReviewContext fits): aborted when the review's time is
+ * up. Read `signal` only where it is used: reading it may allocate an AbortController.
+ */
+export interface Deadline {
+  readonly signal: AbortSignal;
+}
+
 export const ALLOW: Decision = { allowed: true, patch: [], warnings: [], attachments: [] };
 
 export function deny(reason: DenialReason, message: string, extra: Partial<Decision> = {}): Decision {

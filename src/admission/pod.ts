@@ -19,7 +19,7 @@ import {
 } from "../api/objects.js";
 import { type NetworkAttachment, resolveNetworks } from "../authz/network-access.js";
 import { nadCniInfo } from "../networks/nad-config.js";
-import { ALLOW, type AdmissionEnv, type Decision, type ResolvedAttachment, deny } from "./decision.js";
+import { ALLOW, type AdmissionEnv, type Deadline, type Decision, type ResolvedAttachment, deny } from "./decision.js";
 import { MAX_LISTED_PROBLEMS, type Unlisted, explainProblems, formatCount } from "./denial.js";
 import { diff } from "./json-patch.js";
 import {
@@ -61,8 +61,8 @@ function networksChanged(request: AdmissionRequest): boolean {
   );
 }
 
-/** `signal`: the review's deadline; it aborts the access reviews still pending (admitPod then rejects). */
-export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint, signal?: AbortSignal): Promise<Decision> {
+/** When `deadline` aborts, the access reviews still pending are aborted and admitPod rejects. */
+export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint, deadline?: Deadline): Promise<Decision> {
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return ALLOW;
   const networks = peekAnnotation(request.object, ANNOTATION_NETWORKS);
   const defaultNetwork = peekAnnotation(request.object, ANNOTATION_DEFAULT_NETWORK);
@@ -107,7 +107,10 @@ export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, end
       authorization: env.config.authorization,
       multusNamespace: env.config.multus.namespace,
       reviewer: env.access,
-      signal,
+      // Read only when an access review is asked (reading the review's signal allocates).
+      get signal() {
+        return deadline?.signal;
+      },
       maxProblems: MAX_LISTED_PROBLEMS,
     },
   );

@@ -156,16 +156,18 @@ export async function resolveNetworks(request: NetworkRequest, context: NetworkA
   const refused: RefusedNetwork[] = [];
   const reported = new Set<string>();
   let forbidden = false;
+  // The offline evaluator answers at once: its callers need not produce a signal (that may allocate).
+  const signal = context.reviewer.kind === "offline-rbac" ? undefined : context.signal;
   for (let i = 0; i < references.length; i++) {
     if (problems.length === maxProblems) {
       return { ok: false, reason: refusalReason(forbidden), problems, unlisted: countUnchecked(references, i, decisions), refused };
     }
-    context.signal?.throwIfAborted();
+    signal?.throwIfAborted();
     const reference = references[i]!;
     const key = objectKey(reference.selection.namespace, reference.selection.name);
     let trail = decisions.get(key);
     if (!trail) {
-      const decision = await authorize(reference, request, context);
+      const decision = await authorize(reference, request, context, signal);
       trail = { ...accessTrail(decision, request, reference, context), decision };
       decisions.set(key, trail);
     }
@@ -194,7 +196,7 @@ export async function resolveNetworks(request: NetworkRequest, context: NetworkA
 
 const refusalReason = (forbidden: boolean): "network-forbidden" | "network-not-found" => (forbidden ? "network-forbidden" : "network-not-found");
 
-function authorize(reference: Reference, request: NetworkRequest, context: NetworkAccessContext): Promise<NadAccessDecision> {
+function authorize(reference: Reference, request: NetworkRequest, context: NetworkAccessContext, signal: AbortSignal | undefined): Promise<NadAccessDecision> {
   return authorizeNadUse(
     {
       podNamespace: request.namespace,
@@ -209,7 +211,7 @@ function authorize(reference: Reference, request: NetworkRequest, context: Netwo
     },
     context.authorization,
     context.reviewer,
-    context.signal,
+    signal,
   );
 }
 
