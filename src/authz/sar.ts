@@ -289,7 +289,6 @@ export function sarReviewer(source: KubeConfig | SarSender, options: SarReviewer
       entry.waiting = Infinity;
       return entry.answer;
     }
-    if (signal.aborted) return Promise.reject(signal.reason as Error);
     entry.waiting += 1;
     return new Promise<AccessResult>((resolve, reject) => {
       const onAbort = (): void => {
@@ -315,6 +314,8 @@ export function sarReviewer(source: KubeConfig | SarSender, options: SarReviewer
         metrics?.lookup("hit");
         return cached;
       }
+      // The review that asks is over: no request for it.
+      if (signal?.aborted) return Promise.reject(signal.reason as Error);
       const running = inflight.get(key);
       if (running) {
         metrics?.lookup("shared");
