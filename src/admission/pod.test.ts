@@ -104,7 +104,7 @@ describe("NAD resolution", () => {
       allowed: true,
       mode: "rbac",
       reason: "own-namespace",
-      summary: `allowed: in the pod's own namespace tenant-a (under authorization mode "rbac")`,
+      summary: `allowed: in the pod's own namespace tenant-a (authorization mode "rbac")`,
     };
     expect(decision.attachments).toEqual([
       { interfaceName: "data0", network: "tenant-a/macvlan-a", cniType: "macvlan", access },
@@ -368,7 +368,7 @@ describe("the default-network annotation", () => {
         interfaceName: "eth0",
         network: "infra/shared",
         cniType: "bridge",
-        access: { allowed: true, mode: "rbac", reason: "global-namespace", summary: 'allowed: infra is a global namespace (globalNamespaces, under authorization mode "rbac")' },
+        access: { allowed: true, mode: "rbac", reason: "global-namespace", summary: 'allowed: infra is a global namespace (authorization mode "rbac")' },
       },
     ]);
   });

@@ -90,7 +90,7 @@ describe("pod templates, judged as the pods their controllers create", () => {
           network: "tenant-b/sriov-fast",
           cniType: "sriov",
           resourceName: "intel.com/sriov_netdevice",
-          access: { allowed: true, mode: "rbac", reason: "own-namespace", summary: `allowed: in the pod's own namespace tenant-b (under authorization mode "rbac")` },
+          access: { allowed: true, mode: "rbac", reason: "own-namespace", summary: `allowed: in the pod's own namespace tenant-b (authorization mode "rbac")` },
         },
       ],
     });

@@ -45,6 +45,7 @@ import {
   type NadGrant,
   authorizeNadUse,
 } from "./nad-access.js";
+import { serviceAccountUsername } from "./rbac.js";
 
 export interface NetworkRequest {
   /** The pod's namespace: bare names in the networks annotation resolve here. */
@@ -282,7 +283,7 @@ function countUnchecked(references: readonly Reference[], from: number, decided:
 function accessTrail(decision: NadAccessDecision, request: NetworkRequest, reference: Reference, context: NetworkAccessContext): AccessTrail {
   const mode = context.authorization.mode;
   const nadNamespace = reference.selection.namespace;
-  const under = `under authorization mode "${mode}"`;
+  const under = `authorization mode "${mode}"`;
   if (!decision.allowed) {
     return { allowed: false, mode, reason: decision.reason, missing: decision.missing, summary: `denied: missing ${decision.missing}` };
   }
@@ -292,21 +293,32 @@ function accessTrail(decision: NadAccessDecision, request: NetworkRequest, refer
     case "own-namespace":
       return { allowed: true, mode, reason: decision.reason, summary: `allowed: in the pod's own namespace ${request.namespace} (${under})` };
     case "global-namespace":
-      return { allowed: true, mode, reason: decision.reason, summary: `allowed: ${nadNamespace} is a global namespace (globalNamespaces, ${under})` };
+      return { allowed: true, mode, reason: decision.reason, summary: `allowed: ${nadNamespace} is a global namespace (${under})` };
     case "rbac": {
       const kind = context.reviewer.kind ?? "offline-rbac";
       const grants = decision.grants ?? [];
-      const summary = `allowed by ${grants.map((grant) => describeGrant(grant, kind)).join("; and by ")}`;
+      const holder = holderOf(request);
+      const summary = `allowed by ${grants.map((grant) => describeGrant(grant, kind, holder)).join("; and by ")}`;
       return { allowed: true, mode, reason: decision.reason, reviewer: kind, grants, summary };
     }
   }
 }
 
-/** `RoleBinding ns/x → ClusterRole y, granted to alice`, or `SubjectAccessReview (its reason), for alice`. */
-function describeGrant(grant: NadGrant, kind: "offline-rbac" | "subjectaccessreview"): string {
-  if (kind === "offline-rbac") return `${grant.grantedBy ?? "RBAC"}, granted to ${grant.subject}`;
-  const reason = grant.grantedBy && grant.grantedBy !== "SubjectAccessReview" ? ` (${grant.grantedBy})` : "";
-  return `SubjectAccessReview${reason}, for ${grant.subject}`;
+/** Names a grant's subject: `the pod's service account system:serviceaccount:ns:sa` or `the requesting user alice`. */
+function holderOf(request: NetworkRequest): (subject: string) => string {
+  const serviceAccount = serviceAccountUsername(request.namespace, request.serviceAccountName || "default");
+  const role = request.grantee === "both" ? "updating" : "requesting";
+  return (subject) => (subject === serviceAccount ? `the pod's service account ${subject}` : `the ${role} user ${subject}`);
+}
+
+/**
+ * `RoleBinding ns/x → ClusterRole y, granted to the requesting user alice`, or
+ * `SubjectAccessReview for the requesting user alice: <the API server's reason>`.
+ */
+function describeGrant(grant: NadGrant, kind: "offline-rbac" | "subjectaccessreview", holder: (subject: string) => string): string {
+  if (kind === "offline-rbac") return `${grant.grantedBy ?? "RBAC"}, granted to ${holder(grant.subject)}`;
+  const reason = grant.grantedBy && grant.grantedBy !== "SubjectAccessReview" ? `: ${grant.grantedBy}` : "";
+  return `SubjectAccessReview for ${holder(grant.subject)}${reason}`;
 }
 
 function forbiddenMessage(decision: NadAccessDecision & { allowed: false }, reference: Reference, request: NetworkRequest, context: NetworkAccessContext): string {

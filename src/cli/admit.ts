@@ -60,8 +60,19 @@ function requestsFor(manifests: Manifests, options: AdmitOptions): AdmissionRequ
   return requests as AdmissionRequest[];
 }
 
-function review(judged: Judged): AdmissionReviewResponse {
-  return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: toAdmissionResponse(judged.request.uid, judged.decision) };
+/**
+ * The AdmissionReview /mutate answers, plus what kube-apiserver never sees: the pod's `attachments`
+ * (allowed: each with its access trail) or the networks it was `refused` (what was missing).
+ */
+function review(judged: Judged): AdmissionReviewResponse & Pick<Decision, "refused"> & { attachments?: Decision["attachments"] } {
+  const { decision } = judged;
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    response: toAdmissionResponse(judged.request.uid, decision),
+    ...(decision.attachments.length > 0 && { attachments: decision.attachments }),
+    ...(decision.refused && decision.refused.length > 0 && { refused: decision.refused }),
+  };
 }
 
 /** `file:line`, then the document and list position when the file has several. */
@@ -112,12 +123,28 @@ function printDetails(decision: Decision, out: (line: string) => void): void {
     const rows = decision.attachments.map((a) => [a.interfaceName, a.network, a.cniType ?? "?", a.resourceName ?? ""]);
     for (const line of table([["INTERFACE", "NETWORK", "CNI TYPE", "RESOURCE"], ...rows])) out(`  ${line}`);
   }
+  printAccess(decision, out);
   if (decision.patch.length > 0) {
     out("");
     out("patch:");
     for (const op of decision.patch) out(`  ${formatOp(op)}`);
   }
   for (const warning of decision.warnings) out(`warning: ${warning}`);
+}
+
+/**
+ * Per network, what granted the pod its use (`allowed by RoleBinding ns/x → ClusterRole y, granted
+ * to …`) or, when denied, what was missing.
+ */
+function printAccess(decision: Decision, out: (line: string) => void): void {
+  const rows = [
+    ...decision.attachments.flatMap((a) => (a.access ? [[a.interfaceName, a.network, a.access.summary]] : [])),
+    ...(decision.refused ?? []).map((r) => [r.interfaceName, r.network, r.notFound ? `missing: NetworkAttachmentDefinition ${r.network} does not exist` : r.access.summary]),
+  ];
+  if (rows.length === 0) return;
+  out("");
+  out("access:");
+  for (const line of table(rows)) out(`  ${line}`);
 }
 
 /** One element of the JSON array printed for several objects. */
