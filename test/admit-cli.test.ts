@@ -63,7 +63,17 @@ describe("nadguard admit reads manifests as kubectl does", () => {
     const { code, out, stderr } = await admit(file);
     expect({ code, out }).toEqual({
       code: 0,
-      out: ["ALLOWED", "", "attachments:", "  INTERFACE  NETWORK                  CNI TYPE  RESOURCE", "  net1       tenant-b/ipvlan-storage  ipvlan", ""].join("\n"),
+      out: [
+        "ALLOWED",
+        "",
+        "attachments:",
+        "  INTERFACE  NETWORK                  CNI TYPE  RESOURCE",
+        "  net1       tenant-b/ipvlan-storage  ipvlan",
+        "",
+        "access:",
+        `  net1  tenant-b/ipvlan-storage  allowed: in the pod's own namespace tenant-b (authorization mode "rbac")`,
+        "",
+      ].join("\n"),
     });
     expect(stderr).toBe(`warning: ${file}:9: duplicate key "k8s.v1.cni.cncf.io/networks" (also at line 8); the last value wins, as in kubectl\n`);
   });
@@ -136,7 +146,10 @@ describe("nadguard admit on workloads: the pods they will create", () => {
       out:
         "DENIED (network-not-found)  Deployment tenant-b/batch (pod template spec.template)\n" +
         'Deployment tenant-b/batch (pod template spec.template): pod tenant-b/batch-<generated>: element 1 ("storage"): ' +
-        "NetworkAttachmentDefinition tenant-b/storage does not exist; NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n",
+        "NetworkAttachmentDefinition tenant-b/storage does not exist; NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n" +
+        "\n" +
+        "access:\n" +
+        "  net1  tenant-b/storage  missing: NetworkAttachmentDefinition tenant-b/storage does not exist\n",
     });
   });
 
@@ -150,6 +163,10 @@ describe("nadguard admit on workloads: the pods they will create", () => {
         "attachments:",
         "  INTERFACE  NETWORK                       CNI TYPE  RESOURCE",
         "  fast0      shared-networks/sriov-shared  sriov     intel.com/sriov_vf_shared",
+        "",
+        "access:",
+        "  fast0  shared-networks/sriov-shared  allowed by RoleBinding shared-networks/tenant-a-uses-shared-networks → ClusterRole nadguard:nad-user, " +
+          "granted to the pod's service account system:serviceaccount:tenant-a:default",
         "",
       ].join("\n"),
     });
