@@ -1,0 +1,191 @@
+// Every code a Problem can carry, with its meaning in one line: the registry behind Problem.code
+// (errors.ts), so that a misspelt code does not compile, and the list README.md prints under
+// "Problem codes" (a test holds the two equal). A code is `area.what`; add a code here before
+// using it, and keep its line in README.md in step.
+
+export const PROBLEM_CODES = {
+  // Input files of the commands (`nadguard admit FILE`, --config FILE).
+  "input.read": "the input file cannot be read",
+  "input.empty": "the input file holds no object",
+  "input.yaml": "the input is not valid YAML",
+  "input.json": "the input is not valid JSON (or a JSON stream that does not close)",
+  "input.kind": "an object lacks kind or apiVersion",
+  "input.list": "a list's items are not an array of objects, or a list is nested in a list",
+  "input.not-object": "a document or list item is not an object",
+  "input.review": "an AdmissionReview of the input does not match the AdmissionReview v1 schema",
+  "config.read": "the configuration file cannot be read",
+  "config.yaml": "the configuration file is not valid YAML",
+  config: "a configuration key is unknown or its value is invalid",
+  schema: "a value does not match its schema",
+
+  // The state directory and the snapshot built from it.
+  "state.read": "a state file or directory cannot be read",
+  "state.empty": "the state directory holds no state file",
+  "state.yaml": "a state file is not valid YAML",
+  "state.not-object": "a document of a state file is not a Kubernetes object",
+  "state.no-kind": "an object of a state file has no kind",
+  "state.no-name": "an object has no metadata.name and is skipped",
+  "state.invalid": "an object does not match the schema of its kind",
+  "state.duplicate": "an object is defined twice; the later one is ignored",
+  "state.kind-ignored": "an object of a kind nadguard does not read is ignored",
+
+  // The networks and default-network annotations of a pod.
+  "selection.not-string": "a network annotation is not a string",
+  "selection.empty-element": "an element of the annotation is empty",
+  "selection.invalid-json": "the annotation starts like JSON but is not valid JSON",
+  "selection.not-a-list": "the JSON form of the annotation is not a list",
+  "selection.not-an-object": "an element of the JSON list is not an object",
+  "selection.missing-name": "an element names no network",
+  "selection.bad-name": "a network name is not a valid object name",
+  "selection.bad-namespace": "a namespace is not a valid namespace name",
+  "selection.bad-interface": "a requested interface name is not a valid Linux interface name",
+  "selection.too-many-slashes": "an element has more than one '/'",
+  "selection.too-many-ats": "an element has more than one '@'",
+  "selection.duplicate-interface": "two elements give the pod the same interface name",
+  "selection.multiple-default-networks": "the default-network annotation names more than one network",
+  "selection.unknown-key": "an element has a key the multi-net spec does not define",
+  "selection.wrong-type": "a key of an element has a value of the wrong type",
+  "selection.bad-ip": "an address of an element is not an IP address or CIDR",
+  "selection.bad-mac": "a mac of an element is not a MAC address",
+  "selection.bad-port": "a port mapping's port is missing or not in 1-65535",
+  "selection.bad-protocol": "a port mapping's protocol is not TCP, UDP or SCTP",
+  "selection.bad-bandwidth": "a bandwidth value is not a whole number, or a burst is over 4 GB",
+  "selection.rate-without-burst": "a bandwidth rate is given without its burst",
+  "selection.burst-without-rate": "a bandwidth burst is given without its rate",
+  "selection.ips-with-claim": "an element gives both ips and ipam-claim-reference",
+  "selection.multiple-default-routes": "more than one element carries default-route",
+  "selection.bad-infiniband-guid": "an infiniband-guid is not an InfiniBand GUID",
+
+  // NAD resolution and authorization (src/authz/network-access.ts).
+  "network.forbidden": "the pod may not use the NAD (authorization mode, RBAC or SubjectAccessReview)",
+  "network.not-found": "the NAD does not exist",
+
+  // NetworkAttachmentDefinitions.
+  "nad.schema": "a NetworkAttachmentDefinition does not match its schema",
+  "nad.bad-name": "a NAD's name is not a DNS-1123 label",
+  "nad.bad-node-selector": "a NAD's node-selector annotation is not a list of label key=value pairs",
+  "nad.bad-resource-name": "a NAD's resourceName annotation is not a valid extended resource name",
+
+  // The CNI config inside a NAD (src/networks/cni-*.ts) and the CNI layer (src/cni).
+  "cni.json": "spec.config is not valid JSON",
+  "cni.not-object": "spec.config is not a JSON object",
+  "cni.missing": "a field the plugin needs is missing",
+  "cni.missing-type": "a plugin config has no type",
+  "cni.bad-type": "a plugin type is a path, not a plugin binary's name",
+  "cni.bad-version": "cniVersion is not a CNI spec version",
+  "cni.bad-name": "the network name is not a valid CNI network name",
+  "cni.bad-plugins": "plugins is not a non-empty array of plugin objects",
+  "cni.wrong-type": "a field has a value of the wrong type",
+  "cni.bad-value": "a field has a value the plugin does not accept",
+  "cni.bad-interface": "a field is not a valid Linux interface name",
+  "cni.bad-ip": "a field is not an IP address",
+  "cni.bad-cidr": "a field is not a CIDR or range",
+  "cni.bad-mac": "a field is not a MAC address",
+  "cni.bad-pci-address": "a field is not a PCI address",
+  "cni.bad-sysctl": "a tuning sysctl is not a net.* sysctl",
+  "cni.bad-rate": "a rate or burst is out of range",
+  "cni.wrong-family": "addresses of different families are mixed where they must match",
+  "cni.mixed-families": "a range set mixes IPv4 and IPv6",
+  "cni.outside-subnet": "an address or range lies outside its subnet",
+  "cni.overlap": "ranges overlap",
+  "cni.start-after-end": "a range's start comes after its end",
+  "cni.subnet-too-small": "a subnet is too small to allocate from",
+  "cni.out-of-range": "a number is out of its range",
+  "cni.needs-vlan": "a VLAN option is given without a VLAN ID",
+  "cni.rate-without-burst": "a bandwidth rate is given without its burst",
+  "cni.burst-without-rate": "a bandwidth burst is given without its rate",
+  "cni.conflict": "two fields that exclude each other are both given",
+  "cni.ambiguous-device": "host-device is given more than one way to find its device",
+  "cni.config": "a CNI config does not match its schema",
+  "cni.config-json": "a CNI config file is not valid JSON",
+  "cni.config-shape": "a CNI config file is not a network config or conflist object",
+  "cni.conf-write": "a CNI config file cannot be written",
+  "cni.conf-remove": "a CNI config file cannot be removed",
+  "cni.result": "a CNI plugin's result does not match the CNI result schema",
+  "cni.result-version": "a CNI result has a cniVersion nadguard does not read",
+  "cni.runtime-config": "the runtime's runtimeConfig does not match its schema",
+  "cni.no-device": "no device was assigned to a network that needs one",
+  "cni.duplicate-interface": "two delegates would create the same interface",
+  "cni.default-route-ecmp": "more than one network asks for the default route",
+  "checkpoint.read": "the device plugin checkpoint cannot be read",
+  "checkpoint.json": "the device plugin checkpoint is not valid JSON",
+  "checkpoint.schema": "the device plugin checkpoint does not match its schema",
+  "delegate-cache.container-id": "a container ID cannot name a delegate cache file",
+  "delegate-cache.read": "a delegate cache file cannot be read",
+  "delegate-cache.write": "a delegate cache file cannot be written",
+  "delegate-cache.remove": "a delegate cache file cannot be removed",
+  "delegate-cache.json": "a delegate cache file is not valid JSON",
+  "delegate-cache.schema": "a delegate cache file does not match its schema",
+  "delegate-cache.config": "a delegate's cached config is not JSON",
+  "network-status.json": "the network-status annotation is not valid JSON",
+  "network-status.schema": "the network-status annotation does not match its schema",
+
+  // MultiNetworkPolicy, the policy engine and its commands.
+  "policy.schema": "a MultiNetworkPolicy does not match its schema",
+  "policy.policy-for": "the policy-for annotation is missing or names NADs wrongly",
+  "policy.no-policy-for": "the policy names no NAD and applies to nothing",
+  "policy.nad-missing": "a NAD the policy names does not exist",
+  "policy.policy-types": "spec.policyTypes is invalid or lists a type twice",
+  "policy.selector": "a label selector is invalid",
+  "policy.peer": "a peer is invalid (no selector or ipBlock, or both at once)",
+  "policy.ip-block": "an ipBlock's cidr or except is not a CIDR",
+  "policy.port": "a port entry is invalid",
+  "policy.named-port-unresolved": "a named port matches no container port of the pod",
+  "pod.address": "an address in a pod's network-status is not an IP address",
+  "render.pod": "the pod `nadguard render` asks for is not in the state",
+  "verdict.pod": "a pod `nadguard verdict` asks for is not in the state",
+  "verdict.network": "the network `nadguard verdict` asks for is not one the pods share",
+  "verdict.address": "a pod has no address on the network",
+  "verdict.family": "the pods share no address family on the network",
+  "verdict.port": "the port is not a port number",
+
+  // Network namespaces and nftables (the enforcer).
+  "netns.template": "the --netns template is invalid",
+  "netns.uid": "the pod has no metadata.uid, which finding its netns needs",
+  "netns.not-found": "the pod's network namespace does not exist (yet)",
+  "netns.host": "the pod's sandbox runs in the host's network namespace",
+  "netns.error": "the network namespace cannot be resolved",
+  "nft.not-found": "nft: a table, chain, set, element or rule does not exist",
+  "nft.exists": "nft: the object exists already (or differently)",
+  "nft.syntax": "nft cannot parse or evaluate a statement",
+  "nft.permission": "nft: not permitted (root or CAP_NET_ADMIN needed)",
+  "nft.busy": "nft: the object is still in use",
+  "nft.invalid": "a transaction is refused before or by nft as invalid",
+  "nft.exec": "nft cannot be run, or was killed",
+  "nft.unknown": "nft failed for a reason nadguard does not recognise",
+  "nft.listing": "nft's JSON listing cannot be read",
+
+  // Certificates (`nadguard certs`, the webhook's development certificate).
+  "certs.ca-validity": "--ca-validity is shorter than --validity",
+  "certs.renew-before": "--renew-before is not shorter than --validity",
+  "certs.existing": "an existing certificate or key cannot be used",
+  "certs.dir": "the certificate directory holds some of the files but not all",
+  "certs.read": "a certificate file cannot be read",
+  "certs.secret": "the Secret to write the certificates to cannot be used",
+  "certs.webhooks": "the webhook configurations to patch cannot be read or used",
+
+  // The webhook's answers to requests that are not AdmissionReviews (HTTP 4xx/5xx bodies).
+  "review.schema": "a field of the AdmissionReview is missing or has the wrong type",
+  "review.malformed": "the body is not an AdmissionReview admission.k8s.io/v1",
+  "review.invalid-json": "the body is not valid JSON (or is empty)",
+  "review.too-large": "the body is larger than the limit",
+  "review.too-deep": "the body nests deeper than the limit",
+  "review.string-too-long": "a string of the body is longer than the limit",
+  "review.too-many-members": "an object or array of the body has more members than the limit",
+  "review.too-many-containers": "the body holds more objects and arrays than the limit",
+  "review.unsupported-media-type": "the body is not application/json",
+  "review.overloaded": "the body could not be read before the review's deadline",
+  "review.bad-request": "the request is malformed",
+  "review.internal": "nadguard could not process the request",
+} as const satisfies Record<string, string>;
+
+/** A problem code: one of PROBLEM_CODES' keys. */
+export type ProblemCode = keyof typeof PROBLEM_CODES;
+
+/** The codes of one area without its prefix: `CodeIn<"cni">` is `"json" | "missing" | …`. */
+export type CodeIn<Area extends string> = ProblemCode extends infer Code ? (Code extends `${Area}.${infer Rest}` ? Rest : never) : never;
+
+/** Whether `code` is a registered problem code (for codes read back from outside, e.g. JSON). */
+export function isProblemCode(code: string): code is ProblemCode {
+  return Object.hasOwn(PROBLEM_CODES, code);
+}
