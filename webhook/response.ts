@@ -10,11 +10,12 @@ import {
   type AdmissionReviewResponse,
   type AdmissionStatus,
 } from "../src/api/admission-review.js";
+import { MAX_WARNING } from "../src/admission/decision.js";
 import { MAX_DENIAL_LENGTH, cutText } from "../src/admission/denial.js";
 import type { Endpoint } from "./contract.js";
 
-/** Each warning is cut to fewer than 120 characters (FIELD-NOTES). */
-export const MAX_WARNING_LENGTH = 119;
+/** Each warning is cut to fewer than 120 characters: the decisions' limit (src/admission/decision.ts says why). */
+export const MAX_WARNING_LENGTH = MAX_WARNING;
 /**
  * The decisions build their denials within this size already (src/admission/denial.ts); the cap
  * here guards the envelope against any other handler's runaway text.

@@ -5,7 +5,11 @@ import type { Snapshot } from "../api/snapshot.js";
 import type { AccessReviewer } from "../authz/nad-access.js";
 import type { AccessTrail } from "../authz/network-access.js";
 import type { Config } from "../config/config.js";
+import { cutText } from "./denial.js";
 import type { JsonPatchOp } from "./json-patch.js";
+
+/** The two webhook endpoints a decision is made for; also the `endpoint` label of the webhook's metrics. */
+export type Endpoint = "mutate" | "validate";
 
 /** Why a request was denied: a stable code, also the label of the denials metric. */
 export type DenialReason =
@@ -74,11 +78,16 @@ export function deny(reason: DenialReason, message: string, extra: Partial<Decis
   return { ...ALLOW, ...extra, allowed: false, reason, message, patch: [] };
 }
 
-/** kube-apiserver caps what it shows of a warning; FIELD-NOTES: keep each under 120 characters. */
+/**
+ * The longest warning nadguard returns. The Kubernetes documentation of admission webhooks
+ * (Response, warnings) asks for warnings under 120 characters: longer ones may be truncated by
+ * the API server or its clients. Each is cut here, ellipsis included.
+ */
 export const MAX_WARNING = 119;
 
+/** A warning cut to MAX_WARNING characters (the one truncation of denial.ts, cutText). */
 export function clampWarning(warning: string): string {
-  return warning.length <= MAX_WARNING ? warning : `${warning.slice(0, MAX_WARNING - 1)}…`;
+  return cutText(warning, MAX_WARNING);
 }
 
 export const REASON_ANNOTATION = "nadguard.io/reason";

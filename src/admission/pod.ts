@@ -19,7 +19,7 @@ import {
 } from "../api/objects.js";
 import { type NetworkAttachment, resolveNetworks } from "../authz/network-access.js";
 import { nadCniInfo } from "../networks/nad-config.js";
-import { ALLOW, type AdmissionEnv, type Deadline, type Decision, type ResolvedAttachment, deny } from "./decision.js";
+import { ALLOW, type AdmissionEnv, type Deadline, type Decision, type Endpoint, type ResolvedAttachment, deny } from "./decision.js";
 import { MAX_LISTED_PROBLEMS, type Unlisted, explainProblems, formatCount } from "./denial.js";
 import { diff } from "./json-patch.js";
 import {
@@ -32,8 +32,6 @@ import {
   missingDevices,
   resourceNameOf,
 } from "./pod-mutations.js";
-
-export type Endpoint = "mutate" | "validate";
 
 /** Creating a pod, or changing the networks of one that exists. */
 type Change = "create" | "update";

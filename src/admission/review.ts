@@ -2,9 +2,9 @@
 // `nadguard admit`: dispatch on the request's kind, decide, encode.
 import { randomUUID } from "node:crypto";
 import type { AdmissionRequest, AdmissionResponse } from "../api/admission-review.js";
-import { type AdmissionEnv, type Deadline, type Decision, ALLOW, toAdmissionResponse } from "./decision.js";
+import { type AdmissionEnv, type Deadline, type Decision, type Endpoint, ALLOW, toAdmissionResponse } from "./decision.js";
 import { admitNad } from "./nad.js";
-import { admitPod, type Endpoint } from "./pod.js";
+import { admitPod } from "./pod.js";
 import { admitPolicy } from "./policy.js";
 import { admitWorkload, asWarnings, workloadKindOf } from "./workload.js";
 
