@@ -264,6 +264,7 @@ describe("nadguard admit: per network, what granted its use or what was missing"
           interfaceName: "net2",
           network: "shared-networks/bridge-shared",
           notFound: false,
+          missing,
           access: { allowed: false, mode: "rbac", reason: "rbac", missing, summary: `denied: missing ${missing}` },
         },
       ],

@@ -366,7 +366,8 @@ describe("nadguard's command line", () => {
   it("prints a help page from README for COMMAND --help: every option with its default, the exit codes, an example", async () => {
     const { code, out } = await nadguard(["admit", "--help"]);
     expect(code).toBe(0);
-    expect(out).toContain("\noptions:\n  --state DIR\n      state directory\n      required\n  --config FILE\n      configuration file\n      default: built-in defaults\n");
+    expect(out).toContain("\noptions:\n  --state DIR or --kube\n      state directory; or the cluster: its objects listed once, cross-namespace use authorized by\n");
+    expect(out).toContain("\n  --config FILE\n      configuration file\n      default: built-in defaults\n");
     expect(out).toContain("\nexit codes: 0 allowed, 3 denied, 2 usage error or bad input, 1 anything else.\n");
     expect(out).toContain("\nexample:\n  npx nadguard admit examples/pods/tenant-a-web.yaml --state examples/cluster --as alice\n");
   });

@@ -43,6 +43,8 @@ export interface RefusedAttachment {
   /** Allowed with `notFound` (the NAD does not exist), else what was missing (`access.missing`). */
   readonly access: AccessTrail;
   readonly notFound: boolean;
+  /** What was missing, in one clause: the grant, or `NetworkAttachmentDefinition ns/name does not exist` (and why it may). */
+  readonly missing: string;
 }
 
 export interface Decision {

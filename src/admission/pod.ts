@@ -113,7 +113,7 @@ export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, end
     },
   );
   if (!resolved.ok) {
-    const refused = resolved.refused.map(({ interfaceName, network, access, notFound }) => ({ interfaceName, network, access, notFound }));
+    const refused = resolved.refused.map(({ interfaceName, network, access, notFound, missing }) => ({ interfaceName, network, access, notFound, missing }));
     if (resolved.reason === "invalid-network-selection") {
       const unlisted: Unlisted[] = [{ count: resolved.unlisted, one: "problem", many: "problems" }];
       return deny(resolved.reason, explainProblems(who, resolved.problems, formatProblem, { unlisted }));

@@ -157,9 +157,16 @@ describe("resolveNetworks", () => {
       network: "tenant-b/nope",
       label: 'element 2 ("tenant-b/nope")',
       notFound: false,
+      missing,
       access: { allowed: false, mode: "rbac", reason: "rbac", missing, summary: `denied: missing ${missing}` },
     });
-    expect(result.refused[2]).toMatchObject({ interfaceName: "x0", network: "tenant-a/missing", notFound: true, access: { allowed: true, reason: "own-namespace" } });
+    expect(result.refused[2]).toMatchObject({
+      interfaceName: "x0",
+      network: "tenant-a/missing",
+      notFound: true,
+      missing: "NetworkAttachmentDefinition tenant-a/missing does not exist",
+      access: { allowed: true, reason: "own-namespace" },
+    });
   });
 
   it("namespace-isolation: what the mode allows instead", async () => {

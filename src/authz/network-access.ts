@@ -115,6 +115,8 @@ export interface RefusedNetwork {
   readonly access: AccessTrail;
   /** True when access was granted but the NAD does not exist. */
   readonly notFound: boolean;
+  /** What was missing, in one clause: the grant (`access.missing`), or `NetworkAttachmentDefinition ns/name does not exist` (with why it may, when state files are unreadable). */
+  readonly missing: string;
 }
 
 export type NetworkResolution =
@@ -179,14 +181,15 @@ export async function resolveNetworks(request: NetworkRequest, context: NetworkA
       forbidden = true;
       reported.add(key);
       problems.push({ code: "network.forbidden", path: reference.label, message: forbiddenMessage(decision, reference, request, context) });
-      refused.push({ ...base, access, notFound: false });
+      refused.push({ ...base, access, notFound: false, missing: decision.missing });
       continue;
     }
     const nad = context.snapshot.nads.get(key);
     if (!nad) {
       reported.add(key);
-      problems.push({ code: "network.not-found", path: reference.label, message: notFoundMessage(reference, key, request.namespace, context.snapshot) });
-      refused.push({ ...base, access, notFound: true });
+      const note = missingObjectNote(context.snapshot, "NetworkAttachmentDefinition", reference.selection.namespace);
+      problems.push({ code: "network.not-found", path: reference.label, message: notFoundMessage(reference, key, note, request.namespace, context.snapshot) });
+      refused.push({ ...base, access, notFound: true, missing: `NetworkAttachmentDefinition ${key} does not exist${note}` });
       continue;
     }
     attachments.push({ ...base, selection: reference.selection, nad, access });
@@ -328,13 +331,10 @@ function forbiddenMessage(decision: NadAccessDecision & { allowed: false }, refe
   return `${decision.message}${decision.remedy ? `\n${decision.remedy}` : ""}`;
 }
 
-function notFoundMessage(reference: Reference, key: string, podNamespace: string, snapshot: Snapshot): string {
-  const nadNamespace = reference.selection.namespace;
-  const where = reference.bareDefaultNetwork ? ` (${bareDefaultNetworkRule(nadNamespace)})` : "";
-  return (
-    `NetworkAttachmentDefinition ${key} does not exist${where}${missingObjectNote(snapshot, "NetworkAttachmentDefinition", nadNamespace)}; ` +
-    listExisting(snapshot.nadNamesByNamespace.get(podNamespace), podNamespace)
-  );
+/** `note`: why the NAD may exist after all (unreadable state files), or `""`. */
+function notFoundMessage(reference: Reference, key: string, note: string, podNamespace: string, snapshot: Snapshot): string {
+  const where = reference.bareDefaultNetwork ? ` (${bareDefaultNetworkRule(reference.selection.namespace)})` : "";
+  return `NetworkAttachmentDefinition ${key} does not exist${where}${note}; ${listExisting(snapshot.nadNamesByNamespace.get(podNamespace), podNamespace)}`;
 }
 
 const bareDefaultNetworkRule = (multusNamespace: string): string =>

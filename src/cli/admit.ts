@@ -181,7 +181,7 @@ function printDetails(decision: Decision, out: (line: string) => void): void {
 function printAccess(decision: Decision, out: (line: string) => void): void {
   const rows = [
     ...decision.attachments.flatMap((a) => (a.access ? [[a.interfaceName, a.network, a.access.summary]] : [])),
-    ...(decision.refused ?? []).map((r) => [r.interfaceName, r.network, r.notFound ? `missing: NetworkAttachmentDefinition ${r.network} does not exist` : r.access.summary]),
+    ...(decision.refused ?? []).map((r) => [r.interfaceName, r.network, r.notFound ? `missing: ${r.missing}` : r.access.summary]),
   ];
   if (rows.length === 0) return;
   out("");
