@@ -14,7 +14,7 @@ import { MAX_WARNING } from "../src/admission/decision.js";
 import { MAX_DENIAL_LENGTH, cutText } from "../src/admission/denial.js";
 import type { Endpoint } from "./contract.js";
 
-/** Each warning is cut to fewer than 120 characters: the decisions' limit (src/admission/decision.ts says why). */
+/** Each warning is cut to fewer than 120 characters (Kubernetes docs, Dynamic Admission Control, "Response"). */
 export const MAX_WARNING_LENGTH = MAX_WARNING;
 /**
  * The decisions build their denials within this size already (src/admission/denial.ts); the cap

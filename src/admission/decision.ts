@@ -80,11 +80,7 @@ export function deny(reason: DenialReason, message: string, extra: Partial<Decis
   return { ...ALLOW, ...extra, allowed: false, reason, message, patch: [] };
 }
 
-/**
- * The longest warning nadguard returns. The Kubernetes documentation of admission webhooks
- * (Response, warnings) asks for warnings under 120 characters: longer ones may be truncated by
- * the API server or its clients. Each is cut here, ellipsis included.
- */
+/** kube-apiserver may cut a long warning; keep each under 120 characters (Kubernetes docs, Dynamic Admission Control, "Response"). */
 export const MAX_WARNING = 119;
 
 /** A warning cut to MAX_WARNING characters (the one truncation of denial.ts, cutText). */

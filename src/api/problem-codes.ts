@@ -16,6 +16,9 @@ export const PROBLEM_CODES = {
   "config.read": "the configuration file cannot be read",
   "config.yaml": "the configuration file is not valid YAML",
   config: "a configuration key is unknown or its value is invalid",
+  "daemon-config.read": "the node daemon's config file cannot be read",
+  "daemon-config.yaml": "the node daemon's config file is not valid YAML or JSON",
+  "daemon-config": "a key of the node daemon's config file is unknown or its value is invalid",
   schema: "a value does not match its schema",
 
   // The state directory and the snapshot built from it.
@@ -138,6 +141,11 @@ export const PROBLEM_CODES = {
   "verdict.address": "a pod has no address on the network",
   "verdict.family": "the pods share no address family on the network",
   "verdict.port": "the port is not a port number",
+  "matrix.network": "the network `nadguard matrix` asks for is not in the state",
+  "what-if.empty": "a --with file holds no object",
+  "what-if.kind": "a --with object is of a kind a what-if does not change",
+  "what-if.duplicate": "an object is given twice in --with",
+  "what-if.without": "a --without object is malformed, not in the state, or also given with --with",
 
   // Network namespaces and nftables (the enforcer).
   "netns.template": "the --netns template is invalid",
