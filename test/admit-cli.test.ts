@@ -2,10 +2,11 @@
 // them (merge keys, duplicate keys, lists, several documents), one verdict line per object, pod
 // templates of workloads, exit 3 when anything is denied and 2 on bad input naming where it is.
 import { execFile, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, "..", "bin", "nadguard.js");
@@ -63,7 +64,17 @@ describe("nadguard admit reads manifests as kubectl does", () => {
     const { code, out, stderr } = await admit(file);
     expect({ code, out }).toEqual({
       code: 0,
-      out: ["ALLOWED", "", "attachments:", "  INTERFACE  NETWORK                  CNI TYPE  RESOURCE", "  net1       tenant-b/ipvlan-storage  ipvlan", ""].join("\n"),
+      out: [
+        "ALLOWED",
+        "",
+        "attachments:",
+        "  INTERFACE  NETWORK                  CNI TYPE  RESOURCE",
+        "  net1       tenant-b/ipvlan-storage  ipvlan",
+        "",
+        "access:",
+        `  net1  tenant-b/ipvlan-storage  allowed: in the pod's own namespace tenant-b (authorization mode "rbac")`,
+        "",
+      ].join("\n"),
     });
     expect(stderr).toBe(`warning: ${file}:9: duplicate key "k8s.v1.cni.cncf.io/networks" (also at line 8); the last value wins, as in kubectl\n`);
   });
@@ -136,7 +147,10 @@ describe("nadguard admit on workloads: the pods they will create", () => {
       out:
         "DENIED (network-not-found)  Deployment tenant-b/batch (pod template spec.template)\n" +
         'Deployment tenant-b/batch (pod template spec.template): pod tenant-b/batch-<generated>: element 1 ("storage"): ' +
-        "NetworkAttachmentDefinition tenant-b/storage does not exist; NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n",
+        "NetworkAttachmentDefinition tenant-b/storage does not exist; NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n" +
+        "\n" +
+        "access:\n" +
+        "  net1  tenant-b/storage  missing: NetworkAttachmentDefinition tenant-b/storage does not exist\n",
     });
   });
 
@@ -150,6 +164,10 @@ describe("nadguard admit on workloads: the pods they will create", () => {
         "attachments:",
         "  INTERFACE  NETWORK                       CNI TYPE  RESOURCE",
         "  fast0      shared-networks/sriov-shared  sriov     intel.com/sriov_vf_shared",
+        "",
+        "access:",
+        "  fast0  shared-networks/sriov-shared  allowed by RoleBinding shared-networks/tenant-a-uses-shared-networks → ClusterRole nadguard:nad-user, " +
+          "granted to the pod's service account system:serviceaccount:tenant-a:default",
         "",
       ].join("\n"),
     });
@@ -170,6 +188,116 @@ describe("nadguard admit on workloads: the pods they will create", () => {
     expect(response.uid).toBe("9a1f3e52-7c4d-4b6a-8e2f-0c1d2e3f4a5b");
     expect(response.allowed).toBe(false);
     expect(response.status.message).toMatch(/^Deployment tenant-b\/batch \(pod template spec\.template\): pod tenant-b\/batch-<generated>: element 1 \("storage"\)/);
+  });
+});
+
+describe("nadguard admit: per network, what granted its use or what was missing", () => {
+  const SHARED_GRANT =
+    "allowed by RoleBinding shared-networks/tenant-a-uses-shared-networks → ClusterRole nadguard:nad-user, " +
+    "granted to the pod's service account system:serviceaccount:tenant-a:default";
+  let dir: string;
+  let isolation: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "nadguard-admit-trail-"));
+    isolation = join(dir, "isolation.yaml");
+    await writeFile(isolation, "authorization:\n  mode: namespace-isolation\n  globalNamespaces: [shared-networks]\n");
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  const accessLines = (out: string): string[] => {
+    const lines = out.split("\n");
+    const start = lines.indexOf("access:");
+    if (start < 0) return [];
+    const end = lines.indexOf("", start);
+    return lines.slice(start + 1, end < 0 ? undefined : end);
+  };
+  type Trail = { interfaceName: string; network: string; access: Record<string, unknown>; notFound?: boolean };
+  const nadguardOf = (out: string) => (JSON.parse(out) as { nadguard: { attachments?: Trail[]; refused?: Trail[] } }).nadguard;
+
+  it("rbac (offline): the own namespace, and the RoleBinding that granted the pod's service account the shared network", async () => {
+    const { code, out } = await admit(join(EXAMPLES, "pods", "tenant-a-web.yaml"), "--as", "alice");
+    expect(code).toBe(0);
+    expect(accessLines(out)).toEqual([
+      `  net1   tenant-a/macvlan-data         allowed: in the pod's own namespace tenant-a (authorization mode "rbac")`,
+      `  fast0  shared-networks/sriov-shared  ${SHARED_GRANT}`,
+    ]);
+  });
+
+  it("rbac (offline), --output json: each attachment's access under nadguard", async () => {
+    const { code, out } = await admit(join(EXAMPLES, "pods", "tenant-a-web.yaml"), "--as", "alice", "--output", "json");
+    expect(code).toBe(0);
+    expect(nadguardOf(out).attachments!.map(({ interfaceName, network, access }) => ({ interfaceName, network, access }))).toEqual([
+      {
+        interfaceName: "net1",
+        network: "tenant-a/macvlan-data",
+        access: { allowed: true, mode: "rbac", reason: "own-namespace", summary: `allowed: in the pod's own namespace tenant-a (authorization mode "rbac")` },
+      },
+      {
+        interfaceName: "fast0",
+        network: "shared-networks/sriov-shared",
+        access: {
+          allowed: true,
+          mode: "rbac",
+          reason: "rbac",
+          reviewer: "offline-rbac",
+          grants: [{ subject: "system:serviceaccount:tenant-a:default", grantedBy: "RoleBinding shared-networks/tenant-a-uses-shared-networks → ClusterRole nadguard:nad-user" }],
+          summary: SHARED_GRANT,
+        },
+      },
+    ]);
+  });
+
+  it("rbac (offline), denied: the grant that was missing, in human output and JSON", async () => {
+    const file = join(EXAMPLES, "pods", "tenant-b-db.yaml");
+    const missing =
+      'a grant of verb "use" on network-attachment-definitions.k8s.cni.cncf.io "bridge-shared" in namespace shared-networks to the requesting user ' +
+      "alice (groups system:authenticated) or to the pod's service account system:serviceaccount:tenant-b:default";
+    const human = await admit(file, "--as", "alice");
+    expect(human.code).toBe(3);
+    expect(accessLines(human.out)).toEqual([`  net2  shared-networks/bridge-shared  denied: missing ${missing}`]);
+    const json = await admit(file, "--as", "alice", "--output", "json");
+    expect(json.code).toBe(3);
+    expect(nadguardOf(json.out)).toEqual({
+      refused: [
+        {
+          interfaceName: "net2",
+          network: "shared-networks/bridge-shared",
+          notFound: false,
+          missing,
+          access: { allowed: false, mode: "rbac", reason: "rbac", missing, summary: `denied: missing ${missing}` },
+        },
+      ],
+    });
+  });
+
+  it("namespace-isolation: the own namespace and the global namespace, in human output and JSON", async () => {
+    const file = join(EXAMPLES, "pods", "tenant-a-web.yaml");
+    const human = await admit(file, "--config", isolation);
+    expect(human.code).toBe(0);
+    expect(accessLines(human.out)).toEqual([
+      `  net1   tenant-a/macvlan-data         allowed: in the pod's own namespace tenant-a (authorization mode "namespace-isolation")`,
+      `  fast0  shared-networks/sriov-shared  allowed: shared-networks is a global namespace (authorization mode "namespace-isolation")`,
+    ]);
+    const json = await admit(file, "--config", isolation, "--output", "json");
+    expect(nadguardOf(json.out).attachments!.map((a) => a.access)).toEqual([
+      { allowed: true, mode: "namespace-isolation", reason: "own-namespace", summary: `allowed: in the pod's own namespace tenant-a (authorization mode "namespace-isolation")` },
+      { allowed: true, mode: "namespace-isolation", reason: "global-namespace", summary: `allowed: shared-networks is a global namespace (authorization mode "namespace-isolation")` },
+    ]);
+  });
+
+  it("namespace-isolation, denied: what the mode allows instead, whatever RBAC grants", async () => {
+    const strict = join(dir, "strict.yaml");
+    await writeFile(strict, "authorization:\n  mode: namespace-isolation\n");
+    const file = join(EXAMPLES, "pods", "tenant-a-web.yaml");
+    const missing = `authorization mode "namespace-isolation" allows only NADs of the pod's namespace tenant-a and of the global namespaces (none configured)`;
+    const human = await admit(file, "--config", strict);
+    expect(human.code).toBe(3);
+    expect(accessLines(human.out)).toEqual([`  fast0  shared-networks/sriov-shared  denied: missing ${missing}`]);
+    const json = await admit(file, "--config", strict, "--output", "json");
+    expect(nadguardOf(json.out).refused!.map((r) => r.access)).toEqual([
+      { allowed: false, mode: "namespace-isolation", reason: "namespace-isolation", missing, summary: `denied: missing ${missing}` },
+    ]);
   });
 });
 

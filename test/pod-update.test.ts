@@ -21,10 +21,15 @@ const FORBIDDEN =
   "kubectl -n shared-networks create rolebinding nadguard-nad-user-bob --clusterrole=nadguard:nad-user --user=bob\n" +
   "kubectl -n shared-networks create rolebinding nadguard-nad-user-tenant-b-default --clusterrole=nadguard:nad-user --serviceaccount=tenant-b:default";
 
-const ATTACKS: Array<[string, string, string]> = [
-  ["adds a forbidden network", "pod-update-add-network-denied.json", 'element 2 ("shared-networks/bridge-shared")'],
-  ["changes an allowed network into a forbidden one", "pod-update-change-network-denied.json", 'element 1 ("shared-networks/bridge-shared")'],
-  ["adds a forbidden default network", "pod-update-default-network-denied.json", "annotation v1.multus-cni.io/default-network"],
+/** What the access trail says was missing: both grants (`nadguard admit`'s access lines). */
+const MISSING =
+  'a grant of verb "use" on network-attachment-definitions.k8s.cni.cncf.io "bridge-shared" in namespace shared-networks to the ' +
+  "updating user bob (groups tenant-b-developers, system:authenticated) and to the pod's service account system:serviceaccount:tenant-b:default";
+
+const ATTACKS: Array<[string, string, string, string]> = [
+  ["adds a forbidden network", "pod-update-add-network-denied.json", 'element 2 ("shared-networks/bridge-shared")', "net2"],
+  ["changes an allowed network into a forbidden one", "pod-update-change-network-denied.json", 'element 1 ("shared-networks/bridge-shared")', "net1"],
+  ["adds a forbidden default network", "pod-update-default-network-denied.json", "annotation v1.multus-cni.io/default-network", "eth0"],
 ];
 
 interface Answer {
@@ -61,10 +66,12 @@ describe("nadguard webhook: UPDATE of a pod", () => {
 });
 
 describe("nadguard admit on an AdmissionReview with operation UPDATE", () => {
-  it.each(ATTACKS)("exits 3 with the denial for an update that %s", async (_title, file, label) => {
+  it.each(ATTACKS)("exits 3 with the denial for an update that %s", async (_title, file, label, iface) => {
     const { code, out } = await admitProcess(join(REVIEWS, file), ...STATE);
     expect(code).toBe(3);
-    expect(out).toBe(`DENIED (network-forbidden)\npod tenant-b/db: ${label}: ${FORBIDDEN}\n`);
+    expect(out).toBe(
+      `DENIED (network-forbidden)\npod tenant-b/db: ${label}: ${FORBIDDEN}\n\naccess:\n  ${iface}  shared-networks/bridge-shared  denied: missing ${MISSING}\n`,
+    );
   });
 
   it("exits 0 for the label change", async () => {
@@ -75,6 +82,10 @@ describe("nadguard admit on an AdmissionReview with operation UPDATE", () => {
   it.each(["pod-update-add-network-denied.json", "pod-update-labels-allowed.json"])("gives the webhook's answer for %s (--output json)", async (file) => {
     const body = await readFile(join(REVIEWS, file), "utf8");
     const [served, admitted] = await Promise.all([webhook.post("/mutate", body), admitProcess(join(REVIEWS, file), ...STATE, "--output", "json")]);
-    expect(JSON.parse(admitted.out)).toEqual(JSON.parse(served.text));
+    // What admit adds under `nadguard` (the access trail) is not part of the AdmissionReview.
+    const { nadguard, ...review } = JSON.parse(admitted.out) as { nadguard?: { refused?: Array<{ access: { missing?: string } }> } };
+    expect(review).toEqual(JSON.parse(served.text));
+    if (file.includes("denied")) expect(nadguard?.refused?.map((r) => r.access.missing)).toEqual([MISSING]);
+    else expect(nadguard).toBeUndefined();
   });
 });

@@ -183,7 +183,10 @@ describe("nadguard webhook", () => {
 
   it.each(["pod-tenant-a-allowed.json", "pod-tenant-b-denied.json"])("gives the same answer as nadguard admit for %s", async (file) => {
     const path = join(EXAMPLES, "reviews", file);
-    const [{ json: served }, { code, json: admitted }] = await Promise.all([postHttp1("/mutate", await readFile(path, "utf8")), admitJson(path)]);
+    const [{ json: served }, { code, json }] = await Promise.all([postHttp1("/mutate", await readFile(path, "utf8")), admitJson(path)]);
+    // What admit adds under `nadguard` (the access trail) is not part of the AdmissionReview.
+    const { nadguard, ...admitted } = json as { nadguard?: unknown };
+    expect(nadguard).toBeDefined();
     expect(admitted).toEqual(served);
     expect(code).toBe((served as { response: { allowed: boolean } }).response.allowed ? 0 : 3);
   });
@@ -214,7 +217,7 @@ describe("nadguard webhook", () => {
     const file = join(import.meta.dirname, "fixtures", "manifests", "list.yaml");
     const { code, json } = await admitJson(file);
     expect(code).toBe(3);
-    const admitted = (json as Array<{ review: { response: { uid: string } } }>).map(({ review }) => review);
+    const admitted = (json as Array<{ review: { response: { uid: string }; nadguard?: unknown } }>).map(({ review: { nadguard: _, ...review } }) => review);
     const items = (parseYaml(await readFile(file, "utf8")) as { items: Array<Record<string, unknown>> }).items;
     expect(admitted).toHaveLength(items.length);
     for (const [i, item] of items.entries()) {
@@ -309,6 +312,11 @@ describe("nadguard admit", () => {
         "  net1       tenant-a/macvlan-data         macvlan",
         "  fast0      shared-networks/sriov-shared  sriov     intel.com/sriov_vf_shared",
         "",
+        "access:",
+        `  net1   tenant-a/macvlan-data         allowed: in the pod's own namespace tenant-a (authorization mode "rbac")`,
+        "  fast0  shared-networks/sriov-shared  allowed by RoleBinding shared-networks/tenant-a-uses-shared-networks → ClusterRole nadguard:nad-user, " +
+          "granted to the pod's service account system:serviceaccount:tenant-a:default",
+        "",
         "patch:",
         '  + /metadata/annotations/nadguard.io~1injected-resources = "{\\"intel.com/sriov_vf_shared\\":1}"',
         '  + /spec/containers/0/resources = {"requests":{"intel.com/sriov_vf_shared":"1"},"limits":{"intel.com/sriov_vf_shared":"1"}}',
@@ -324,7 +332,10 @@ describe("nadguard admit", () => {
     expect(out).toBe(
       "DENIED (network-not-found)\n" +
         'pod tenant-b/batch: element 1 ({"name":"storage","interface":"stor0"}): NetworkAttachmentDefinition tenant-b/storage does not exist; ' +
-        "NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n",
+        "NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n" +
+        "\n" +
+        "access:\n" +
+        "  stor0  tenant-b/storage  missing: NetworkAttachmentDefinition tenant-b/storage does not exist\n",
     );
   });
 
@@ -355,7 +366,8 @@ describe("nadguard's command line", () => {
   it("prints a help page from README for COMMAND --help: every option with its default, the exit codes, an example", async () => {
     const { code, out } = await nadguard(["admit", "--help"]);
     expect(code).toBe(0);
-    expect(out).toContain("\noptions:\n  --state DIR\n      state directory\n      required\n  --config FILE\n      configuration file\n      default: built-in defaults\n");
+    expect(out).toContain("\noptions:\n  --state DIR or --kube\n      state directory; or the cluster: its objects listed once, cross-namespace use authorized by\n");
+    expect(out).toContain("\n  --config FILE\n      configuration file\n      default: built-in defaults\n");
     expect(out).toContain("\nexit codes: 0 allowed, 3 denied, 2 usage error or bad input, 1 anything else.\n");
     expect(out).toContain("\nexample:\n  npx nadguard admit examples/pods/tenant-a-web.yaml --state examples/cluster --as alice\n");
   });

@@ -219,7 +219,11 @@ describe("one-shot commands and a start on a missing directory", () => {
         "DENIED (network-not-found)\n" +
           'pod tenant-b/batch: element 1 ({"name":"storage","interface":"stor0"}): NetworkAttachmentDefinition tenant-b/storage does not exist ' +
           "(state file nads-tenant-b-extra.yaml could not be read: it is a link to a missing file, so this NetworkAttachmentDefinition may exist); " +
-          "NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n",
+          "NetworkAttachmentDefinitions in namespace tenant-b: ipvlan-storage, sriov-fast\n" +
+          "\n" +
+          "access:\n" +
+          "  stor0  tenant-b/storage  missing: NetworkAttachmentDefinition tenant-b/storage does not exist " +
+          "(state file nads-tenant-b-extra.yaml could not be read: it is a link to a missing file, so this NetworkAttachmentDefinition may exist)\n",
       );
     } finally {
       await rm(dir, { recursive: true, force: true });

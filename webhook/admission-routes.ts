@@ -10,7 +10,7 @@ import type {
   RouteGenericInterface,
 } from "fastify";
 import { type AdmissionRequest, type AdmissionResponse, AdmissionReviewRequest } from "../src/api/admission-review.js";
-import { type Problem, formatProblem, problemsFromZod } from "../src/api/errors.js";
+import { type Problem, type ProblemCode, formatProblem, problemsFromZod } from "../src/api/errors.js";
 import { BodyError, reviewBodyParser } from "./body-parser.js";
 import type { Endpoint, Outcome, ReviewHandler } from "./contract.js";
 import { REVIEW_BODY_LIMITS, RefusedReview, annotationsProblem, refusalResponse } from "./limits.js";
@@ -37,7 +37,7 @@ export interface AdmissionRoutesOptions {
 
 /** The JSON body of every 4xx answer of these routes. */
 export interface RequestErrorBody {
-  code: string;
+  code: ProblemCode;
   message: string;
   problems: Problem[];
 }
@@ -150,7 +150,7 @@ function answerRequestError(error: FastifyError | BodyError, request: Request, r
   return sendRequestError(request, reply, { status, code, summary: error.message, problems: [{ code, path, message: error.message }] });
 }
 
-const REQUEST_ERROR_CODES: Record<string, string> = {
+const REQUEST_ERROR_CODES: Record<string, ProblemCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: "review.too-large",
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "review.unsupported-media-type",
   FST_ERR_CTP_EMPTY_JSON_BODY: "review.invalid-json",
@@ -160,7 +160,7 @@ const REQUEST_ERROR_CODES: Record<string, string> = {
 /** A request refused before any review: its HTTP status, problem code, one-line summary and the problems found. */
 interface RequestError {
   status: number;
-  code: string;
+  code: ProblemCode;
   summary: string;
   problems: Problem[];
 }

@@ -4,15 +4,16 @@
 // most one large object is being built in memory. A body refused by a limit whose envelope can be
 // read becomes a RefusedReview (answered as a denial with its uid); any other refusal is a 4xx.
 import type { FastifyRequest, RawServerBase, RouteGenericInterface } from "fastify";
+import type { ProblemCode } from "../src/api/errors.js";
 import { JsonBodyError, type JsonLimits, parseJsonBody } from "./json-body.js";
 import { SMALL_BODY_BYTES, refusedReview } from "./limits.js";
 
 /** A parse error in the shape fastify's error handler reads: a 4xx status and a code. */
 export class BodyError extends Error {
   readonly statusCode: number;
-  readonly code: string;
+  readonly code: ProblemCode;
   readonly path: string;
-  constructor(statusCode: number, code: string, message: string, path: string) {
+  constructor(statusCode: number, code: ProblemCode, message: string, path: string) {
     super(message);
     this.name = "BodyError";
     this.statusCode = statusCode;
@@ -84,7 +85,7 @@ export function reviewBodyParser(options: BodyParserOptions): (request: Request,
   };
 }
 
-const CODES: Record<JsonBodyError["code"], { status: number; code: string }> = {
+const CODES: Record<JsonBodyError["code"], { status: number; code: ProblemCode }> = {
   "invalid-json": { status: 400, code: "review.invalid-json" },
   "forbidden-key": { status: 400, code: "review.invalid-json" },
   "too-deep": { status: 400, code: "review.too-deep" },

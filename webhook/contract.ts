@@ -46,8 +46,8 @@ export interface WebhookOptions {
   tlsPollIntervalMs?: number;
 }
 
-/** The two review endpoints, also the `endpoint` label of the metrics. */
-export type Endpoint = "mutate" | "validate";
+/** The two review endpoints, also the `endpoint` label of the metrics (one type with the decisions'). */
+export type { Endpoint } from "../src/admission/decision.js";
 
 /** How a review ended; the `outcome` label of the metrics. */
 export type Outcome = "allowed" | "denied" | "error" | "timeout";

@@ -10,11 +10,12 @@ import {
   type AdmissionReviewResponse,
   type AdmissionStatus,
 } from "../src/api/admission-review.js";
+import { MAX_WARNING } from "../src/admission/decision.js";
 import { MAX_DENIAL_LENGTH, cutText } from "../src/admission/denial.js";
 import type { Endpoint } from "./contract.js";
 
 /** Each warning is cut to fewer than 120 characters (Kubernetes docs, Dynamic Admission Control, "Response"). */
-export const MAX_WARNING_LENGTH = 119;
+export const MAX_WARNING_LENGTH = MAX_WARNING;
 /**
  * The decisions build their denials within this size already (src/admission/denial.ts); the cap
  * here guards the envelope against any other handler's runaway text.

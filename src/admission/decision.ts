@@ -3,8 +3,13 @@
 import type { AdmissionResponse } from "../api/admission-review.js";
 import type { Snapshot } from "../api/snapshot.js";
 import type { AccessReviewer } from "../authz/nad-access.js";
+import type { AccessTrail } from "../authz/network-access.js";
 import type { Config } from "../config/config.js";
+import { cutText } from "./denial.js";
 import type { JsonPatchOp } from "./json-patch.js";
+
+/** The two webhook endpoints a decision is made for; also the `endpoint` label of the webhook's metrics. */
+export type Endpoint = "mutate" | "validate";
 
 /** Why a request was denied: a stable code, also the label of the denials metric. */
 export type DenialReason =
@@ -26,8 +31,20 @@ export interface ResolvedAttachment {
   readonly network: string;
   readonly cniType?: string;
   readonly resourceName?: string;
-  /** How access was granted, e.g. `own namespace` or `RoleBinding tenant-b/x → ClusterRole y`. */
-  readonly access?: string;
+  /** What granted the pod `use` of the NAD; its `summary` reads `allowed by RoleBinding tenant-b/x → ClusterRole y, granted to …`. */
+  readonly access?: AccessTrail;
+}
+
+/** A reference a pod was denied: the grant it lacked, or a NAD that does not exist. */
+export interface RefusedAttachment {
+  readonly interfaceName: string;
+  /** `namespace/name` of the NAD. */
+  readonly network: string;
+  /** Allowed with `notFound` (the NAD does not exist), else what was missing (`access.missing`). */
+  readonly access: AccessTrail;
+  readonly notFound: boolean;
+  /** What was missing, in one clause: the grant, or `NetworkAttachmentDefinition ns/name does not exist` (and why it may). */
+  readonly missing: string;
 }
 
 export interface Decision {
@@ -38,6 +55,8 @@ export interface Decision {
   readonly patch: readonly JsonPatchOp[];
   readonly warnings: readonly string[];
   readonly attachments: readonly ResolvedAttachment[];
+  /** Pods denied because of their networks (forbidden, not found): the references refused, in order. */
+  readonly refused?: readonly RefusedAttachment[];
 }
 
 /** What every decision reads: the snapshot, the config and who answers access questions. */
@@ -45,6 +64,14 @@ export interface AdmissionEnv {
   readonly snapshot: Snapshot;
   readonly config: Config;
   readonly access: AccessReviewer;
+}
+
+/**
+ * The deadline of one review (the webhook's ReviewContext fits): aborted when the review's time is
+ * up. Read `signal` only where it is used: reading it may allocate an AbortController.
+ */
+export interface Deadline {
+  readonly signal: AbortSignal;
 }
 
 export const ALLOW: Decision = { allowed: true, patch: [], warnings: [], attachments: [] };
@@ -56,8 +83,9 @@ export function deny(reason: DenialReason, message: string, extra: Partial<Decis
 /** kube-apiserver may cut a long warning; keep each under 120 characters (Kubernetes docs, Dynamic Admission Control, "Response"). */
 export const MAX_WARNING = 119;
 
+/** A warning cut to MAX_WARNING characters (the one truncation of denial.ts, cutText). */
 export function clampWarning(warning: string): string {
-  return warning.length <= MAX_WARNING ? warning : `${warning.slice(0, MAX_WARNING - 1)}…`;
+  return cutText(warning, MAX_WARNING);
 }
 
 export const REASON_ANNOTATION = "nadguard.io/reason";

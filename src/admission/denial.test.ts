@@ -41,7 +41,7 @@ describe("explainProblems", () => {
   });
 
   it("heads an object's list with the total count", () => {
-    const problems = Array.from({ length: 1200 }, (_, i) => ({ code: "c", path: `spec.x[${i}]`, message: "bad" }));
+    const problems = Array.from({ length: 1200 }, (_, i) => ({ code: "schema" as const, path: `spec.x[${i}]`, message: "bad" }));
     const message = explainObjectProblems("MultiNetworkPolicy a/p", problems);
     expect(message.split("\n")[0]).toBe("MultiNetworkPolicy a/p: 1,200 problems:");
     expect(message.split("\n").at(-1)).toBe("- and 1,190 more problems");

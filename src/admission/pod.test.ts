@@ -100,9 +100,15 @@ describe("NAD resolution", () => {
   it("resolves a bare name in the pod's namespace and names the interfaces as Multus does", async () => {
     const { decision } = await admit(pod({ networks: "macvlan-a@data0, macvlan-a" }));
     expect(decision.allowed).toBe(true);
+    const access = {
+      allowed: true,
+      mode: "rbac",
+      reason: "own-namespace",
+      summary: `allowed: in the pod's own namespace tenant-a (authorization mode "rbac")`,
+    };
     expect(decision.attachments).toEqual([
-      { interfaceName: "data0", network: "tenant-a/macvlan-a", cniType: "macvlan" },
-      { interfaceName: "net2", network: "tenant-a/macvlan-a", cniType: "macvlan" },
+      { interfaceName: "data0", network: "tenant-a/macvlan-a", cniType: "macvlan", access },
+      { interfaceName: "net2", network: "tenant-a/macvlan-a", cniType: "macvlan", access },
     ]);
   });
 
@@ -357,7 +363,14 @@ describe("the default-network annotation", () => {
     expect(decision.message).toContain("may not use NetworkAttachmentDefinition infra/cluster-net");
     const global = await admit(withDefault("shared"), { config: { multus: { namespace: "infra" }, authorization: { globalNamespaces: ["infra"] } } });
     expect(global.decision.allowed).toBe(true);
-    expect(global.decision.attachments).toEqual([{ interfaceName: "eth0", network: "infra/shared", cniType: "bridge" }]);
+    expect(global.decision.attachments).toEqual([
+      {
+        interfaceName: "eth0",
+        network: "infra/shared",
+        cniType: "bridge",
+        access: { allowed: true, mode: "rbac", reason: "global-namespace", summary: 'allowed: infra is a global namespace (authorization mode "rbac")' },
+      },
+    ]);
   });
 
   it("rejects more than one element", async () => {

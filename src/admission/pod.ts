@@ -9,27 +9,17 @@
 // as a CREATE of the new value, except that the user making the change and the pod's service
 // account must both hold a grant, and that nothing is mutated (a pod's resources cannot change).
 import type { AdmissionRequest } from "../api/admission-review.js";
-import { formatProblem, type Problem } from "../api/errors.js";
+import { formatProblem } from "../api/errors.js";
 import {
   ANNOTATION_DEFAULT_NETWORK,
   ANNOTATION_NETWORKS,
   ANNOTATION_RESOURCE_CONTAINER,
   type NetworkAttachmentDefinition,
   Pod,
-  objectKey,
 } from "../api/objects.js";
-import { authorizeNadUse, type NadAccessDecision } from "../authz/nad-access.js";
-import { missingObjectNote } from "../cluster/state-faults.js";
+import { type NetworkAttachment, resolveNetworks } from "../authz/network-access.js";
 import { nadCniInfo } from "../networks/nad-config.js";
-import {
-  DEFAULT_NETWORK_ANNOTATION_PATH,
-  NETWORKS_ANNOTATION_PATH,
-  describeSelection,
-  parseDefaultNetwork,
-  parseNetworkSelections,
-  type NetworkSelection,
-} from "../networks/index.js";
-import { ALLOW, type AdmissionEnv, type Decision, type ResolvedAttachment, deny } from "./decision.js";
+import { ALLOW, type AdmissionEnv, type Deadline, type Decision, type Endpoint, type ResolvedAttachment, deny } from "./decision.js";
 import { MAX_LISTED_PROBLEMS, type Unlisted, explainProblems, formatCount } from "./denial.js";
 import { diff } from "./json-patch.js";
 import {
@@ -43,20 +33,8 @@ import {
   resourceNameOf,
 } from "./pod-mutations.js";
 
-export type Endpoint = "mutate" | "validate";
-
 /** Creating a pod, or changing the networks of one that exists. */
 type Change = "create" | "update";
-
-/** One reference to a NAD, from the networks annotation or the default-network annotation. */
-interface Reference {
-  readonly selection: NetworkSelection;
-  readonly interfaceName: string;
-  /** How the reference reads in messages, e.g. `element 2 ("tenant-b/sriov")`. */
-  readonly label: string;
-  /** A name without namespace in the default-network annotation: looked up in Multus's namespace. */
-  readonly bareDefaultNetwork: boolean;
-}
 
 /**
  * kube-apiserver refuses a pod whose annotations hold more than 256 KiB in all
@@ -81,7 +59,8 @@ function networksChanged(request: AdmissionRequest): boolean {
   );
 }
 
-export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<Decision> {
+/** When `deadline` aborts, the access reviews still pending are aborted and admitPod rejects. */
+export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint, deadline?: Deadline): Promise<Decision> {
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return ALLOW;
   const networks = peekAnnotation(request.object, ANNOTATION_NETWORKS);
   const defaultNetwork = peekAnnotation(request.object, ANNOTATION_DEFAULT_NETWORK);
@@ -112,204 +91,45 @@ export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, end
     );
   }
 
-  const references = parseReferences(networks, defaultNetwork, namespace, env.config.multus.namespace);
-  if (!references.ok) {
-    const unlisted: Unlisted[] = [{ count: references.omitted, one: "problem", many: "problems" }];
-    return deny("invalid-network-selection", explainProblems(who, references.problems, formatProblem, { unlisted }));
-  }
-
-  const resolved = await resolveReferences(references.value, namespace, pod, request, env, change);
-  if (resolved.problems.length > 0) {
-    const reason = resolved.forbidden ? "network-forbidden" : "network-not-found";
-    const unlisted: Unlisted[] = [
-      { count: resolved.unchecked, one: "network not checked: the pod is denied already", many: "networks not checked: the pod is denied already" },
-    ];
-    return deny(reason, explainProblems(who, resolved.problems, (line) => line, { unlisted }));
-  }
-  if (change === "update") return judgeUpdate(pod, resolved.nads, references.value, env, who);
-  return mutate(request.object, resolved.nads, references.value, env, endpoint, who);
-}
-
-type ReferencesResult = { ok: true; value: Reference[] } | { ok: false; problems: Problem[]; omitted: number };
-
-/**
- * A bare name in the default-network annotation resolves in Multus's own namespace (Multus's
- * tryLoadK8sPodDefaultNetwork uses multusNamespace), not the pod's; the networks annotation's do.
- */
-function parseReferences(networks: unknown, defaultNetwork: unknown, namespace: string, multusNamespace: string): ReferencesResult {
-  const problems: Problem[] = [];
-  let omitted = 0;
-  const references: Reference[] = [];
-  if (defaultNetwork !== undefined) {
-    if (typeof defaultNetwork !== "string") {
-      problems.push({ code: "selection.not-string", path: DEFAULT_NETWORK_ANNOTATION_PATH, message: "must be a string" });
-    } else {
-      const result = parseDefaultNetwork(defaultNetwork, multusNamespace);
-      if (result.ok) {
-        references.push({
-          selection: result.value,
-          interfaceName: "eth0",
-          label: `annotation ${ANNOTATION_DEFAULT_NETWORK}`,
-          bareDefaultNetwork: !result.value.namespaceExplicit,
-        });
-      } else {
-        problems.push(...result.error);
-        omitted += result.omittedProblems ?? 0;
-      }
-    }
-  }
-  if (networks !== undefined) {
-    if (typeof networks !== "string") {
-      problems.push({ code: "selection.not-string", path: NETWORKS_ANNOTATION_PATH, message: "must be a string" });
-    } else {
-      const result = parseNetworkSelections(networks, namespace);
-      if (result.ok) {
-        for (const attachment of result.value) {
-          references.push({
-            selection: attachment.selection,
-            interfaceName: attachment.interfaceName,
-            label: describeSelection(attachment.selection),
-            bareDefaultNetwork: false,
-          });
-        }
-      } else {
-        problems.push(...result.error);
-        omitted += result.omittedProblems ?? 0;
-      }
-    }
-  }
-  return problems.length > 0 ? { ok: false, problems, omitted } : { ok: true, value: references };
-}
-
-interface Resolution {
-  /** One NAD per reference, in reference order (the same NAD twice appears twice). */
-  readonly nads: NetworkAttachmentDefinition[];
-  readonly access: Map<string, NadAccessDecision>;
-  /** At most MAX_LISTED_PROBLEMS, one per distinct NAD. */
-  readonly problems: string[];
-  readonly forbidden: boolean;
-  /** Distinct NADs left unchecked once MAX_LISTED_PROBLEMS problems made the verdict. */
-  readonly unchecked: number;
-}
-
-/**
- * Authorizes, then looks up, each distinct NAD. Authorization comes first so that a tenant who may
- * not use another namespace's NADs learns nothing about which of them exist. Once
- * MAX_LISTED_PROBLEMS problems are found the pod is denied whatever the rest says: the remaining
- * NADs are counted, not authorized (each could cost two SubjectAccessReviews).
- */
-async function resolveReferences(
-  references: readonly Reference[],
-  namespace: string,
-  pod: Pod,
-  request: AdmissionRequest,
-  env: AdmissionEnv,
-  change: Change,
-): Promise<Resolution> {
-  const { snapshot, config } = env;
-  const serviceAccountName = pod.spec.serviceAccountName || pod.spec.serviceAccount || "default";
-  const access = new Map<string, NadAccessDecision>();
-  const problems: string[] = [];
-  const nads: NetworkAttachmentDefinition[] = [];
-  let forbidden = false;
-  const reported = new Set<string>();
-  for (let i = 0; i < references.length; i++) {
-    if (problems.length === MAX_LISTED_PROBLEMS) {
-      return { nads, access, problems, forbidden, unchecked: countUnchecked(references, i, access) };
-    }
-    const reference = references[i]!;
-    const { namespace: nadNamespace, name } = reference.selection;
-    const key = objectKey(nadNamespace, name);
-    let decision = access.get(key);
-    if (!decision) {
-      decision = await authorizeNadUse(
-        {
-          podNamespace: namespace,
-          nadNamespace,
-          nadName: name,
-          requester: { username: request.userInfo.username, groups: request.userInfo.groups ?? [] },
-          serviceAccountName,
-          grantee: change === "update" ? "both" : "either",
-        },
-        config.authorization,
-        env.access,
-      );
-      access.set(key, decision);
-    }
-    if (reported.has(key)) continue;
-    if (!decision.allowed) {
-      forbidden = true;
-      reported.add(key);
-      problems.push(
-        reference.bareDefaultNetwork && nadNamespace !== namespace
-          ? `${reference.label}: ${bareDefaultNetworkDenial(reference.selection, namespace, env)}`
-          : `${reference.label}: ${decision.message}${decision.remedy ? `\n${decision.remedy}` : ""}`,
-      );
-      continue;
-    }
-    const nad = snapshot.nads.get(key);
-    if (!nad) {
-      reported.add(key);
-      const where = reference.bareDefaultNetwork ? ` (${bareDefaultNetworkRule(nadNamespace)})` : "";
-      problems.push(
-        `${reference.label}: NetworkAttachmentDefinition ${key} does not exist${where}${missingObjectNote(snapshot, "NetworkAttachmentDefinition", nadNamespace)}; ${listExisting(snapshot.nadNamesByNamespace.get(namespace), namespace)}`,
-      );
-      continue;
-    }
-    nads.push(nad);
-  }
-  return { nads, access, problems, forbidden, unchecked: 0 };
-}
-
-/** Distinct NADs named from `from` on that were not decided yet. */
-function countUnchecked(references: readonly Reference[], from: number, decided: ReadonlyMap<string, unknown>): number {
-  const unchecked = new Set<string>();
-  for (let i = from; i < references.length; i++) {
-    const { namespace, name } = references[i]!.selection;
-    const key = objectKey(namespace, name);
-    if (!decided.has(key)) unchecked.add(key);
-  }
-  return unchecked.size;
-}
-
-const bareDefaultNetworkRule = (multusNamespace: string): string =>
-  `a name without a namespace in ${ANNOTATION_DEFAULT_NETWORK} is looked up in the Multus namespace ${multusNamespace}, as Multus does`;
-
-/**
- * A bare default-network name that resolved to a NAD of Multus's namespace the pod may not use.
- * The tenant almost always meant a NAD of the pod's own namespace: say so, and suggest no grant in
- * the Multus namespace (following that advice would open its networks to the tenant). Whether the
- * pod's own namespace has such a NAD may be said; nothing about the Multus namespace is.
- */
-function bareDefaultNetworkDenial(selection: NetworkSelection, podNamespace: string, env: AdmissionEnv): string {
-  const own = objectKey(podNamespace, selection.name);
-  const meant = env.snapshot.nads.has(own)
-    ? `You probably meant ${own}: write the namespace, ${JSON.stringify(own)}.`
-    : `Namespace ${podNamespace} has no NetworkAttachmentDefinition ${selection.name} either; to use one of its NADs, write ${podNamespace}/<name>.`;
-  return (
-    `may not use NetworkAttachmentDefinition ${objectKey(selection.namespace, selection.name)}: ` +
-    `${bareDefaultNetworkRule(selection.namespace)}, not in the pod's namespace. ${meant} ` +
-    `A grant of the NADs of ${selection.namespace} to this namespace is rarely what is wanted, so none is suggested.`
+  const resolved = await resolveNetworks(
+    {
+      namespace,
+      serviceAccountName: pod.spec.serviceAccountName || pod.spec.serviceAccount,
+      requester: { username: request.userInfo.username, groups: request.userInfo.groups ?? [] },
+      grantee: change === "update" ? "both" : "either",
+      networks,
+      defaultNetwork,
+    },
+    {
+      snapshot: env.snapshot,
+      authorization: env.config.authorization,
+      multusNamespace: env.config.multus.namespace,
+      reviewer: env.access,
+      // Read only when an access review is asked (reading the review's signal allocates).
+      get signal() {
+        return deadline?.signal;
+      },
+      maxProblems: MAX_LISTED_PROBLEMS,
+    },
   );
+  if (!resolved.ok) {
+    const refused = resolved.refused.map(({ interfaceName, network, access, notFound, missing }) => ({ interfaceName, network, access, notFound, missing }));
+    if (resolved.reason === "invalid-network-selection") {
+      const unlisted: Unlisted[] = [{ count: resolved.unlisted, one: "problem", many: "problems" }];
+      return deny(resolved.reason, explainProblems(who, resolved.problems, formatProblem, { unlisted }));
+    }
+    const unlisted: Unlisted[] = [
+      { count: resolved.unlisted, one: "network not checked: the pod is denied already", many: "networks not checked: the pod is denied already" },
+    ];
+    return deny(resolved.reason, explainProblems(who, resolved.problems, formatProblem, { unlisted }), { refused });
+  }
+  if (change === "update") return judgeUpdate(pod, resolved.attachments, env, who);
+  return mutate(request.object, resolved.attachments, env, endpoint, who);
 }
 
-/** Lists the NADs of the pod's own namespace only: naming another namespace's NADs would leak them. */
-function listExisting(names: readonly string[] | undefined, namespace: string): string {
-  if (!names || names.length === 0) return `namespace ${namespace} has no NetworkAttachmentDefinitions`;
-  const shown = names.slice(0, 20).join(", ");
-  const more = names.length > 20 ? ` and ${names.length - 20} more` : "";
-  return `NetworkAttachmentDefinitions in namespace ${namespace}: ${shown}${more}`;
-}
-
-function mutate(
-  original: unknown,
-  nads: readonly NetworkAttachmentDefinition[],
-  references: readonly Reference[],
-  env: AdmissionEnv,
-  endpoint: Endpoint,
-  who: string,
-): Decision {
+function mutate(original: unknown, resolved: readonly NetworkAttachment[], env: AdmissionEnv, endpoint: Endpoint, who: string): Decision {
   const { config } = env;
+  const nads = resolved.map((attachment) => attachment.nad);
   const pod = draftPod(original as Pod);
   const warnings: string[] = [];
   const resources = injectResources(pod, countResources(nads, config.resources.resourceNameKeys), config.resources.honorExistingResources);
@@ -321,7 +141,7 @@ function mutate(
   }
   if (config.injection.downwardApi) injectDownwardApi(pod);
 
-  const attachments = references.map((reference, i) => describeAttachment(reference, nads[i]!, env));
+  const attachments = resolved.map((attachment) => describeAttachment(attachment, env));
   warnings.push(...softWarnings(attachments, nads, env));
   const patch = diff(original, pod);
   if (endpoint === "validate") {
@@ -339,8 +159,9 @@ const RECREATE = "delete the pod and create it again with these networks (nadgua
  * the new networks need (devices, node selector), else denied: kube-apiserver refuses a change of a
  * pod's container resources, and a scheduled pod does not move to a node the networks need.
  */
-function judgeUpdate(pod: Pod, nads: readonly NetworkAttachmentDefinition[], references: readonly Reference[], env: AdmissionEnv, who: string): Decision {
+function judgeUpdate(pod: Pod, resolved: readonly NetworkAttachment[], env: AdmissionEnv, who: string): Decision {
   const { config } = env;
+  const nads = resolved.map((attachment) => attachment.nad);
   const missing = missingDevices(pod, countResources(nads, config.resources.resourceNameKeys));
   if (missing.length > 0) {
     const wanted = pod.metadata.annotations?.[ANNOTATION_RESOURCE_CONTAINER];
@@ -364,7 +185,7 @@ function judgeUpdate(pod: Pod, nads: readonly NetworkAttachmentDefinition[], ref
       );
     }
   }
-  const attachments = references.map((reference, i) => describeAttachment(reference, nads[i]!, env));
+  const attachments = resolved.map((attachment) => describeAttachment(attachment, env));
   const warnings = softWarnings(attachments, nads, env);
   if (config.injection.downwardApi && !(pod.spec.volumes ?? []).some((volume) => volume.name === PODNETINFO_VOLUME)) {
     warnings.push(`the pod has no ${PODNETINFO_VOLUME} volume (it gets one when created with networks)`);
@@ -372,14 +193,15 @@ function judgeUpdate(pod: Pod, nads: readonly NetworkAttachmentDefinition[], ref
   return { allowed: true, patch: [], warnings, attachments };
 }
 
-function describeAttachment(reference: Reference, nad: NetworkAttachmentDefinition, env: AdmissionEnv): ResolvedAttachment {
+function describeAttachment({ interfaceName, network, nad, access }: NetworkAttachment, env: AdmissionEnv): ResolvedAttachment {
   const cniType = nadCniInfo(nad).types[0];
   const resourceName = resourceNameOf(nad, env.config.resources.resourceNameKeys);
   return {
-    interfaceName: reference.interfaceName,
-    network: objectKey(nad.metadata.namespace!, nad.metadata.name!),
+    interfaceName,
+    network,
     ...(cniType !== undefined && { cniType }),
     ...(resourceName !== undefined && { resourceName }),
+    access,
   };
 }
 

@@ -33,8 +33,7 @@ import { isDns1123Label, isLabelValue, isQualifiedName } from "../networks/names
 import { type PolicyModel, buildModel } from "../policy/model.js";
 import { type Direction, type Policy, type Rule, parsePolicyFor } from "../policy/policy.js";
 import { type PodInfo, namedPortKey } from "../policy/pods.js";
-import { ALLOW, type AdmissionEnv, type Decision, clampWarning, deny } from "./decision.js";
-import type { Endpoint } from "./pod.js";
+import { ALLOW, type AdmissionEnv, type Decision, type Endpoint, clampWarning, deny } from "./decision.js";
 import { canonicalJson } from "./canonical-json.js";
 import { explainObjectProblems } from "./denial.js";
 

@@ -2,30 +2,31 @@
 // `nadguard admit`: dispatch on the request's kind, decide, encode.
 import { randomUUID } from "node:crypto";
 import type { AdmissionRequest, AdmissionResponse } from "../api/admission-review.js";
-import { type AdmissionEnv, type Decision, ALLOW, toAdmissionResponse } from "./decision.js";
+import { type AdmissionEnv, type Deadline, type Decision, type Endpoint, ALLOW, toAdmissionResponse } from "./decision.js";
 import { admitNad } from "./nad.js";
-import { admitPod, type Endpoint } from "./pod.js";
+import { admitPod } from "./pod.js";
 import { admitPolicy } from "./policy.js";
 import { admitWorkload, asWarnings, workloadKindOf } from "./workload.js";
 
 /**
  * Decides one request. Workloads (pod templates) are answered on /validate only, with warnings;
- * kinds nadguard does not judge are allowed untouched.
+ * kinds nadguard does not judge are allowed untouched. When `deadline` aborts, pending access
+ * reviews (SubjectAccessReview requests) are aborted and the promise rejects.
  */
-export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<Decision> {
+export async function decide(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint, deadline?: Deadline): Promise<Decision> {
   switch (request.kind.kind) {
     case "Pod":
       // The pod itself, and its status: kube-apiserver's status strategy keeps the metadata of the
       // update (Multus writes network-status that way), so pods/status can change the network
       // annotations too. Other subresources (binding, ephemeralcontainers, resize…) cannot.
-      return !request.subResource || request.subResource === "status" ? admitPod(request, env, endpoint) : ALLOW;
+      return !request.subResource || request.subResource === "status" ? admitPod(request, env, endpoint, deadline) : ALLOW;
     case "NetworkAttachmentDefinition":
       return request.subResource ? ALLOW : admitNad(request, env, endpoint);
     case "MultiNetworkPolicy":
       return request.subResource ? ALLOW : admitPolicy(request, env, endpoint);
     default: {
       const workload = endpoint === "validate" ? workloadKindOf(request.kind) : undefined;
-      return workload ? asWarnings(await admitWorkload(request, env), workload) : ALLOW;
+      return workload ? asWarnings(await admitWorkload(request, env, deadline), workload) : ALLOW;
     }
   }
 }
@@ -43,8 +44,8 @@ export function isJudged(kind: { group: string; kind: string }): boolean {
   return Object.hasOwn(RESOURCES, kind.kind) || workloadKindOf(kind) !== undefined;
 }
 
-export async function review(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint): Promise<AdmissionResponse> {
-  return toAdmissionResponse(request.uid, await decide(request, env, endpoint));
+export async function review(request: AdmissionRequest, env: AdmissionEnv, endpoint: Endpoint, deadline?: Deadline): Promise<AdmissionResponse> {
+  return toAdmissionResponse(request.uid, await decide(request, env, endpoint, deadline));
 }
 
 const RESOURCES: Record<string, { group: string; version: string; resource: string }> = {

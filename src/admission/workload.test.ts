@@ -84,7 +84,15 @@ describe("pod templates, judged as the pods their controllers create", () => {
       allowed: true,
       patch: [],
       warnings: [],
-      attachments: [{ interfaceName: "net1", network: "tenant-b/sriov-fast", cniType: "sriov", resourceName: "intel.com/sriov_netdevice" }],
+      attachments: [
+        {
+          interfaceName: "net1",
+          network: "tenant-b/sriov-fast",
+          cniType: "sriov",
+          resourceName: "intel.com/sriov_netdevice",
+          access: { allowed: true, mode: "rbac", reason: "own-namespace", summary: `allowed: in the pod's own namespace tenant-b (authorization mode "rbac")` },
+        },
+      ],
     });
   });
 

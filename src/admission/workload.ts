@@ -10,7 +10,7 @@
 // Deployment happens to come before the NAD it uses.
 import type { AdmissionRequest } from "../api/admission-review.js";
 import { objectKey } from "../api/objects.js";
-import { ALLOW, type AdmissionEnv, type Decision, MAX_WARNING } from "./decision.js";
+import { ALLOW, type AdmissionEnv, type Deadline, type Decision, MAX_WARNING } from "./decision.js";
 import { admitPod } from "./pod.js";
 
 /** A kind whose objects carry a pod template, and who creates the pods from it. */
@@ -57,13 +57,13 @@ const POD_RESOURCE = { group: "", version: "v1", resource: "pods" };
  * prefixed with the workload. The patch is left out: it is made for each pod at its creation.
  * Kinds without a template, DELETE and subresources are allowed.
  */
-export async function admitWorkload(request: AdmissionRequest, env: AdmissionEnv): Promise<Decision> {
+export async function admitWorkload(request: AdmissionRequest, env: AdmissionEnv, deadline?: Deadline): Promise<Decision> {
   const workload = workloadKindOf(request.kind);
   if (!workload || request.subResource || (request.operation !== "CREATE" && request.operation !== "UPDATE")) return ALLOW;
   const metadata = field(request.object, ["metadata"]);
   const namespace = request.namespace || stringField(metadata, "namespace") || "default";
   const name = request.name || stringField(metadata, "name") || `${stringField(metadata, "generateName") ?? ""}<generated>`;
-  const decision = await admitPod(templateRequest(request, workload, namespace, name), env, "mutate");
+  const decision = await admitPod(templateRequest(request, workload, namespace, name), env, "mutate", deadline);
   const who = `${workload.kind} ${objectKey(namespace, name)} (pod template ${templatePath(workload)})`;
   return {
     ...decision,

@@ -2,10 +2,13 @@
 // message a person can act on, and the path of the offending input (a file, a JSON path, an
 // annotation element), so that no bad input ends in a crash or a silent pass.
 import type { z } from "zod";
+import type { ProblemCode } from "./problem-codes.js";
+
+export type { ProblemCode } from "./problem-codes.js";
 
 export interface Problem {
-  /** Stable machine-readable code, e.g. `selection.empty-element`. */
-  readonly code: string;
+  /** Stable machine-readable code, e.g. `selection.empty-element`: one of PROBLEM_CODES (problem-codes.ts). */
+  readonly code: ProblemCode;
   /** Where the problem is: a file path, a JSON path such as `spec.ingress[0].ports[1]`, or both. */
   readonly path: string;
   /** A sentence a person can act on. */
@@ -42,7 +45,7 @@ export function joinPath(prefix: string, segments: readonly PropertyKey[]): stri
 }
 
 /** Turns a zod error into problems, each naming where in the input it is. */
-export function problemsFromZod(error: z.ZodError, prefix: string, code = "schema"): Problem[] {
+export function problemsFromZod(error: z.ZodError, prefix: string, code: ProblemCode = "schema"): Problem[] {
   return error.issues.map((issue) => ({
     code,
     path: joinPath(prefix, issue.path),
@@ -56,7 +59,7 @@ export function atPlace(problems: readonly Problem[], place: string): Problem[] 
 }
 
 /** Parses `input` with `schema`; on failure the problems name `prefix` and the path inside. */
-export function parseWith<T>(schema: z.ZodType<T>, input: unknown, prefix: string, code?: string): Result<T> {
+export function parseWith<T>(schema: z.ZodType<T>, input: unknown, prefix: string, code?: ProblemCode): Result<T> {
   const parsed = schema.safeParse(input);
   return parsed.success ? ok(parsed.data) : fail(problemsFromZod(parsed.error, prefix, code));
 }

@@ -117,6 +117,10 @@ describe("authorizeNadUse", () => {
         reason: "rbac",
         grantedBy: `${GRANT}; ${GRANT}`,
         subject: "alice and system:serviceaccount:tenant-a:builder",
+        grants: [
+          { subject: "alice", grantedBy: GRANT },
+          { subject: "system:serviceaccount:tenant-a:builder", grantedBy: GRANT },
+        ],
       });
     });
 
@@ -171,6 +175,9 @@ describe("authorizeNadUse", () => {
         "in namespace tenant-b. If namespace tenant-b is misspelt, correct it: nadguard does not say which NADs other namespaces hold. " +
         "Otherwise a cluster admin allows it by binding the ClusterRole nadguard:nad-user (every NAD of tenant-b) to the pod's service account there:",
       remedy: "kubectl -n tenant-b create rolebinding nadguard-nad-user-tenant-a-default --clusterrole=nadguard:nad-user --serviceaccount=tenant-a:default",
+      missing:
+        'a grant of verb "use" on network-attachment-definitions.k8s.cni.cncf.io "sriov-net" in namespace tenant-b to the requesting user bob ' +
+        "(groups devs, qa, oncall, system:authenticated and 1 more) or to the pod's service account system:serviceaccount:tenant-a:default",
     });
   });
 
@@ -183,6 +190,7 @@ describe("authorizeNadUse", () => {
         "namespace tenant-a may use only NADs in its own namespace and in the global namespaces (shared-nets). If namespace tenant-b " +
         "is misspelt, correct it: nadguard does not say which NADs other namespaces hold. Otherwise a cluster admin adds tenant-b to " +
         'globalNamespaces (every namespace may then use its NADs) or switches to authorization mode "rbac" and grants verb "use" on this NAD.',
+      missing: 'authorization mode "namespace-isolation" allows only NADs of the pod\'s namespace tenant-a and of the global namespaces (shared-nets)',
     });
   });
 

@@ -23,14 +23,23 @@ export const DEFAULT_AUTHORIZATION_MODE: AuthorizationMode = "rbac";
 /** The verb a NAD user needs, as Multus and the NPWG spec name it for cross-namespace use. */
 export const NAD_USE_VERB = "use";
 
-/** Answers access reviews: offline over RbacObjects, or (later) by SubjectAccessReview. */
+/** Who answers: nadguard's evaluator over the snapshot's RBAC objects, or kube-apiserver. */
+export type ReviewerKind = "offline-rbac" | "subjectaccessreview";
+
+/** Answers access reviews: offline over RbacObjects, or by SubjectAccessReview (sar.ts). */
 export interface AccessReviewer {
-  review(attrs: AccessAttributes): AccessResult | Promise<AccessResult>;
+  /**
+   * `signal` is the deadline of the decision that asks: once it aborts, the answer is no longer
+   * wanted and a reviewer that waits on the network stops waiting (and rejects).
+   */
+  review(attrs: AccessAttributes, signal?: AbortSignal): AccessResult | Promise<AccessResult>;
+  /** How access trails name the grant; absent counts as `offline-rbac`. */
+  readonly kind?: ReviewerKind;
 }
 
 /** A reviewer over the RBAC objects of a snapshot; answers synchronously. */
 export function offlineReviewer(rbac: RbacObjects): AccessReviewer {
-  return { review: (attrs) => checkAccess(rbac, attrs) };
+  return { kind: "offline-rbac", review: (attrs) => checkAccess(rbac, attrs) };
 }
 
 export interface NadUseRequest {
@@ -54,14 +63,27 @@ export interface NadAccessOptions {
   readonly globalNamespaces: readonly string[];
 }
 
+/** One holder of `use` under `rbac`: who holds it and what granted it. */
+export interface NadGrant {
+  /** The user name: the requester, or the pod's service account `system:serviceaccount:<ns>:<name>`. */
+  readonly subject: string;
+  /**
+   * What the reviewer said granted it: `RoleBinding ns/name → ClusterRole role` offline, the
+   * SubjectAccessReview's reason (or `SubjectAccessReview` when it gave none) in a cluster.
+   */
+  readonly grantedBy?: string | undefined;
+}
+
 export type NadAccessDecision =
   | {
       readonly allowed: true;
       readonly reason: "own-namespace" | "global-namespace" | "mode-none" | "rbac";
-      /** For `rbac`: the binding and role that granted `use`. */
+      /** For `rbac`: the binding and role that granted `use` (several joined by `; `). */
       readonly grantedBy?: string;
       /** For `rbac`: the user name that holds the grant (the requester or the pod's service account). */
       readonly subject?: string;
+      /** For `rbac`: each grant that was needed, in the order checked (two when the grantee is `both`). */
+      readonly grants?: readonly NadGrant[];
     }
   | {
       readonly allowed: false;
@@ -70,6 +92,8 @@ export type NadAccessDecision =
       readonly message: string;
       /** For `rbac`: the `kubectl create rolebinding` command(s) that would allow the use, one per line. */
       readonly remedy?: string;
+      /** What was missing, in one clause: `a grant of verb "use" on … to the requesting user bob or …`. */
+      readonly missing: string;
     };
 
 /** How many groups a message lists before it says "and N more". */
@@ -84,12 +108,13 @@ export async function authorizeNadUse(
   request: NadUseRequest,
   options: NadAccessOptions,
   reviewer: AccessReviewer,
+  signal?: AbortSignal,
 ): Promise<NadAccessDecision> {
   if (options.mode === "none") return { allowed: true, reason: "mode-none" };
   if (request.nadNamespace === request.podNamespace) return { allowed: true, reason: "own-namespace" };
   if (options.globalNamespaces.includes(request.nadNamespace)) return { allowed: true, reason: "global-namespace" };
   if (options.mode === "namespace-isolation") return isolationDenial(request, options);
-  return reviewRbac(request, reviewer);
+  return reviewRbac(request, reviewer, signal);
 }
 
 /** The ClusterRole manifests/rbac/nad-user.yaml ships: verb `use` on every NAD of the namespace it is bound in. */
@@ -133,7 +158,7 @@ function serviceAccountOf(request: NadUseRequest): string {
   return request.serviceAccountName || "default";
 }
 
-async function reviewCandidate(candidate: Candidate, request: NadUseRequest, reviewer: AccessReviewer): Promise<Review> {
+async function reviewCandidate(candidate: Candidate, request: NadUseRequest, reviewer: AccessReviewer, signal: AbortSignal | undefined): Promise<Review> {
   const attrs: AccessAttributes = {
     user: candidate.user,
     groups: candidate.groups,
@@ -144,31 +169,41 @@ async function reviewCandidate(candidate: Candidate, request: NadUseRequest, rev
     namespace: request.nadNamespace,
   };
   try {
-    const result = await reviewer.review(attrs);
+    const result = await reviewer.review(attrs, signal);
     return result.allowed ? { candidate, allowed: true, grantedBy: result.grantedBy } : { candidate, allowed: false };
   } catch (error) {
+    // The decision's deadline passed: its outcome no longer matters, and "denied" would be a lie.
+    if (signal?.aborted) throw signal.reason;
     return { candidate, allowed: false, failure: `${candidate.user}: ${error instanceof Error ? error.message : String(error)}` };
   }
 }
 
-async function reviewRbac(request: NadUseRequest, reviewer: AccessReviewer): Promise<NadAccessDecision> {
+const grantOf = (review: Review): NadGrant => ({ subject: review.candidate.user, grantedBy: review.grantedBy });
+
+async function reviewRbac(request: NadUseRequest, reviewer: AccessReviewer, signal: AbortSignal | undefined): Promise<NadAccessDecision> {
   const requester = requesterCandidate(request);
   const serviceAccount = serviceAccountCandidate(request);
   if (request.grantee === "both") {
     const reviews = [
-      ...(requester ? [await reviewCandidate(requester, request, reviewer)] : []),
-      await reviewCandidate(serviceAccount, request, reviewer),
+      ...(requester ? [await reviewCandidate(requester, request, reviewer, signal)] : []),
+      await reviewCandidate(serviceAccount, request, reviewer, signal),
     ];
     if (requester && reviews.every((review) => review.allowed)) {
       const grants = reviews.map((review) => review.grantedBy).filter((grant) => grant !== undefined);
-      return { allowed: true, reason: "rbac", ...(grants.length > 0 && { grantedBy: grants.join("; ") }), subject: reviews.map((r) => r.candidate.user).join(" and ") };
+      return {
+        allowed: true,
+        reason: "rbac",
+        ...(grants.length > 0 && { grantedBy: grants.join("; ") }),
+        subject: reviews.map((r) => r.candidate.user).join(" and "),
+        grants: reviews.map(grantOf),
+      };
     }
     return bothDenial(request, reviews, requester === undefined);
   }
   const reviews: Review[] = [];
   for (const candidate of requester ? [requester, serviceAccount] : [serviceAccount]) {
-    const review = await reviewCandidate(candidate, request, reviewer);
-    if (review.allowed) return { allowed: true, reason: "rbac", grantedBy: review.grantedBy, subject: candidate.user };
+    const review = await reviewCandidate(candidate, request, reviewer, signal);
+    if (review.allowed) return { allowed: true, reason: "rbac", grantedBy: review.grantedBy, subject: candidate.user, grants: [grantOf(review)] };
     reviews.push(review);
   }
   return eitherDenial(request, reviews);
@@ -190,6 +225,15 @@ function describeRequester(request: NadUseRequest): string {
 
 const grantWanted = (request: NadUseRequest): string =>
   `verb "${NAD_USE_VERB}" on ${NAD_RESOURCE}.${NAD_GROUP} "${request.nadName}" in namespace ${request.nadNamespace}`;
+
+/** `a grant of verb "use" on … to A or to B`, and why a review gave no answer. */
+function missingGrant(request: NadUseRequest, lacking: readonly Review[], joiner: "or" | "and", noRequester: boolean): string {
+  const to = lacking.map((review) => `to ${review.candidate.who}`);
+  if (noRequester) to.unshift(`to the updating user (none was given)`);
+  const failures = lacking.flatMap((review) => (review.failure ? [review.failure] : []));
+  const failed = failures.length > 0 ? ` (the access review failed for ${failures.join("; ")})` : "";
+  return `a grant of ${grantWanted(request)} ${to.join(` ${joiner} `)}${failed}`;
+}
 
 const failuresOf = (reviews: readonly Review[]): string => {
   const failures = reviews.flatMap((review) => (review.failure ? [review.failure] : []));
@@ -213,7 +257,8 @@ function eitherDenial(request: NadUseRequest, reviews: readonly Review[]): NadAc
     `and under authorization mode "rbac" ${checked} granted ${grantWanted(request)}.${failuresOf(reviews)}` +
     `${misspeltHint(request)} Otherwise a cluster admin allows it by binding the ClusterRole ${NAD_USER_CLUSTER_ROLE} ` +
     `(every NAD of ${request.nadNamespace}) to the pod's service account there:`;
-  return { allowed: false, reason: "rbac", message, remedy: bindingCommand(request, serviceAccountCandidate(request)) };
+  const missing = missingGrant(request, reviews, "or", false);
+  return { allowed: false, reason: "rbac", message, remedy: bindingCommand(request, serviceAccountCandidate(request)), missing };
 }
 
 function bothDenial(request: NadUseRequest, reviews: readonly Review[], noRequester: boolean): NadAccessDecision {
@@ -232,7 +277,8 @@ function bothDenial(request: NadUseRequest, reviews: readonly Review[], noReques
         `(every NAD of ${request.nadNamespace}) there:`
       : "");
   const remedy = lacking.map((review) => bindingCommand(request, review.candidate)).join("\n");
-  return { allowed: false, reason: "rbac", message, ...(remedy !== "" && { remedy }) };
+  const missing = missingGrant(request, lacking, "and", noRequester);
+  return { allowed: false, reason: "rbac", message, ...(remedy !== "" && { remedy }), missing };
 }
 
 function isolationDenial(request: NadUseRequest, options: NadAccessOptions): NadAccessDecision {
@@ -243,7 +289,8 @@ function isolationDenial(request: NadUseRequest, options: NadAccessOptions): Nad
     `namespaces (${globals}).${misspeltHint(request)} Otherwise a cluster admin adds ${request.nadNamespace} to ` +
     `globalNamespaces (every namespace may then use its NADs) or switches to authorization mode "rbac" and grants ` +
     `verb "${NAD_USE_VERB}" on this NAD.`;
-  return { allowed: false, reason: "namespace-isolation", message };
+  const missing = `authorization mode "namespace-isolation" allows only NADs of the pod's namespace ${request.podNamespace} and of the global namespaces (${globals})`;
+  return { allowed: false, reason: "namespace-isolation", message, missing };
 }
 
 const SHELL_PLAIN = /^[A-Za-z0-9][-A-Za-z0-9_.:=@/]*$/;

@@ -182,3 +182,67 @@ describe("sarReviewer", () => {
     expect(aborted).toBe(true);
   });
 });
+
+describe("sarReviewer and the deadline of the review that asks", () => {
+  /** A sender that never answers: it settles only when its signal aborts, recording that. */
+  function hangingSender() {
+    const aborted: unknown[] = [];
+    const send: SarSender = (_, signal) =>
+      new Promise((_, reject) =>
+        signal.addEventListener("abort", () => {
+          aborted.push(signal.reason);
+          reject(signal.reason);
+        }),
+      );
+    return { send, aborted };
+  }
+  const deadline = (): { controller: AbortController; reason: DOMException } => ({
+    controller: new AbortController(),
+    reason: new DOMException("the review's 900 ms budget ran out", "TimeoutError"),
+  });
+
+  it("aborts the request when the caller's signal aborts, rejects with its reason, and counts it as abandoned", async () => {
+    const { send, aborted } = hangingSender();
+    const registry = new Registry();
+    const logs: string[] = [];
+    const reviewer = sarReviewer(send, { timeoutMs: 60_000, registry, log: (line) => logs.push(line) });
+    const { controller, reason } = deadline();
+    const answer = reviewer.review(ATTRS, controller.signal);
+    controller.abort(reason);
+    await expect(answer).rejects.toBe(reason);
+    expect(aborted).toEqual([reason]);
+    const requests = await registry.getSingleMetric("nadguard_subjectaccessreview_requests_total")!.get();
+    expect(Object.fromEntries(requests.values.map((v) => [v.labels.outcome, v.value]))).toEqual({ abandoned: 1 });
+    expect(logs[0]).toMatch(/^SubjectAccessReview abandoned after \d+ ms: the reviews that asked ran out of time \(for alice use /);
+  });
+
+  it("a shared request goes on while another caller still waits, and is aborted when the last one gives up", async () => {
+    const { send, aborted } = hangingSender();
+    const reviewer = sarReviewer(send, { timeoutMs: 60_000 });
+    const first = deadline();
+    const second = deadline();
+    const one = reviewer.review(ATTRS, first.controller.signal);
+    const two = reviewer.review(ATTRS, second.controller.signal);
+    first.controller.abort(first.reason);
+    await expect(one).rejects.toBe(first.reason);
+    expect(aborted).toEqual([]);
+    second.controller.abort(second.reason);
+    await expect(two).rejects.toBe(second.reason);
+    expect(aborted).toEqual([second.reason]);
+  });
+
+  it("a caller without a signal keeps the request going; one whose signal already aborted is refused at once", async () => {
+    let answer!: (status: SarStatus) => void;
+    let sent = 0;
+    const reviewer = sarReviewer(() => new Promise((resolve) => ((answer = resolve), (sent += 1))), { timeoutMs: 60_000 });
+    const patient = reviewer.review(ATTRS);
+    const { controller, reason } = deadline();
+    const impatient = reviewer.review(ATTRS, controller.signal);
+    controller.abort(reason);
+    await expect(impatient).rejects.toBe(reason);
+    answer({ allowed: true });
+    expect(await patient).toEqual({ allowed: true, grantedBy: "SubjectAccessReview" });
+    await expect(reviewer.review({ ...ATTRS, user: "bob" }, controller.signal)).rejects.toBe(reason);
+    expect(sent).toBe(1);
+  });
+});

@@ -5,7 +5,9 @@
 // groups, uid, extra, verb, group, resource, subresource, name, namespace), concurrent
 // identical questions share one request, and a cache hit answers synchronously. When the API
 // cannot answer, the configured failure policy decides (default fail-closed), and the failure
-// is logged and counted; failures are never cached.
+// is logged and counted; failures are never cached. A review's caller passes the deadline of its
+// decision: once every caller waiting on a request has given up, the HTTP request is aborted, so
+// no SubjectAccessReview outlives the admission review that asked it.
 import { AuthorizationV1Api, type KubeConfig, Observable, type ObservableMiddleware, type V1SubjectAccessReview } from "@kubernetes/client-node";
 import { Counter, Histogram, type Registry } from "prom-client";
 import type { AccessReviewer } from "./nad-access.js";
@@ -49,8 +51,12 @@ export interface SarReviewerOptions {
 }
 
 export interface SarReviewer extends AccessReviewer {
-  /** A cached answer synchronously, else a promise of the API's (or the failure policy's). */
-  review(attrs: AccessAttributes): AccessResult | Promise<AccessResult>;
+  /**
+   * A cached answer synchronously, else a promise of the API's (or the failure policy's). When
+   * `signal` aborts the promise rejects with its reason, and the request is aborted once no other
+   * caller waits for the same answer.
+   */
+  review(attrs: AccessAttributes, signal?: AbortSignal): AccessResult | Promise<AccessResult>;
   /** Cached answers (expired ones included until evicted or looked up). */
   size(): number;
   clear(): void;
@@ -139,8 +145,17 @@ interface Entry {
   readonly expiresAt: number;
 }
 
+/** A request in flight and the callers waiting for it. */
+interface Inflight {
+  readonly answer: Promise<AccessResult>;
+  /** Aborts the HTTP request. */
+  readonly controller: AbortController;
+  /** Callers still waiting; one without a signal never gives up (counts as Infinity). */
+  waiting: number;
+}
+
 interface SarMetrics {
-  request(outcome: "allowed" | "denied" | "error", seconds: number): void;
+  request(outcome: "allowed" | "denied" | "error" | "abandoned", seconds: number): void;
   lookup(result: "hit" | "miss" | "shared"): void;
 }
 
@@ -153,7 +168,7 @@ function sarMetrics(registry: Registry | undefined): SarMetrics | undefined {
   const requests = reuse(registry, "nadguard_subjectaccessreview_requests_total", () =>
     new Counter({
       name: "nadguard_subjectaccessreview_requests_total",
-      help: "SubjectAccessReviews sent, by outcome: allowed, denied, error (the failure policy decided).",
+      help: "SubjectAccessReviews sent, by outcome: allowed, denied, error (the failure policy decided), abandoned (aborted: every review that asked ran out of time).",
       labelNames: ["outcome"] as const,
       registers: [registry],
     }),
@@ -223,7 +238,7 @@ export function sarReviewer(source: KubeConfig | SarSender, options: SarReviewer
   const log = options.log ?? ((): void => undefined);
   const metrics = sarMetrics(options.registry);
   const cache = new Map<string, Entry>();
-  const inflight = new Map<string, Promise<AccessResult>>();
+  const inflight = new Map<string, Inflight>();
 
   const remember = (key: string, result: AccessResult): void => {
     const ttl = result.allowed ? settings.allowedTtlMs : settings.deniedTtlMs;
@@ -243,18 +258,24 @@ export function sarReviewer(source: KubeConfig | SarSender, options: SarReviewer
     return entry.result;
   };
 
-  const ask = async (key: string, attrs: SarAttributes): Promise<AccessResult> => {
+  const ask = async (key: string, attrs: SarAttributes, abandoned: AbortSignal): Promise<AccessResult> => {
     const started = performance.now();
     const seconds = (): number => (performance.now() - started) / 1000;
     try {
-      const status = await send(subjectAccessReviewFor(attrs), AbortSignal.timeout(settings.timeoutMs));
+      const signal = AbortSignal.any([abandoned, AbortSignal.timeout(settings.timeoutMs)]);
+      const status = await send(subjectAccessReviewFor(attrs), signal);
       if (status.evaluationError) log(`SubjectAccessReview for ${describe(attrs)}: evaluation error: ${status.evaluationError}`);
       const result: AccessResult = status.allowed ? { allowed: true, grantedBy: status.reason || "SubjectAccessReview" } : { allowed: false };
       metrics?.request(status.allowed ? "allowed" : "denied", seconds());
       remember(key, result);
       return result;
     } catch (error) {
-      metrics?.request("error", seconds());
+      metrics?.request(abandoned.aborted ? "abandoned" : "error", seconds());
+      if (abandoned.aborted) {
+        // Nobody waits for it any more: no failure policy applies, and nothing is wrong with the API.
+        log(`SubjectAccessReview abandoned after ${Math.round(seconds() * 1000)} ms: the reviews that asked ran out of time (for ${describe(attrs)})`);
+        throw abandoned.reason;
+      }
       const reason = `SubjectAccessReview failed: ${describeFailure(error)}`;
       log(`${reason} (for ${describe(attrs)}; ${settings.failurePolicy})`);
       if (settings.failurePolicy === "fail-open") return { allowed: true, grantedBy: `failure policy fail-open (${reason})` };
@@ -262,23 +283,57 @@ export function sarReviewer(source: KubeConfig | SarSender, options: SarReviewer
     }
   };
 
+  /** The shared answer for this caller: rejects when its own signal aborts, and gives up the request when it was the last one waiting. */
+  const wait = (key: string, entry: Inflight, signal: AbortSignal | undefined): Promise<AccessResult> => {
+    if (!signal) {
+      entry.waiting = Infinity;
+      return entry.answer;
+    }
+    entry.waiting += 1;
+    return new Promise<AccessResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        entry.waiting -= 1;
+        if (entry.waiting === 0) {
+          // A caller arriving now asks anew rather than join a request being aborted.
+          if (inflight.get(key) === entry) inflight.delete(key);
+          entry.controller.abort(signal.reason);
+        }
+        reject(signal.reason as Error);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      entry.answer.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  };
+
   return {
-    review(attrs) {
+    kind: "subjectaccessreview",
+    review(attrs, signal) {
       const key = cacheKey(attrs);
       const cached = lookup(key);
       if (cached) {
         metrics?.lookup("hit");
         return cached;
       }
+      // The review that asks is over: no request for it.
+      if (signal?.aborted) return Promise.reject(signal.reason as Error);
       const running = inflight.get(key);
       if (running) {
         metrics?.lookup("shared");
-        return running;
+        return wait(key, running, signal);
       }
       metrics?.lookup("miss");
-      const pending = ask(key, attrs).finally(() => inflight.delete(key));
-      inflight.set(key, pending);
-      return pending;
+      const controller = new AbortController();
+      const entry: Inflight = {
+        answer: ask(key, attrs, controller.signal).finally(() => {
+          if (inflight.get(key) === entry) inflight.delete(key);
+        }),
+        controller,
+        waiting: 0,
+      };
+      // A caller that gave up has its own rejection; the request's is handled here.
+      entry.answer.catch(() => undefined);
+      inflight.set(key, entry);
+      return wait(key, entry, signal);
     },
     size: () => cache.size,
     clear: () => cache.clear(),

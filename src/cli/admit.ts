@@ -1,20 +1,26 @@
 // `nadguard admit FILE --state DIR`: the webhook's decision for every object of a manifest file
 // (read as kubectl reads it: src/cli/manifests.ts) or for AdmissionReviews, through the same code
-// path the webhook uses. A workload is judged by the pods it will create.
+// path the webhook uses. A workload is judged by the pods it will create. With `--kube` (or
+// `--kubeconfig`…) the objects come from the cluster and cross-namespace use is authorized by
+// SubjectAccessReview, as the webhook does in Kubernetes mode.
 import { type AdmissionRequest, AdmissionReviewRequest, type AdmissionReviewResponse } from "../api/admission-review.js";
 import { InputError, type Problem, atPlace, problemsFromZod } from "../api/errors.js";
-import type { Decision } from "../admission/decision.js";
+import type { AdmissionEnv, Decision } from "../admission/decision.js";
 import type { JsonPatchOp } from "../admission/json-patch.js";
 import { toAdmissionResponse } from "../admission/decision.js";
 import { isJudged, requestForManifest, verdict } from "../admission/review.js";
 import { templatePath, workloadKindOf } from "../admission/workload.js";
 import { EXIT } from "./io.js";
-import { loadEnv } from "./env.js";
+import { loadEnv, reportStateProblems } from "./env.js";
+import type { KubeFlags } from "./kube.js";
+import { loadConfig } from "../config/config.js";
 import { type ManifestItem, type Manifests, readManifests } from "./manifests.js";
 
 export interface AdmitOptions {
   file: string;
-  state: string;
+  /** A state directory; or `kube`, to read the cluster and authorize by SubjectAccessReview. */
+  state?: string | undefined;
+  kube?: KubeFlags | undefined;
   config?: string | undefined;
   as?: string | undefined;
   asGroups: string[];
@@ -32,16 +38,41 @@ export async function runAdmit(options: AdmitOptions, out: (line: string) => voi
   const manifests = await readManifests(options.file);
   const requests = requestsFor(manifests, options);
   for (const warning of manifests.warnings) err(`warning: ${warning}`);
-  const env = await loadEnv(options.state, options.config, err);
   const judged: Judged[] = [];
-  for (const [i, item] of manifests.items.entries()) {
-    const request = requests[i]!;
-    judged.push({ item, request, decision: await verdict(request, env) });
-  }
+  await withEnv(options, err, async (env) => {
+    for (const [i, item] of manifests.items.entries()) {
+      const request = requests[i]!;
+      judged.push({ item, request, decision: await verdict(request, env) });
+    }
+  });
   if (options.output === "json") out(JSON.stringify(manifests.several ? judged.map((j) => jsonEntry(j, manifests)) : review(judged[0]!), null, 2));
   else if (manifests.several) printSeveral(judged, manifests, out);
   else printOne(judged[0]!, out);
   return judged.every((j) => j.decision.allowed) ? EXIT.ok : EXIT.denied;
+}
+
+/** How long `--kube` waits for the cluster's first lists before giving up (exit 1). */
+const KUBE_SYNC_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs `judge` with the env of a state directory, or of the cluster: its objects listed once by
+ * the informers, stopped afterwards, and a SubjectAccessReview reviewer.
+ */
+async function withEnv(options: AdmitOptions, err: (line: string) => void, judge: (env: AdmissionEnv) => Promise<void>): Promise<void> {
+  if (!options.kube) return judge(await loadEnv(options.state!, options.config, err));
+  const config = await loadConfig(options.config);
+  // Loaded only here: the Kubernetes client takes about a second to load.
+  const { kubeStateFor, loadKubeConfig, sarReviewerFor } = await import("./kube.js");
+  const kubeConfig = loadKubeConfig(options.kube);
+  const state = kubeStateFor(kubeConfig, { log: err, allPods: config.nads.protectInUse, syncTimeoutMs: KUBE_SYNC_TIMEOUT_MS });
+  try {
+    await state.start();
+    const snapshot = state.current()!;
+    reportStateProblems(snapshot, err);
+    await judge({ snapshot, config, access: sarReviewerFor(kubeConfig, { log: err }) });
+  } finally {
+    await state.stop();
+  }
 }
 
 /** Every item's request; an AdmissionReview that does not parse is bad input, named by its place. */
@@ -60,8 +91,30 @@ function requestsFor(manifests: Manifests, options: AdmitOptions): AdmissionRequ
   return requests as AdmissionRequest[];
 }
 
-function review(judged: Judged): AdmissionReviewResponse {
-  return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: toAdmissionResponse(judged.request.uid, judged.decision) };
+/** What `--output json` adds to an AdmissionReview under the key `nadguard`: the networks and how each was decided. */
+interface AccessDetails {
+  /** The pod's attachments, each with its access trail (`access`), when it is allowed. */
+  readonly attachments?: Decision["attachments"];
+  /** The networks it was refused (what was missing), when it is denied for them. */
+  readonly refused?: Decision["refused"];
+}
+
+/**
+ * The AdmissionReview /mutate answers, plus, under `nadguard`, what kube-apiserver never sees: the
+ * pod's attachments with their access trails, or the networks refused.
+ */
+function review(judged: Judged): AdmissionReviewResponse & { nadguard?: AccessDetails } {
+  const { decision } = judged;
+  const details: AccessDetails = {
+    ...(decision.attachments.length > 0 && { attachments: decision.attachments }),
+    ...(decision.refused && decision.refused.length > 0 && { refused: decision.refused }),
+  };
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    response: toAdmissionResponse(judged.request.uid, decision),
+    ...(Object.keys(details).length > 0 && { nadguard: details }),
+  };
 }
 
 /** `file:line`, then the document and list position when the file has several. */
@@ -112,12 +165,28 @@ function printDetails(decision: Decision, out: (line: string) => void): void {
     const rows = decision.attachments.map((a) => [a.interfaceName, a.network, a.cniType ?? "?", a.resourceName ?? ""]);
     for (const line of table([["INTERFACE", "NETWORK", "CNI TYPE", "RESOURCE"], ...rows])) out(`  ${line}`);
   }
+  printAccess(decision, out);
   if (decision.patch.length > 0) {
     out("");
     out("patch:");
     for (const op of decision.patch) out(`  ${formatOp(op)}`);
   }
   for (const warning of decision.warnings) out(`warning: ${warning}`);
+}
+
+/**
+ * Per network, what granted the pod its use (`allowed by RoleBinding ns/x → ClusterRole y, granted
+ * to …`) or, when denied, what was missing.
+ */
+function printAccess(decision: Decision, out: (line: string) => void): void {
+  const rows = [
+    ...decision.attachments.flatMap((a) => (a.access ? [[a.interfaceName, a.network, a.access.summary]] : [])),
+    ...(decision.refused ?? []).map((r) => [r.interfaceName, r.network, r.notFound ? `missing: ${r.missing}` : r.access.summary]),
+  ];
+  if (rows.length === 0) return;
+  out("");
+  out("access:");
+  for (const line of table(rows)) out(`  ${line}`);
 }
 
 /** One element of the JSON array printed for several objects. */

@@ -48,7 +48,7 @@ function stateSource(values: Values): { state?: string; kube?: KubeFlags } {
   const kube = Boolean(values.kube || values.kubeconfig || values["in-cluster"] || values.context);
   const state = str(values, "state");
   if (kube && state) throw new UsageError("give either --state DIR or Kubernetes (--kube, --kubeconfig, --in-cluster, --context), not both");
-  if (!kube && !state) throw new UsageError("--state DIR is required (or --kube to read a Kubernetes cluster)");
+  if (!kube && !state) throw new UsageError("--state is required (or --kube to read a Kubernetes cluster)");
   if (!kube) return { state: state! };
   return {
     kube: { kubeconfig: str(values, "kubeconfig"), inCluster: values["in-cluster"] === true, context: str(values, "context") },
@@ -115,9 +115,11 @@ export const COMMANDS: Record<string, Command> = {
   },
   admit: {
     summary: "decide every object of a manifest file (or AdmissionReviews) as the webhook would",
-    usage: "nadguard admit FILE --state DIR [--config FILE] [--as USER] [--as-group GROUP]... [--output json]",
+    usage:
+      "nadguard admit FILE (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) [--config FILE] [--as USER] [--as-group GROUP]... [--output json]",
     options: {
       state: { type: "string" },
+      ...KUBE_OPTIONS,
       config: { type: "string" },
       as: { type: "string" },
       "as-group": { type: "string", multiple: true, default: [] },
@@ -130,7 +132,7 @@ export const COMMANDS: Record<string, Command> = {
       return runAdmit(
         {
           file: positionals[0]!,
-          state: required(values, "state"),
+          ...stateSource(values),
           config: str(values, "config"),
           as: str(values, "as"),
           asGroups: values["as-group"] as string[],

@@ -79,8 +79,9 @@ export async function runWebhook(options: WebhookCommandOptions, _out: (line: st
       logger: { level: options.logLevel },
       registry,
       isReady: () => state.ready(),
-      mutate: (request) => review(request, current(), "mutate"),
-      validate: (request) => review(request, current(), "validate"),
+      // The review's context carries its deadline: SubjectAccessReviews still pending then are aborted.
+      mutate: (request, deadline) => review(request, current(), "mutate", deadline),
+      validate: (request, deadline) => review(request, current(), "validate", deadline),
     });
   } catch (error) {
     throw (error as NodeJS.ErrnoException).syscall === "listen" ? listenError(listen, error as Error) : error;

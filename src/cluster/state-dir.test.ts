@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stateDirSource } from "./cluster-state.js";
 import { formatProblem } from "../api/errors.js";
 import { loadStateDir } from "./state-dir.js";
-import { missingObjectNote } from "./state-faults.js";
+import { missingObjectNote } from "../api/state-faults.js";
 
 let dir: string;
 beforeEach(async () => {

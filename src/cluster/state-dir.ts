@@ -201,7 +201,7 @@ export class StateStore {
       tree = await walkStateDir(this.#root);
     } catch (error) {
       const message = (error as Error).message;
-      const fault = { kind: "directory" as const, reason: `cannot be read: ${directoryReason(error)}`, problem: { code: "state.read", path: this.#root, message: `cannot read the state directory: ${message}` } };
+      const fault = { kind: "directory" as const, reason: `cannot be read: ${directoryReason(error)}`, problem: { code: "state.read" as const, path: this.#root, message: `cannot read the state directory: ${message}` } };
       return { changed: this.#setDirectoryFaults(new Map([["", fault]]), newFaults), newFaults };
     }
     const statuses = await readStatusFiles(this.#root);
@@ -269,7 +269,7 @@ export class StateStore {
     entry.racy = racy;
     if (read instanceof Error) {
       entry.hash = undefined;
-      const problem = { code: "state.read", path, message: `cannot read: ${read.message}` };
+      const problem = { code: "state.read" as const, path, message: `cannot read: ${read.message}` };
       return this.#fault(entry, { kind: "unreadable", reason: errnoReason(read), problem }, newFaults) || isNew;
     }
     const hash = createHash("sha256").update(read).digest("hex");

@@ -74,7 +74,7 @@ export function* parseStateText(where: string, text: string): Generator<void, Fi
       const first = document.errors[0]!;
       const at = first.pos[0] >= 0 ? lines.linePos(first.pos[0]) : undefined;
       const line = at ? ` at line ${at.line}, column ${at.col}` : "";
-      const found = { code: "state.yaml", path: place, message: `is not valid YAML: ${first.message.split("\n")[0]}${line}` };
+      const found = { code: "state.yaml" as const, path: place, message: `is not valid YAML: ${first.message.split("\n")[0]}${line}` };
       problem(content, found, { kind: "invalid-yaml", reason: `not valid YAML${line}` });
       continue;
     }

@@ -63,7 +63,7 @@ export async function loadConfig(file: string | undefined): Promise<Config> {
 }
 
 /** A YAML (or JSON) file's document; an InputError naming the file (codes `<code>.read`, `<code>.yaml`) when it cannot be read or parsed. */
-export async function readYamlDocument(file: string, code: string): Promise<unknown> {
+export async function readYamlDocument(file: string, code: "config" | "daemon-config"): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, "utf8");

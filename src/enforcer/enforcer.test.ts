@@ -166,7 +166,7 @@ describe("Enforcer", () => {
 
   it("logs and counts what a policy asks that the rules cannot express, when it applies the table", async () => {
     const t = setup([pod("x", "a")]);
-    const warning = { code: "policy.named-port-unresolved", path: "x/p: spec.ingress[0].ports[0]", message: "named port http is defined by no pod" };
+    const warning = { code: "policy.named-port-unresolved" as const, path: "x/p: spec.ingress[0].ports[0]", message: "named port http is defined by no pod" };
     t.source.tables.set(A, { ...desired(tableWith(["198.18.0.1"])), warnings: [warning] });
     enforcer = t.make();
     await enforcer.sync("full");

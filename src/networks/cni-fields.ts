@@ -4,6 +4,7 @@
 //
 // As in Go's encoding/json, which every CNI plugin decodes its config with, `null` means absent.
 import type { Problem } from "../api/errors.js";
+import type { CodeIn } from "../api/problem-codes.js";
 import { type Family, parseIp } from "./addresses.js";
 import { interfaceNameProblem } from "./names.js";
 
@@ -24,7 +25,7 @@ export function isObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-export function report(findings: Findings, code: string, path: string, message: string): void {
+export function report(findings: Findings, code: CodeIn<"cni">, path: string, message: string): void {
   findings.problems.push({ code: `cni.${code}`, path, message });
 }
 

@@ -48,7 +48,7 @@
 // | selection.multiple-default-networks| default-network annotation naming more than one network      |
 // The bandwidth rules are the bandwidth CNI plugin's (validateRateAndBurst): it fails the pod's
 // sandbox for a rate without burst as much as for a burst without rate.
-import { type Problem, fail, joinPath, ok } from "../api/errors.js";
+import { type Problem, type ProblemCode, fail, joinPath, ok } from "../api/errors.js";
 import { ANNOTATION_NETWORKS, objectKey } from "../api/objects.js";
 import { isInfinibandGuid, isMac, parseCidr, parseIp } from "./addresses.js";
 import { findDuplicateInterfaces, interfaceNameFor } from "./interfaces.js";
@@ -219,7 +219,7 @@ interface Scope {
   interfaceUnknown: boolean;
 }
 
-function report(scope: Scope, code: string, segments: readonly PropertyKey[], message: string): void {
+function report(scope: Scope, code: ProblemCode, segments: readonly PropertyKey[], message: string): void {
   if (scope.ctx.problems.length >= MAX_KEPT_PROBLEMS) {
     scope.ctx.omitted++;
     return;

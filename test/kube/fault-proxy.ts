@@ -34,6 +34,8 @@ export interface ProxiedRequest {
   readonly path: string;
   readonly query: URLSearchParams;
   readonly watch: boolean;
+  /** Resolves when the connection of the request closes before the proxy answered it (the client gave up). */
+  readonly abandoned: Promise<void>;
 }
 
 export interface RequestFilter {
@@ -102,7 +104,8 @@ export async function startFaultProxy(upstream: KubeConfig): Promise<FaultProxy>
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://proxy");
     const watch = url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1";
-    const request: ProxiedRequest = { method: req.method ?? "GET", path: url.pathname, query: new URLSearchParams(url.searchParams), watch };
+    const abandoned = new Promise<void>((resolve) => res.once("close", () => !res.writableFinished && resolve()));
+    const request: ProxiedRequest = { method: req.method ?? "GET", path: url.pathname, query: new URLSearchParams(url.searchParams), watch, abandoned };
     requests.push(request);
     // Holds and rewrites compose with the rules after them; a response or a reset ends the request.
     for (let next = takeFault(request, 0); next; next = takeFault(request, next.index)) {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestCluster, eventually, grantNadUse, nad, startTestCluster } from "./cluster.js";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "nadguard.js");
+const SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
 let cluster: TestCluster;
 let dir: string;
@@ -40,7 +41,11 @@ function request(method: string, path: string, body?: string): Promise<{ status:
 }
 
 function review(username: string): string {
-  return JSON.stringify({
+  return JSON.stringify(reviewOf(username));
+}
+
+function reviewOf(username: string) {
+  return {
     apiVersion: "admission.k8s.io/v1",
     kind: "AdmissionReview",
     request: {
@@ -57,7 +62,7 @@ function review(username: string): string {
         spec: { containers: [{ name: "app", image: "registry.invalid/app:1" }] },
       },
     },
-  });
+  };
 }
 
 beforeAll(async () => {
@@ -120,6 +125,31 @@ describe("nadguard webhook --kubeconfig", () => {
     expect(response.status.code).toBe(403);
     expect(response.status.message).toContain(`element 1 ("${nadNs}/shared@data0"): may not use NetworkAttachmentDefinition ${nadNs}/shared`);
     expect(response.status.message).toContain(`system:serviceaccount:${podNs}:default`);
+  });
+
+  it("aborts a SubjectAccessReview the API server never answers once its review's deadline passes", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const remove = cluster.proxy.inject({ method: "POST", path: SAR_PATH, times: Infinity, fault: { hold: held } });
+    try {
+      const before = cluster.proxy.requests.length;
+      // ?timeout=1s: the review's budget is 900 ms; the SubjectAccessReview's own limit is 3 s.
+      const { json } = await request("POST", "/mutate?timeout=1s", review("dave"));
+      const response = (json as { response: { allowed: boolean; status: { code: number; message: string } } }).response;
+      expect(response.allowed).toBe(false);
+      expect(response.status.code).toBe(504);
+      expect(response.status.message).toBe(
+        "nadguard: the review timed out inside nadguard after 900 ms (the API server allows 1000 ms); denied rather than admitted unchecked",
+      );
+      const asked = cluster.proxy.requests.slice(before).filter((r) => r.method === "POST" && r.path === SAR_PATH);
+      expect(asked).toHaveLength(1);
+      // Aborted with its review, not left to run into its own 3 s limit: the connection is closed well before that.
+      const closed = await Promise.race([asked[0]!.abandoned.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 1_000))]);
+      expect(closed).toBe(true);
+    } finally {
+      remove();
+      release();
+    }
   });
 
   it("counts the SubjectAccessReviews on /metrics", async () => {

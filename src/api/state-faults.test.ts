@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type StateFault, emptySnapshot } from "../api/snapshot.js";
+import { type StateFault, emptySnapshot } from "./snapshot.js";
 import { missingObjectNote } from "./state-faults.js";
 
 const NAD = "NetworkAttachmentDefinition";

@@ -1,7 +1,7 @@
 // What a decision adds when an object it looked up is missing while state files could not be
 // read: "does not exist" is then only true of the state in use, and the person denied must learn
 // that the object may be in a file nadguard cannot read, not go and create it again.
-import type { Snapshot, StateFault } from "../api/snapshot.js";
+import type { Snapshot, StateFault } from "./snapshot.js";
 
 /** Notes more faults than this as "and N more": a denial stays short however many files fail. */
 const SHOWN = 3;
