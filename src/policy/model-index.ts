@@ -2,6 +2,7 @@
 // pods read and listed by namespace. Built from a snapshot, or carried forward from the model of an
 // earlier one with only the changed pods replaced.
 import type { Snapshot } from "../api/snapshot.js";
+import { overlay } from "./overlay-map.js";
 import { type Policy, readPolicy } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
 
@@ -56,9 +57,9 @@ function indexPods(snapshot: Snapshot): Pick<ModelIndex, "pods" | "podsByNamespa
   return { pods, podsByNamespace: byNamespace };
 }
 
-/** The pods of `base` carried forward: copies of the maps, the changed pods replaced (other lists shared, never mutated). */
+/** The pods of `base` carried forward: an overlay of its pods and a copy of its namespace lists, the changed pods replaced (other lists shared, never mutated). */
 function carryPods(base: ModelIndex, snapshot: Snapshot, changedPods: readonly string[]): Pick<ModelIndex, "pods" | "podsByNamespace"> {
-  const pods = new Map(base.pods);
+  const pods = overlay(base.pods);
   const byNamespace = new Map(base.podsByNamespace);
   const copied = new Map<string, PodInfo[]>();
   for (const key of changedPods) {
