@@ -25,6 +25,11 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
     return this.#deleted.size + this.#changed.size + this.#added.size;
   }
 
+  /** Entries of the shared base. */
+  get baseSize(): number {
+    return this.#base.size;
+  }
+
   /** A new overlay with the same entries over the same base (the layer copied, the base shared). */
   fork(): OverlayMap<K, V> {
     return new OverlayMap(this.#base, new Set(this.#deleted), new Map(this.#changed), new Map(this.#added));
@@ -102,7 +107,7 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
 export function overlay<K, V>(map: ReadonlyMap<K, V>): OverlayMap<K, V> {
   if (map instanceof OverlayMap) {
     const layered = map as OverlayMap<K, V>;
-    return layered.delta * 4 > layered.size + 16 ? new OverlayMap(new Map(layered)) : layered.fork();
+    return layered.delta * 4 > layered.baseSize + 16 ? new OverlayMap(new Map(layered)) : layered.fork();
   }
   return new OverlayMap(map);
 }
