@@ -246,7 +246,7 @@ export function recompile(previous: Compiled, snapshot: Snapshot, config: Config
   // The next generation's ids: patched peer sets take theirs first, then the model its new ones.
   const ids = new IdSource(previous.model.generation + 1);
   const reused = reusablePeers(previous.model, snapshot, list, ids);
-  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids } });
+  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids, policiesUnchanged: list.every((e) => e.kind === "pod" || e.kind === "namespace") } });
   const cache = overlay(previous.setsCache);
   const states = overlay(previous.states);
   const changes = new Map<string, PodChange>();

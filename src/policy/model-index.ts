@@ -20,9 +20,13 @@ export function policyListKey(network: string, namespace: string): string {
   return `${network}\u0000${namespace}`;
 }
 
-/** The index of `snapshot`; with `previous` (the index of an earlier snapshot and the pods changed since), carried forward from it. */
-export function modelIndex(snapshot: Snapshot, previous?: { readonly snapshot: Snapshot; readonly index: ModelIndex; readonly changedPods: readonly string[] }): ModelIndex {
-  const samePolicies = previous && previous.snapshot.policies === snapshot.policies && previous.snapshot.nads === snapshot.nads;
+/** The index of `snapshot`; with `previous` (the index of an earlier snapshot, the pods changed since and whether policies and NADs did), carried forward from it. */
+export function modelIndex(
+  snapshot: Snapshot,
+  previous?: { readonly snapshot: Snapshot; readonly index: ModelIndex; readonly changedPods: readonly string[]; readonly policiesUnchanged?: boolean },
+): ModelIndex {
+  // Unchanged: the same maps, or (`policiesUnchanged`) new maps that the events say hold the same objects.
+  const samePolicies = previous && (previous.policiesUnchanged || (previous.snapshot.policies === snapshot.policies && previous.snapshot.nads === snapshot.nads));
   const { policies, policiesByNetworkNamespace } = samePolicies ? previous.index : indexPolicies(snapshot);
   const { pods, podsByNamespace } = previous ? carryPods(previous.index, snapshot, previous.changedPods) : indexPods(snapshot);
   return { policies, policiesByNetworkNamespace, pods, podsByNamespace };

@@ -78,6 +78,8 @@ export interface PreviousModel {
   readonly reusePeers: ReadonlyMap<string, PeerPods>;
   /** The new model's ids (of generation `model.generation + 1`): the patched peer sets took theirs from it. */
   readonly ids: IdSource;
+  /** No policy or NAD changed since `model`: its policies are carried even when the snapshot's maps are new objects. */
+  readonly policiesUnchanged?: boolean;
 }
 
 /** The model of a snapshot; its indexes are what a later model carries forward (see `PreviousModel`). */
@@ -111,16 +113,23 @@ interface Scope {
   readonly directions: Map<string, { model: DirectionModel; warnings: Problem[] }>;
 }
 
+/** Each model's rule entries, for the model carried forward from it (see `RuleEntries`). */
+const ruleEntries = new WeakMap<PolicyModel, RuleEntries>();
+
 /** Builds the model of a snapshot. Cheap: the work happens on first use of each policy and pod. */
 export function buildModel(snapshot: Snapshot, config: Config, options: ModelOptions = {}): PolicyModel {
   const previous = options.previousModel;
-  const index = modelIndex(snapshot, previous && { snapshot: previous.model.snapshot, index: previous.model, changedPods: previous.changedPods });
+  const index = modelIndex(
+    snapshot,
+    previous && { snapshot: previous.model.snapshot, index: previous.model, changedPods: previous.changedPods, ...(previous.policiesUnchanged && { policiesUnchanged: true }) },
+  );
   const ids = previous?.ids ?? new IdSource(0);
   // The closures below must not capture `previous`: each model holding the one before would chain every model ever built.
   const peers = new PeerSets({ snapshot, ...index }, ids, previous?.reusePeers, previous?.model.peerSets());
-  const scope: Scope = { snapshot, plugins: new Set(options.networkPlugins ?? config.enforcement.networkPlugins), index, rules: new RuleEntries(peers, ids), directions: new Map() };
+  const rules = new RuleEntries(peers, ids, previous && ruleEntries.get(previous.model)?.memo);
+  const scope: Scope = { snapshot, plugins: new Set(options.networkPlugins ?? config.enforcement.networkPlugins), index, rules, directions: new Map() };
   const selected = new Map<string, ReadonlySet<string>>();
-  return {
+  const model: PolicyModel = {
     snapshot,
     ...index,
     generation: ids.generation,
@@ -134,6 +143,8 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     peerSets: () => peers.computed,
     problems: () => [...[...index.policies.values()].flatMap((p) => p.problems), ...[...index.pods.values()].flatMap((p) => p.problems)],
   };
+  ruleEntries.set(model, rules);
+  return model;
 }
 
 /** Pods (keys) selected by the policy's podSelector in its namespace. */
