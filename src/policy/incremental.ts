@@ -12,7 +12,7 @@ import type { Compiled } from "./compiler.js";
 import { type DesiredState, onNode, sameState, stateFor } from "./desired-state.js";
 import { type PolicyModel, buildModel } from "./model.js";
 import { type OverlayMap, overlay } from "./overlay-map.js";
-import { IdSource, type PeerPods, namespaceLabels, patchPeerPods, peerSelects, peerSetKey } from "./peer-sets.js";
+import { IdSource, type PeerPods, namespaceLabels, patchPeerPods, peerSelects, peerSetKey, sameMember } from "./peer-sets.js";
 import { type Policy, type PodsPeer, parsePolicyFor } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
 import type { Labels } from "./selector.js";
@@ -194,6 +194,19 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
 }
 
 /**
+ * The label keys whose values differ when a pod changed in nothing but its labels (same namespace,
+ * eligibility, addresses on every network and named ports); undefined when anything else changed.
+ */
+function changedLabels(before: PodInfo | undefined, after: PodInfo | undefined): Set<string> | undefined {
+  if (!before || !after || before.namespace !== after.namespace || before.peerEligible !== after.peerEligible) return undefined;
+  if (before.attachments.size !== after.attachments.size || !sameMember([...before.attachments.keys()], before, after)) return undefined;
+  const keys = new Set<string>();
+  for (const k of Object.keys(before.labels)) if (before.labels[k] !== after.labels[k] || !Object.hasOwn(after.labels, k)) keys.add(k);
+  for (const k of Object.keys(after.labels)) if (!Object.hasOwn(before.labels, k)) keys.add(k);
+  return keys;
+}
+
+/**
  * Peer sets of the previous model that the events leave valid, the next model starts from them: a
  * set a pod event touches is patched with that pod (see `patchPeerPods`); one a namespace or NAD
  * event may touch is dropped (recomputed in full).
@@ -211,9 +224,12 @@ function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly P
     if (event.kind === "policy") continue;
     const pods = event.kind === "pod" ? snapshots.map((s) => podIn(s, event.key)) : [];
     const nsLabels = pods.map((pod, i) => (pod ? namespaceLabels(snapshots[i]!, pod.namespace) : {}));
+    const relabelled = event.kind === "pod" && patchable ? changedLabels(pods[0], pods[1]) : undefined;
     for (const [key, set] of out) {
       let stale = false;
       if (event.kind === "pod") {
+        // Only labels changed: a set whose selectors read none of them keeps its members, and they are the same.
+        if (relabelled && !set.peer?.podSelector?.keys.some((k) => relabelled.has(k))) continue;
         stale = pods.some((pod, i) => pod !== undefined && peerSelects(set.peer, set.namespace, pod, nsLabels[i]!));
         if (stale && patchable) {
           const after = pods[1];

@@ -162,7 +162,7 @@ function sameNamedPorts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, n
 }
 
 /** Whether two pods are the same member of a set on `networks`: key, named ports and addresses there. */
-function sameMember(networks: readonly string[], a: PodInfo, b: PodInfo): boolean {
+export function sameMember(networks: readonly string[], a: PodInfo, b: PodInfo): boolean {
   if (a === b) return true;
   if (a.key !== b.key || !sameNamedPorts(a.namedPorts, b.namedPorts)) return false;
   return networks.every((n) => {
