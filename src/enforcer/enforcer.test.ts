@@ -186,6 +186,54 @@ describe("Enforcer", () => {
     expect(t.executor.inner.calls.length).toBe(calls);
   });
 
+  it("applies the source's element transaction when the netns holds the table it starts from, without reading the new table", async () => {
+    const t = setup([pod("x", "a")]);
+    const first = desired(tableWith(["198.18.0.1", "198.18.0.2"]));
+    t.source.tables.set(A, first);
+    enforcer = t.make();
+    await enforcer.sync("full");
+    const next = tableWith(["198.18.0.2", "198.18.0.3"]);
+    let read = 0;
+    const ops = [
+      { verb: "delete" as const, object: element("allow4", ["198.18.0.1"]) },
+      { verb: "add" as const, object: element("allow4", ["198.18.0.3"]) },
+    ];
+    t.source.tables.set(A, {
+      get state(): TableState {
+        read += 1;
+        return next;
+      },
+      fingerprint: JSON.stringify(next),
+      transition: { from: first.fingerprint, ops },
+    });
+    const report = await enforcer.sync("partial");
+    expect(report.outcomes).toEqual([{ pod: A, netns: "ns-x-a", mode: "elements" }]);
+    expect(read).toBe(0);
+    expect(t.runs().at(-1)).toBe(["ns-x-a", "delete element inet nadguard allow4 { 198.18.0.1 }", "add element inet nadguard allow4 { 198.18.0.3 }", ""].join("\n"));
+    expect(t.logs.filter((l) => l.startsWith("info: ")).at(-1)).toBe("info: x/a: applied (elements, +1 -1 elements)");
+    // What the netns holds is the new table: a full sync reads it back, finds it equal and writes nothing.
+    const runs = t.runs().length;
+    expect((await enforcer.sync("full")).outcomes).toEqual([{ pod: A, netns: "ns-x-a", mode: "none" }]);
+    expect(t.runs()).toHaveLength(runs);
+    expect(t.dump("ns-x-a")).toContain("198.18.0.3");
+    expect(t.dump("ns-x-a")).not.toContain("198.18.0.1 ");
+  });
+
+  it("plans from the tables when the netns does not hold the table the source's transaction starts from", async () => {
+    const t = setup([pod("x", "a")]);
+    t.source.tables.set(A, desired(tableWith(["198.18.0.1", "198.18.0.2"])));
+    enforcer = t.make();
+    await enforcer.sync("full");
+    const next = tableWith(["198.18.0.2", "198.18.0.3"]);
+    // A transaction from some other table (a sync the netns missed): not applied.
+    const wrong = [{ verb: "add" as const, object: element("allow4", ["198.18.0.9"]) }];
+    t.source.tables.set(A, { ...desired(next), transition: { from: "another fingerprint", ops: wrong } });
+    const report = await enforcer.sync("partial");
+    expect(report.outcomes).toEqual([{ pod: A, netns: "ns-x-a", mode: "elements" }]);
+    expect(t.runs().at(-1)).toBe(["ns-x-a", "delete element inet nadguard allow4 { 198.18.0.1 }", "add element inet nadguard allow4 { 198.18.0.3 }", ""].join("\n"));
+    expect(t.dump("ns-x-a")).not.toContain("198.18.0.9");
+  });
+
   it("changes only elements when only set contents changed", async () => {
     const t = setup([pod("x", "a")]);
     t.source.tables.set(A, desired(tableWith(["198.18.0.1", "198.18.0.2"])));
