@@ -18,6 +18,7 @@ import { criResolver } from "../enforcer/cri-netns.js";
 import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
 import type { NftExecutor } from "../nft/exec.js";
+import type { TableState } from "../nft/state.js";
 import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
 import { runCleanup } from "./cleanup.js";
 import { reportStateProblems } from "./env.js";
@@ -56,7 +57,9 @@ export interface EnforceOptions {
 
 /**
  * The policy compiler as the enforcer's desired-state source: a full compile on the first call,
- * the incremental path (`recompile`) after, and the rendered table of a pod reused while its
+ * the incremental path (`recompile`) after, with each changed pod's transaction from its previous
+ * desired state (the enforcer applies it when the netns holds that state); a pod's table is
+ * rendered on first read only (a plan from the tables, a read-back compare), and reused while its
  * fingerprint stays the same.
  */
 export function compilerSource(config: Config): DesiredStateSource {
@@ -64,11 +67,26 @@ export function compilerSource(config: Config): DesiredStateSource {
   let tables = new Map<string, DesiredTable>();
   return {
     desired(snapshot: Snapshot, node: string) {
-      compiled = compiled && compiled.options.node === node ? recompile(compiled, snapshot, config).compiled : compile(snapshot, config, { node });
+      const recompiled = compiled && compiled.options.node === node ? recompile(compiled, snapshot, config) : undefined;
+      compiled = recompiled ? recompiled.compiled : compile(snapshot, config, { node });
+      const options = compiled.options;
       const next = new Map<string, DesiredTable>();
       for (const [key, state] of compiled.states) {
         const previous = tables.get(key);
-        next.set(key, previous?.fingerprint === state.fingerprint ? previous : { state: desiredTable(state, compiled.options), fingerprint: state.fingerprint, warnings: state.warnings });
+        if (previous?.fingerprint === state.fingerprint) {
+          next.set(key, previous);
+          continue;
+        }
+        const change = recompiled?.changes.get(key);
+        let table: TableState | undefined;
+        next.set(key, {
+          get state(): TableState {
+            return (table ??= desiredTable(state, options));
+          },
+          fingerprint: state.fingerprint,
+          warnings: state.warnings,
+          ...(change?.before && change.after === state && { transition: { from: change.before.fingerprint, ops: change.ops } }),
+        });
       }
       tables = next;
       return next;

@@ -124,6 +124,19 @@ function setup(pods: string[], options: { parallelism?: number } = {}) {
 const A = "x/a";
 const B = "x/b";
 
+/** The element transaction taking x/a's table from 198.18.0.1 and .2 to .2 and .3, as run in its netns. */
+const SWAP_1_FOR_3 = ["ns-x-a", "delete element inet nadguard allow4 { 198.18.0.1 }", "add element inet nadguard allow4 { 198.18.0.3 }", ""].join("\n");
+
+/** A setup whose pod x/a holds the table with 198.18.0.1 and .2 after a full sync. */
+async function holdingOneAndTwo(): Promise<{ t: ReturnType<typeof setup>; enforcer: Enforcer; first: DesiredTable }> {
+  const t = setup([pod("x", "a")]);
+  const first = desired(tableWith(["198.18.0.1", "198.18.0.2"]));
+  t.source.tables.set(A, first);
+  const enforcer = t.make();
+  await enforcer.sync("full");
+  return { t, enforcer, first };
+}
+
 describe("Enforcer", () => {
   let enforcer: Enforcer | undefined;
   afterEach(async () => {
@@ -184,6 +197,51 @@ describe("Enforcer", () => {
     const report = await enforcer.sync("partial");
     expect(report.outcomes).toEqual([]);
     expect(t.executor.inner.calls.length).toBe(calls);
+  });
+
+  it("applies the source's element transaction when the netns holds the table it starts from, without reading the new table", async () => {
+    const held = await holdingOneAndTwo();
+    const { t, first } = held;
+    enforcer = held.enforcer;
+    const next = tableWith(["198.18.0.2", "198.18.0.3"]);
+    let read = 0;
+    const ops = [
+      { verb: "delete" as const, object: element("allow4", ["198.18.0.1"]) },
+      { verb: "add" as const, object: element("allow4", ["198.18.0.3"]) },
+    ];
+    t.source.tables.set(A, {
+      get state(): TableState {
+        read += 1;
+        return next;
+      },
+      fingerprint: JSON.stringify(next),
+      transition: { from: first.fingerprint, ops },
+    });
+    const report = await enforcer.sync("partial");
+    expect(report.outcomes).toEqual([{ pod: A, netns: "ns-x-a", mode: "elements" }]);
+    expect(read).toBe(0);
+    expect(t.runs().at(-1)).toBe(SWAP_1_FOR_3);
+    expect(t.logs.filter((l) => l.startsWith("info: ")).at(-1)).toBe("info: x/a: applied (elements, +1 -1 elements)");
+    // What the netns holds is the new table: a full sync reads it back, finds it equal and writes nothing.
+    const runs = t.runs().length;
+    expect((await enforcer.sync("full")).outcomes).toEqual([{ pod: A, netns: "ns-x-a", mode: "none" }]);
+    expect(t.runs()).toHaveLength(runs);
+    expect(t.dump("ns-x-a")).toContain("198.18.0.3");
+    expect(t.dump("ns-x-a")).not.toContain("198.18.0.1 ");
+  });
+
+  it("plans from the tables when the netns does not hold the table the source's transaction starts from", async () => {
+    const held = await holdingOneAndTwo();
+    const { t } = held;
+    enforcer = held.enforcer;
+    const next = tableWith(["198.18.0.2", "198.18.0.3"]);
+    // A transaction from some other table (a sync the netns missed): not applied.
+    const wrong = [{ verb: "add" as const, object: element("allow4", ["198.18.0.9"]) }];
+    t.source.tables.set(A, { ...desired(next), transition: { from: "another fingerprint", ops: wrong } });
+    const report = await enforcer.sync("partial");
+    expect(report.outcomes).toEqual([{ pod: A, netns: "ns-x-a", mode: "elements" }]);
+    expect(t.runs().at(-1)).toBe(SWAP_1_FOR_3);
+    expect(t.dump("ns-x-a")).not.toContain("198.18.0.9");
   });
 
   it("changes only elements when only set contents changed", async () => {

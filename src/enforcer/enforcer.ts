@@ -17,9 +17,10 @@ import { HelperNftExecutor, type NftExecutor } from "../nft/exec.js";
 import type { NftError } from "../nft/errors.js";
 import { Nft } from "../nft/nft.js";
 import type { TableState } from "../nft/state.js";
+import type { Op } from "../nft/transaction.js";
 import type { EnforcerMetrics, SyncKind } from "./metrics.js";
 import { podRefKey, type NetnsHandle, type NetnsResolver, type PodRef } from "./netns.js";
-import { planTransaction, REMOVE_TABLE_OPS, sameState, type ApplyMode, type Known, type Plan } from "./plan.js";
+import { elementPlan, planTransaction, REMOVE_TABLE_OPS, sameState, type ApplyMode, type Known, type Plan } from "./plan.js";
 import { boundedFrequencyRunner, type Runner, type RunnerOptions, type RunOutcome, type RunReason } from "./runner.js";
 
 /** What one pod's netns should hold. */
@@ -29,6 +30,12 @@ export interface DesiredTable {
   readonly fingerprint: string;
   /** What could not be expressed for this pod (logged once per change). */
   readonly warnings?: readonly Problem[];
+  /**
+   * The compiler's transaction from the desired table of fingerprint `from` to this one. Used as the
+   * plan when the netns is known to hold exactly that table and the ops change elements only; else
+   * the enforcer plans from the tables (plan.ts).
+   */
+  readonly transition?: { readonly from: string; readonly ops: readonly Op[] };
 }
 
 /**
@@ -318,13 +325,13 @@ export class Enforcer {
       if ("problem" in refreshed) return refreshed;
       adopted = refreshed.adopted;
     }
-    const plan = planTransaction(record.known, desired?.state);
+    const plan = planFor(record, desired);
     if (plan.mode === "none") this.#log("debug", `${item.key}: ${adopted ? "already enforced (adopted)" : "unchanged"}`, { pod: item.key, netns: handle.path, adopted });
     else {
       const failure = await this.#apply(item, nft, handle, plan);
       if (failure) return failure;
     }
-    record.known = desired ? { kind: "table", state: desired.state } : ABSENT;
+    record.known = desired ? knownTable(desired) : ABSENT;
     record.fingerprint = desired?.fingerprint;
     record.pendingSince = undefined;
     return { pod: item.key, netns: handle.path, mode: plan.mode, ...(adopted ? { adopted } : {}) };
@@ -377,7 +384,7 @@ export class Enforcer {
     if (record.known.kind === "table" && record.fingerprint !== undefined) return { adopted: false };
     record.known = read.known;
     const adopted = desired !== undefined && read.known.kind === "table" && sameState(read.known.state, desired.state);
-    if (adopted) record.known = { kind: "table", state: desired.state };
+    if (adopted) record.known = knownTable(desired);
     return { adopted };
   }
 
@@ -391,6 +398,23 @@ export class Enforcer {
   #log(level: LogLevel, message: string, fields?: Readonly<Record<string, unknown>>): void {
     this.#opts.log?.(level, message, fields);
   }
+}
+
+/** The compiler's element transaction when the netns holds the table it starts from; else the plan from the tables. */
+function planFor(record: { readonly known: Known; readonly fingerprint: string | undefined }, desired: DesiredTable | undefined): Plan {
+  const transition = desired?.transition;
+  const given = transition && record.known.kind === "table" && record.fingerprint === transition.from ? elementPlan(transition.ops) : undefined;
+  return given ?? planTransaction(record.known, desired?.state);
+}
+
+/** A netns known to hold `desired`'s table, read from it only when needed (a source may build the table on first read). */
+function knownTable(desired: DesiredTable): Known {
+  return {
+    kind: "table",
+    get state(): TableState {
+      return desired.state;
+    },
+  };
 }
 
 /** Milliseconds to a tenth, for logs. */

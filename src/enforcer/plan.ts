@@ -139,6 +139,16 @@ function counted(ops: readonly Op[]): { added: number; removed: number } {
   return { added: ops.filter((op) => op.verb === "add" && op.object.kind === "element").length, removed };
 }
 
+/**
+ * The plan of a transaction the compiler already made between two desired states (the element adds
+ * and deletes of `transitionOps`), without indexing or formatting either table: work in proportion
+ * to what changed. Undefined unless it changes elements only (the caller then plans from the tables).
+ */
+export function elementPlan(ops: readonly Op[]): Plan | undefined {
+  if (ops.some((op) => op.object.kind !== "element")) return undefined;
+  return ops.length === 0 ? NOTHING : { mode: "elements", ops, ...counted(ops) };
+}
+
 /** The element change from what is known to a desired table that replaces it whole. */
 function replacedElements(known: Known, desired: TableState): { added: number; removed: number | undefined } {
   if (known.kind === "table") return counted(elementOpsBetween(indexed(known.state), indexed(desired)));

@@ -48,27 +48,51 @@ function unresolved(policy: Policy, direction: Direction, ruleIndex: number, mes
   return { code: "policy.named-port-unresolved", path: `MultiNetworkPolicy ${policy.key}: spec.${direction}[${ruleIndex}].ports`, message };
 }
 
-/** The allow entries of one model's rules: shared ones computed once per rule. */
+/** A rule's shared entries, with what they were made from: the policy object and the peer sets read. */
+export interface SharedEntries {
+  readonly entries: AllowEntry[];
+  readonly warnings: Problem[];
+  readonly policy: Policy;
+  readonly sets: readonly PeerPods[];
+}
+
+/** The allow entries of one model's rules: shared ones computed once per rule, or taken from the previous model's while still valid. */
 export class RuleEntries {
   readonly #peers: PeerSets;
   readonly #ids: IdSource;
-  readonly #memo = new Map<string, { entries: AllowEntry[]; warnings: Problem[] }>();
+  readonly #memo = new Map<string, SharedEntries>();
+  // The previous model's entries (not that model's RuleEntries: each holding the one before would chain every model ever built).
+  readonly #previous: ReadonlyMap<string, SharedEntries> | undefined;
 
-  constructor(peers: PeerSets, ids: IdSource) {
+  /** `previous`: the entries of the model before (see `memo`), reused for a rule whose policy object and peer sets are the same. */
+  constructor(peers: PeerSets, ids: IdSource, previous?: ReadonlyMap<string, SharedEntries>) {
     this.#peers = peers;
     this.#ids = ids;
+    this.#previous = previous;
+  }
+
+  /** The shared entries computed or reused so far, by rule. */
+  get memo(): ReadonlyMap<string, SharedEntries> {
+    return this.#memo;
   }
 
   /** Entries of a rule that do not depend on the target pod (all of egress; ingress without named ports). */
-  shared(policy: Policy, direction: Direction, ruleIndex: number): { entries: AllowEntry[]; warnings: Problem[] } {
+  shared(policy: Policy, direction: Direction, ruleIndex: number): SharedEntries {
     const memoKey = `${policy.key}\u0000${direction}\u0000${ruleIndex}`;
     let found = this.#memo.get(memoKey);
     if (found) return found;
+    const before = this.#previous?.get(memoKey);
+    // Same policy object, same peer set objects: the same entries (signatures and ids included).
+    if (before?.policy === policy && before.sets.every((set) => this.#peers.of(policy, set.peer) === set)) {
+      this.#memo.set(memoKey, before);
+      return before;
+    }
     const { fixed, named } = splitPorts(policy[direction]![ruleIndex]!.ports);
     const warnings: Problem[] = [];
-    const entries = this.#peerEntries(policy, direction, ruleIndex, fixed);
-    if (direction === "egress" && named.length > 0) entries.push(...this.#egressNamed(policy, ruleIndex, named, warnings));
-    found = { entries, warnings };
+    const sets: PeerPods[] = [];
+    const entries = this.#peerEntries(policy, direction, ruleIndex, fixed, sets);
+    if (direction === "egress" && named.length > 0) entries.push(...this.#egressNamed(policy, ruleIndex, named, warnings, sets));
+    found = { entries, warnings, policy, sets };
     this.#memo.set(memoKey, found);
     return found;
   }
@@ -89,7 +113,8 @@ export class RuleEntries {
   }
 
   /** Entries of one rule for every source/destination peer, with the given ports. */
-  #peerEntries(policy: Policy, direction: Direction, ruleIndex: number, ports: "any" | readonly PortRange[]): AllowEntry[] {
+  /** `sets`: where the peer sets read are listed (for `shared`). */
+  #peerEntries(policy: Policy, direction: Direction, ruleIndex: number, ports: "any" | readonly PortRange[], sets: PeerPods[] = []): AllowEntry[] {
     if (ports !== "any" && ports.length === 0) return [];
     const rule = policy[direction]![ruleIndex]!;
     if (!rule.peers) return [entry(origin(policy, ruleIndex, undefined), "any", "any", ports)];
@@ -99,6 +124,7 @@ export class RuleEntries {
         out.push(entry(origin(policy, ruleIndex, i), `ip:${peer.ranges.map((r) => `${r.from}-${r.to}`).join(",")}`, peer.ranges, ports));
       } else if (peer.kind === "pods") {
         const found = this.#peers.of(policy, peer);
+        sets.push(found);
         if (found.ranges.length > 0) out.push({ ...entry(origin(policy, ruleIndex, i), `p${found.id}`, found.ranges, ports), source: found });
       }
     });
@@ -106,13 +132,14 @@ export class RuleEntries {
   }
 
   /** Egress named ports: resolved against each destination pod; pods grouped by what their names resolve to. */
-  #egressNamed(policy: Policy, ruleIndex: number, named: readonly NamedPort[], warnings: Problem[]): AllowEntry[] {
+  #egressNamed(policy: Policy, ruleIndex: number, named: readonly NamedPort[], warnings: Problem[], sets: PeerPods[]): AllowEntry[] {
     const rule = policy.egress![ruleIndex]!;
     const targets: { peer: number | undefined; found: PeerPods }[] = rule.peers
       ? rule.peers.flatMap((peer, i) => (peer.kind === "pods" ? [{ peer: i, found: this.#peers.of(policy, peer) }] : []))
       : [{ peer: undefined, found: this.#peers.of(policy, undefined) }];
     const out: AllowEntry[] = [];
     const resolved = new Set<string>();
+    for (const { found } of targets) sets.push(found);
     for (const { peer, found } of targets) {
       const groups = new Map<string, { ports: PortRange[]; ranges: AddrRange[] }>();
       for (const pod of found.pods) {

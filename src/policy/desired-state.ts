@@ -7,7 +7,7 @@ import { Transaction } from "../nft/transaction.js";
 import type { PolicyModel } from "./model.js";
 import type { PodInfo } from "./pods.js";
 import { type RulesetOptions, tableFor } from "./ruleset.js";
-import { type DirectionSets, type InterfaceState, directionSets, sameSets } from "./sets.js";
+import { type InterfaceState, type SetsCache, directionSets, sameSets } from "./sets.js";
 
 /** What one pod's netns should hold. */
 export interface DesiredState {
@@ -26,7 +26,7 @@ export function onNode(pod: PodInfo, node: string | undefined): boolean {
 }
 
 /** The desired state of one pod of the model; undefined when it has no managed interface. `cache`: sets by allow signature. */
-export function stateFor(model: PolicyModel, podKey: string, cache: Map<string, DirectionSets>): DesiredState | undefined {
+export function stateFor(model: PolicyModel, podKey: string, cache: SetsCache): DesiredState | undefined {
   const interfaces: InterfaceState[] = [];
   const warnings: Problem[] = [];
   for (const m of model.podModel(podKey)) {

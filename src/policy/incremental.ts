@@ -3,6 +3,7 @@
 // where one pod changed) and the built sets forward, each changed pod with the smallest transaction
 // that gets its table there (element adds and deletes; a chain flushed and rebuilt, or the table
 // replaced, only when the static part changed).
+import type { Problem } from "../api/errors.js";
 import { ANNOTATION_POLICY_FOR, annotationsOf } from "../api/objects.js";
 import type { Snapshot } from "../api/snapshot.js";
 import type { Config } from "../config/config.js";
@@ -10,9 +11,11 @@ import type { Op } from "../nft/transaction.js";
 import type { Compiled } from "./compiler.js";
 import { type DesiredState, onNode, sameState, stateFor } from "./desired-state.js";
 import { type PolicyModel, buildModel } from "./model.js";
-import { IdSource, type PeerPods, namespaceLabels, patchPeerPods, peerSelects, peerSetKey } from "./peer-sets.js";
+import { type OverlayMap, overlay } from "./overlay-map.js";
+import { IdSource, type PeerPods, namespaceLabels, patchPeerPods, peerSelects, peerSetKey, sameMember } from "./peer-sets.js";
 import { type Policy, type PodsPeer, parsePolicyFor } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
+import type { Labels } from "./selector.js";
 import { DirectionDiffCache, transitionOps } from "./transition.js";
 
 /** Something that changed between two snapshots; keys are `ns/name` (namespaces: their name). */
@@ -85,21 +88,72 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, texts: ObjectTe
   return events;
 }
 
+/** A policy reading a peer set: through one of its pod peers, or (absent) every pod for egress named ports without `to`. */
+interface SetReader {
+  readonly policy: Policy;
+  readonly peer: PodsPeer | undefined;
+}
+
+/** The policies of a model by the key of each peer set they read; one per policies map (carried forward while the policies are). */
+const readersCache = new WeakMap<ReadonlyMap<string, Policy>, ReadonlyMap<string, readonly SetReader[]>>();
+
+function setReaders(policies: ReadonlyMap<string, Policy>): ReadonlyMap<string, readonly SetReader[]> {
+  let found = readersCache.get(policies);
+  if (found) return found;
+  const index = new Map<string, SetReader[]>();
+  const add = (policy: Policy, peer: PodsPeer | undefined): void => {
+    const key = peerSetKey(policy.networks, peer);
+    const list = index.get(key);
+    if (list) list.push({ policy, peer });
+    else index.set(key, [{ policy, peer }]);
+  };
+  for (const policy of policies.values()) {
+    if (policy.egressNamedToAll) add(policy, undefined);
+    for (const peer of policy.podPeers) add(policy, peer);
+  }
+  readersCache.set(policies, (found = index));
+  return found;
+}
+
+/**
+ * Candidates after pod events only, from the peer sets (`reused`, see `reusablePeers`): the changed
+ * pods, and the pods selected by a policy reading a set that changed (patched: it held or now holds
+ * a changed pod), or a set the previous model never computed that a changed pod may be in. The
+ * same pods as the walk over every policy and peer below, in work proportional to the sets.
+ */
+function podEventCandidates(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[], reused: ReadonlyMap<string, PeerPods>, out: Set<string>, addSelected: (policyKey: string) => void): void {
+  const before = prev.peerSets();
+  const pods: { pod: PodInfo; nsLabels: Labels }[] = [];
+  for (const event of events) {
+    if (event.kind !== "pod") continue;
+    out.add(event.key);
+    for (const m of [prev, next]) {
+      const pod = m.pods.get(event.key);
+      if (pod) pods.push({ pod, nsLabels: namespaceLabels(m.snapshot, pod.namespace) });
+    }
+  }
+  for (const [key, readers] of setReaders(next.policies)) {
+    const set = before.get(key);
+    if (set !== undefined && reused.get(key) === set) continue;
+    for (const { policy, peer } of readers) {
+      if (set !== undefined || pods.some(({ pod, nsLabels }) => peerSelects(peer, policy.namespace, pod, nsLabels))) addSelected(policy.key);
+    }
+  }
+}
+
 /** Pods whose desired state may change with `events`: a superset of the affected pods, never the whole cluster for one pod. */
 function candidates(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[], reused?: ReadonlyMap<string, PeerPods>): Set<string> {
   const out = new Set<string>();
-  // With `reused` (pod events only, see `reusablePeers`): a policy's peer that the changed pod
-  // matches changes nothing when its set is the very object of the previous model.
-  const setChanged = (policy: Policy, peer: PodsPeer | undefined): boolean => {
-    if (!reused) return true;
-    const key = peerSetKey(policy.networks, peer);
-    const before = prev.peerSets().get(key);
-    return before === undefined || reused.get(key) !== before;
-  };
   const models = [prev, next];
   const addSelected = (policyKey: string): void => {
     for (const m of models) for (const k of m.selectedPods(policyKey)) out.add(k);
   };
+  // With `reused` (pod events only, see `reusablePeers`): a policy's peer that the changed pod
+  // matches changes nothing when its set is the very object of the previous model.
+  if (reused) {
+    podEventCandidates(prev, next, events, reused, out, addSelected);
+    return out;
+  }
   for (const event of events) {
     switch (event.kind) {
       case "policy":
@@ -111,7 +165,7 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
           const pod = m.pods.get(event.key);
           if (!pod) continue;
           for (const policy of m.policies.values()) {
-            if ((policy.egressNamedToAll && setChanged(policy, undefined)) || policy.podPeers.some((peer) => peerSelects(peer, policy.namespace, pod, namespaceLabels(m.snapshot, pod.namespace)) && setChanged(policy, peer))) addSelected(policy.key);
+            if (policy.egressNamedToAll || policy.podPeers.some((peer) => peerSelects(peer, policy.namespace, pod, namespaceLabels(m.snapshot, pod.namespace)))) addSelected(policy.key);
           }
         }
         break;
@@ -140,12 +194,25 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
 }
 
 /**
+ * The label keys whose values differ when a pod changed in nothing but its labels (same namespace,
+ * eligibility, addresses on every network and named ports); undefined when anything else changed.
+ */
+function changedLabels(before: PodInfo | undefined, after: PodInfo | undefined): Set<string> | undefined {
+  if (!before || !after || before.namespace !== after.namespace || before.peerEligible !== after.peerEligible) return undefined;
+  if (before.attachments.size !== after.attachments.size || !sameMember([...before.attachments.keys()], before, after)) return undefined;
+  const keys = new Set<string>();
+  for (const k of Object.keys(before.labels)) if (before.labels[k] !== after.labels[k] || !Object.hasOwn(after.labels, k)) keys.add(k);
+  for (const k of Object.keys(after.labels)) if (!Object.hasOwn(before.labels, k)) keys.add(k);
+  return keys;
+}
+
+/**
  * Peer sets of the previous model that the events leave valid, the next model starts from them: a
  * set a pod event touches is patched with that pod (see `patchPeerPods`); one a namespace or NAD
  * event may touch is dropped (recomputed in full).
  */
-function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly PolicyEvent[], ids: IdSource): Map<string, PeerPods> {
-  const out = new Map(prev.peerSets());
+function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly PolicyEvent[], ids: IdSource): OverlayMap<string, PeerPods> {
+  const out = overlay(prev.peerSets());
   const podIn = (s: Snapshot, key: string): PodInfo | undefined => {
     const raw = s.pods.get(key);
     return raw ? podInfo(raw) : undefined;
@@ -156,13 +223,17 @@ function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly P
   for (const event of events) {
     if (event.kind === "policy") continue;
     const pods = event.kind === "pod" ? snapshots.map((s) => podIn(s, event.key)) : [];
+    const nsLabels = pods.map((pod, i) => (pod ? namespaceLabels(snapshots[i]!, pod.namespace) : {}));
+    const relabelled = event.kind === "pod" && patchable ? changedLabels(pods[0], pods[1]) : undefined;
     for (const [key, set] of out) {
       let stale = false;
       if (event.kind === "pod") {
-        stale = snapshots.some((s, i) => pods[i] !== undefined && peerSelects(set.peer, set.namespace, pods[i], namespaceLabels(s, pods[i].namespace)));
+        // Only labels changed: a set whose selectors read none of them keeps its members, and they are the same.
+        if (relabelled && !set.peer?.podSelector?.keys.some((k) => relabelled.has(k))) continue;
+        stale = pods.some((pod, i) => pod !== undefined && peerSelects(set.peer, set.namespace, pod, nsLabels[i]!));
         if (stale && patchable) {
           const after = pods[1];
-          const patched = patchPeerPods(set, event.key, after, after ? namespaceLabels(snapshot, after.namespace) : {}, ids);
+          const patched = patchPeerPods(set, event.key, after, nsLabels[1]!, ids);
           if (patched !== set) out.set(key, patched);
           continue;
         }
@@ -191,9 +262,9 @@ export function recompile(previous: Compiled, snapshot: Snapshot, config: Config
   // The next generation's ids: patched peer sets take theirs first, then the model its new ones.
   const ids = new IdSource(previous.model.generation + 1);
   const reused = reusablePeers(previous.model, snapshot, list, ids);
-  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids } });
-  const cache = new Map(previous.setsCache);
-  const states = new Map(previous.states);
+  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids, policiesUnchanged: list.every((e) => e.kind === "pod" || e.kind === "namespace") } });
+  const cache = overlay(previous.setsCache);
+  const states = overlay(previous.states);
   const changes = new Map<string, PodChange>();
   const diffCache = new DirectionDiffCache();
   const podsOnly = list.every((e) => e.kind === "pod");
@@ -207,8 +278,20 @@ export function recompile(previous: Compiled, snapshot: Snapshot, config: Config
     else states.delete(key);
     changes.set(key, { pod: key, ...(before && { before }), ...(after && { after }), ops: transitionOps(before, after, options, options, diffCache) });
   }
+  let problems: readonly Problem[] | undefined;
   return {
-    compiled: { snapshot, options, model, states, problems: model.problems(), setsCache: cache, texts: previous.texts },
+    compiled: {
+      snapshot,
+      options,
+      model,
+      states,
+      // Read by few callers (render, the conformance suite), not by the enforcer: listed on first read, not per recompile.
+      get problems() {
+        return (problems ??= model.problems());
+      },
+      setsCache: cache,
+      texts: previous.texts,
+    },
     affected: new Set(changes.keys()),
     changes,
   };

@@ -2,6 +2,7 @@
 // pods read and listed by namespace. Built from a snapshot, or carried forward from the model of an
 // earlier one with only the changed pods replaced.
 import type { Snapshot } from "../api/snapshot.js";
+import { overlay } from "./overlay-map.js";
 import { type Policy, readPolicy } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
 
@@ -19,9 +20,13 @@ export function policyListKey(network: string, namespace: string): string {
   return `${network}\u0000${namespace}`;
 }
 
-/** The index of `snapshot`; with `previous` (the index of an earlier snapshot and the pods changed since), carried forward from it. */
-export function modelIndex(snapshot: Snapshot, previous?: { readonly snapshot: Snapshot; readonly index: ModelIndex; readonly changedPods: readonly string[] }): ModelIndex {
-  const samePolicies = previous && previous.snapshot.policies === snapshot.policies && previous.snapshot.nads === snapshot.nads;
+/** The index of `snapshot`; with `previous` (the index of an earlier snapshot, the pods changed since and whether policies and NADs did), carried forward from it. */
+export function modelIndex(
+  snapshot: Snapshot,
+  previous?: { readonly snapshot: Snapshot; readonly index: ModelIndex; readonly changedPods: readonly string[]; readonly policiesUnchanged?: boolean },
+): ModelIndex {
+  // Unchanged: the same maps, or (`policiesUnchanged`) new maps that the events say hold the same objects.
+  const samePolicies = previous && (previous.policiesUnchanged || (previous.snapshot.policies === snapshot.policies && previous.snapshot.nads === snapshot.nads));
   const { policies, policiesByNetworkNamespace } = samePolicies ? previous.index : indexPolicies(snapshot);
   const { pods, podsByNamespace } = previous ? carryPods(previous.index, snapshot, previous.changedPods) : indexPods(snapshot);
   return { policies, policiesByNetworkNamespace, pods, podsByNamespace };
@@ -56,9 +61,9 @@ function indexPods(snapshot: Snapshot): Pick<ModelIndex, "pods" | "podsByNamespa
   return { pods, podsByNamespace: byNamespace };
 }
 
-/** The pods of `base` carried forward: copies of the maps, the changed pods replaced (other lists shared, never mutated). */
+/** The pods of `base` carried forward: an overlay of its pods and a copy of its namespace lists, the changed pods replaced (other lists shared, never mutated). */
 function carryPods(base: ModelIndex, snapshot: Snapshot, changedPods: readonly string[]): Pick<ModelIndex, "pods" | "podsByNamespace"> {
-  const pods = new Map(base.pods);
+  const pods = overlay(base.pods);
   const byNamespace = new Map(base.podsByNamespace);
   const copied = new Map<string, PodInfo[]>();
   for (const key of changedPods) {

@@ -79,6 +79,8 @@ export interface PreviousModel {
   readonly reusePeers: ReadonlyMap<string, PeerPods>;
   /** The new model's ids (of generation `model.generation + 1`): the patched peer sets took theirs from it. */
   readonly ids: IdSource;
+  /** No policy or NAD changed since `model`: its policies are carried even when the snapshot's maps are new objects. */
+  readonly policiesUnchanged?: boolean;
 }
 
 /** The model of a snapshot; its indexes are what a later model carries forward (see `PreviousModel`). */
@@ -108,18 +110,27 @@ interface Scope {
   readonly plugins: ReadonlySet<string>;
   readonly index: ModelIndex;
   readonly rules: RuleEntries;
+  /** Direction models by direction and isolating policies, for those that do not depend on the target pod (see `directionModel`). */
+  readonly directions: Map<string, { model: DirectionModel; warnings: Problem[] }>;
 }
+
+/** Each model's rule entries, for the model carried forward from it (see `RuleEntries`). */
+const ruleEntries = new WeakMap<PolicyModel, RuleEntries>();
 
 /** Builds the model of a snapshot. Cheap: the work happens on first use of each policy and pod. */
 export function buildModel(snapshot: Snapshot, config: Config, options: ModelOptions = {}): PolicyModel {
   const previous = options.previousModel;
-  const index = modelIndex(snapshot, previous && { snapshot: previous.model.snapshot, index: previous.model, changedPods: previous.changedPods });
+  const index = modelIndex(
+    snapshot,
+    previous && { snapshot: previous.model.snapshot, index: previous.model, changedPods: previous.changedPods, ...(previous.policiesUnchanged && { policiesUnchanged: true }) },
+  );
   const ids = previous?.ids ?? new IdSource(0);
   // The closures below must not capture `previous`: each model holding the one before would chain every model ever built.
   const peers = new PeerSets({ snapshot, ...index }, ids, previous?.reusePeers, previous?.model.peerSets());
-  const scope: Scope = { snapshot, plugins: new Set(options.networkPlugins ?? config.enforcement.networkPlugins), index, rules: new RuleEntries(peers, ids) };
+  const rules = new RuleEntries(peers, ids, previous && ruleEntries.get(previous.model)?.memo);
+  const scope: Scope = { snapshot, plugins: new Set(options.networkPlugins ?? config.enforcement.networkPlugins), index, rules, directions: new Map() };
   const selected = new Map<string, ReadonlySet<string>>();
-  return {
+  const model: PolicyModel = {
     snapshot,
     ...index,
     generation: ids.generation,
@@ -133,6 +144,8 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     peerSets: () => peers.computed,
     problems: () => [...[...index.policies.values()].flatMap((p) => p.problems), ...[...index.pods.values()].flatMap((p) => p.problems)],
   };
+  ruleEntries.set(model, rules);
+  return model;
 }
 
 /** Pods (keys) selected by the policy's podSelector in its namespace. */
@@ -164,20 +177,40 @@ function unmanagedReason(scope: Scope, network: string, iface: string | undefine
   return undefined;
 }
 
-function directionModel(rules: RuleEntries, applying: readonly Policy[], direction: Direction, target: PodInfo): { model: DirectionModel; warnings: Problem[] } {
-  const warnings: Problem[] = [];
+/** Whether a policy has ingress rules with named ports: what they allow resolves against each target pod. */
+const namedIngress = new WeakMap<Policy, boolean>();
+
+function hasNamedIngress(policy: Policy): boolean {
+  let found = namedIngress.get(policy);
+  if (found === undefined) namedIngress.set(policy, (found = (policy.ingress ?? []).some((rule) => rule.ports?.some((p) => p.kind === "named") ?? false)));
+  return found;
+}
+
+/**
+ * What the applying policies allow in one direction. Pods that the same policies isolate share the
+ * result (and so the sets built from it), unless an ingress rule has named ports, which resolve
+ * against the target pod itself.
+ */
+function directionModel(scope: Scope, applying: readonly Policy[], direction: Direction, target: PodInfo): { model: DirectionModel; warnings: Problem[] } {
   const isolating = applying.filter((p) => p[direction] !== undefined);
-  if (isolating.length === 0) return { model: EMPTY_DIRECTION, warnings };
+  if (isolating.length === 0) return { model: EMPTY_DIRECTION, warnings: [] };
+  const shareable = direction === "egress" || !isolating.some(hasNamedIngress);
+  const key = shareable ? `${direction}\u0000${isolating.map((p) => p.key).join("\u0000")}` : undefined;
+  const known = key === undefined ? undefined : scope.directions.get(key);
+  if (known) return known;
+  const warnings: Problem[] = [];
   const allows: AllowEntry[] = [];
   for (const policy of isolating) {
     policy[direction]!.forEach((_, i) => {
-      const shared = rules.shared(policy, direction, i);
+      const shared = scope.rules.shared(policy, direction, i);
       allows.push(...shared.entries);
       warnings.push(...shared.warnings);
-      if (direction === "ingress") allows.push(...rules.ingressNamed(policy, i, target, warnings));
+      if (direction === "ingress") allows.push(...scope.rules.ingressNamed(policy, i, target, warnings));
     });
   }
-  return { model: { isolated: true, policies: isolating.map((p) => p.key).sort(), allows }, warnings };
+  const result = { model: { isolated: true, policies: isolating.map((p) => p.key).sort(), allows }, warnings };
+  if (key !== undefined) scope.directions.set(key, result);
+  return result;
 }
 
 function interfaceModel(scope: Scope, podKey: string, network: string): InterfaceModel | undefined {
@@ -186,8 +219,8 @@ function interfaceModel(scope: Scope, podKey: string, network: string): Interfac
   if (!pod || !attachment) return undefined;
   const reason = unmanagedReason(scope, network, attachment.interface);
   const applying = applyingPolicies(scope.index, pod, network);
-  const ingress = directionModel(scope.rules, applying, "ingress", pod);
-  const egress = directionModel(scope.rules, applying, "egress", pod);
+  const ingress = directionModel(scope, applying, "ingress", pod);
+  const egress = directionModel(scope, applying, "egress", pod);
   const warnings = [...ingress.warnings, ...egress.warnings];
   const base = {
     pod: podKey,

@@ -5,6 +5,7 @@
 import type { Snapshot } from "../api/snapshot.js";
 import type { Policy, PodsPeer } from "./policy.js";
 import type { PodInfo } from "./pods.js";
+import { type OverlayMap, overlay } from "./overlay-map.js";
 import { type AddrRange, cmpAddrRange, sameAddrRange } from "./ranges.js";
 import type { Labels } from "./selector.js";
 import { editSorted, sameList } from "./sorted.js";
@@ -95,7 +96,7 @@ export interface PeerSource {
 export class PeerSets {
   readonly #source: PeerSource;
   readonly #ids: IdSource;
-  readonly #memo: Map<string, PeerPods>;
+  readonly #memo: Map<string, PeerPods> | OverlayMap<string, PeerPods>;
   // The previous model's sets (not the model: each model holding the one before would chain every model ever built).
   readonly #previous: ReadonlyMap<string, PeerPods> | undefined;
 
@@ -103,7 +104,7 @@ export class PeerSets {
   constructor(source: PeerSource, ids: IdSource, reuse?: ReadonlyMap<string, PeerPods>, previous?: ReadonlyMap<string, PeerPods>) {
     this.#source = source;
     this.#ids = ids;
-    this.#memo = new Map(reuse ?? []);
+    this.#memo = reuse ? overlay(reuse) : new Map();
     this.#previous = previous;
   }
 
@@ -161,7 +162,7 @@ function sameNamedPorts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, n
 }
 
 /** Whether two pods are the same member of a set on `networks`: key, named ports and addresses there. */
-function sameMember(networks: readonly string[], a: PodInfo, b: PodInfo): boolean {
+export function sameMember(networks: readonly string[], a: PodInfo, b: PodInfo): boolean {
   if (a === b) return true;
   if (a.key !== b.key || !sameNamedPorts(a.namedPorts, b.namedPorts)) return false;
   return networks.every((n) => {

@@ -24,6 +24,14 @@ describe("compileSelector", () => {
     expect(problems).toEqual([]);
   });
 
+  it("lists the label keys it reads, each once; none when it selects everything or nothing", () => {
+    const problems: Problem[] = [];
+    const selector = compileSelector({ matchLabels: { app: "web", tier: "front" }, matchExpressions: [{ key: "zone", operator: "Exists" }, { key: "app", operator: "NotIn", values: ["db"] }] }, "sel", problems);
+    expect(selector.keys).toEqual(["app", "tier", "zone"]);
+    expect(compileSelector({}, "sel", problems).keys).toEqual([]);
+    expect(compileSelector({ matchExpressions: [{ key: "app", operator: "In", values: [] }] }, "sel", problems).keys).toEqual([]);
+  });
+
   it.each<[string, LabelSelector]>([
     ["In without values", { matchExpressions: [{ key: "app", operator: "In", values: [] }] }],
     ["Exists with values", { matchExpressions: [{ key: "app", operator: "Exists", values: ["web"] }] }],

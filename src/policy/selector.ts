@@ -13,10 +13,12 @@ export interface CompiledSelector {
   readonly everything: boolean;
   /** True when the selector was invalid and matches nothing. */
   readonly invalid: boolean;
+  /** The label keys it reads: whether it matches changes only when one of these does (none for `everything` and `invalid`). */
+  readonly keys: readonly string[];
 }
 
-const NOTHING: CompiledSelector = { matches: () => false, everything: false, invalid: true };
-const EVERYTHING: CompiledSelector = { matches: () => true, everything: true, invalid: false };
+const NOTHING: CompiledSelector = { matches: () => false, everything: false, invalid: true, keys: [] };
+const EVERYTHING: CompiledSelector = { matches: () => true, everything: true, invalid: false, keys: [] };
 
 type Requirement = (labels: Labels) => boolean;
 
@@ -59,5 +61,6 @@ export function compileSelector(selector: LabelSelector | null | undefined, path
   });
   if (!valid) return NOTHING;
   if (requirements.length === 0) return EVERYTHING;
-  return { matches: (labels) => requirements.every((r) => r(labels)), everything: false, invalid: false };
+  const keys = [...new Set([...Object.keys(selector.matchLabels ?? {}), ...(selector.matchExpressions ?? []).map((e) => e.key)])];
+  return { matches: (labels) => requirements.every((r) => r(labels)), everything: false, invalid: false, keys };
 }

@@ -167,9 +167,26 @@ function isolatedSets(v4: FamilySets, v6: FamilySets, patch?: DirectionPatch): D
   };
 }
 
+/** Built sets by allow signature: a Map, or an overlay carried from the previous compile (overlay-map.ts). */
+export interface SetsCache {
+  get(signature: string): DirectionSets | undefined;
+  set(signature: string, sets: DirectionSets): unknown;
+}
+
+/** The sets last built from a direction model (shared by the pods the same policies isolate, see model.ts), and the cache they went to. */
+const builtFrom = new WeakMap<DirectionModel, { cache: SetsCache; sets: DirectionSets }>();
+
 /** Sorts a direction's allows into set elements; cached by the allows' signatures. */
-export function directionSets(model: DirectionModel, cache: Map<string, DirectionSets>): DirectionSets {
+export function directionSets(model: DirectionModel, cache: SetsCache): DirectionSets {
   if (!model.isolated) return NOT_ISOLATED;
+  const built = builtFrom.get(model);
+  if (built?.cache === cache) return built.sets;
+  const sets = signedSets(model, cache);
+  builtFrom.set(model, { cache, sets });
+  return sets;
+}
+
+function signedSets(model: DirectionModel, cache: SetsCache): DirectionSets {
   const signature = model.allows.map((a) => a.signature).sort().join("\n");
   const cached = cache.get(signature);
   if (cached) return cached;
@@ -196,7 +213,7 @@ type FamilyElement = { family: Family; element: HashElement };
  * allows × log), not O(elements). Undefined when there is no such basis or the change is not one of
  * host elements only (the caller then builds the sets in full).
  */
-function patchedSets(model: DirectionModel, cache: Map<string, DirectionSets>): DirectionSets | undefined {
+function patchedSets(model: DirectionModel, cache: SetsCache): DirectionSets | undefined {
   const patched = model.allows.filter((a) => a.source?.patch);
   if (patched.length === 0) return undefined;
   const oldSignatures: string[] = [];
