@@ -76,9 +76,20 @@ describe("nadguard lint", () => {
     });
   });
 
+  it("takes the state directory as its argument too, as `nadguard lint examples/cluster`", async () => {
+    const r = await lint(EXAMPLE);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("0 errors, 0 warnings in 2 policies\n");
+    const typo = await lint(join(dir, "state"));
+    expect(typo.code).toBe(3);
+    expect(typo.out).toContain("(lint.nad-missing)");
+  });
+
   it("exits 2 on bad input", async () => {
     for (const [args, message] of [
       [[], "--state is required"],
+      [[EXAMPLE, "--state", EXAMPLE], "lint takes one state directory: --state DIR or DIR, not both"],
+      [[EXAMPLE, EXAMPLE], "lint takes one state directory: --state DIR or DIR, not both"],
       [["--state", join(dir, "no-such-dir")], "no such directory"],
       [["--state", EXAMPLE, "--output", "yaml"], "--output yaml: expected text or json"],
       [["--state", EXAMPLE, "--config", join(dir, "bad-config.yaml")], "plugins"],

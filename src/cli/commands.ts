@@ -231,12 +231,17 @@ export const COMMANDS: Record<string, Command> = {
   },
   lint: {
     summary: "find policies that silently do nothing, or less than they read",
-    usage: "nadguard lint --state DIR [--config FILE] [--output text|json]",
+    usage: "nadguard lint (--state DIR | DIR) [--config FILE] [--output text|json]",
     options: { state: { type: "string" }, config: { type: "string" }, output: { type: "string", default: "text" } },
-    run: (values) => {
+    positionals: true,
+    run: (values, positionals) => {
       const output = str(values, "output");
       if (output !== "text" && output !== "json") throw new UsageError(`--output ${output}: expected text or json`);
-      return runLint({ state: required(values, "state"), config: str(values, "config"), output }, out, err);
+      if (positionals.length > 1 || (positionals.length === 1 && str(values, "state") !== undefined)) {
+        throw new UsageError("lint takes one state directory: --state DIR or DIR, not both");
+      }
+      const state = positionals[0] ?? required(values, "state");
+      return runLint({ state, config: str(values, "config"), output }, out, err);
     },
   },
   enforce: {
