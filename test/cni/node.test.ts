@@ -443,9 +443,7 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     ]);
   });
 
-  it("--kube exits 2, not yet supported; a daemon config with an unknown key exits 2 naming it", async () => {
-    const kube = await nadguard(["node", "--kube", "--node", NODE]);
-    expect({ code: kube.code, stderr: kube.stderr.trim() }).toEqual({ code: 2, stderr: "nadguard node: --kube is not yet supported by nadguard node; give --state DIR" });
+  it("a daemon config with an unknown key exits 2 naming it", async () => {
     const bad = join(lab.dir, "bad.yaml");
     await writeFile(bad, "socketDir: /tmp/x\nsocketdir: /tmp/y\n");
     const refused = await nadguard(["node", "--state", dirs.state, "--node", NODE, "--daemon-config", bad]);
