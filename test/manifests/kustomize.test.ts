@@ -262,13 +262,14 @@ describe("README: the order of the kustomizations", () => {
     expect(increasing(order(install, ["kubectl apply -k manifests/crds/", "kubectl apply -k manifests/\n", "kubectl -n nadguard rollout status deployment/nadguard-webhook", "kubectl kustomize manifests/webhook-configurations"]))).toBe(true);
   });
 
-  it("uninstall: the webhook configurations first, the enforcer, the cleanup, the base; the CRDs only on purpose", () => {
+  it("uninstall: the webhook configurations first, the CNI conf off every node, the node DaemonSet, the cleanup, the base; the CRDs only on purpose", () => {
     const uninstall = section("Uninstall");
     expect(
       increasing(
         order(uninstall, [
           "kubectl delete -k manifests/webhook-configurations/",
-          "delete daemonset nadguard-enforcer",
+          "node --uninstall",
+          "delete daemonset nadguard-node",
           "kubectl apply -k manifests/uninstall/",
           "rollout status daemonset/nadguard-cleanup",
           "kubectl delete -k manifests/\n",
