@@ -15,7 +15,6 @@ import { basename, join } from "node:path";
 import type { Logger } from "pino";
 import { Counter, Histogram } from "prom-client";
 import { type Result, fail, formatProblem, ok } from "../api/errors.js";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Pod } from "../api/objects.js";
 import type { Snapshot } from "../api/snapshot.js";
 import { decide, requestForManifest } from "../admission/review.js";
@@ -39,7 +38,7 @@ import { compilePod, desiredTable } from "../policy/compiler.js";
 import { compilerSource, stopSignal } from "./enforce.js";
 import { envFor, reportStateProblems } from "./env.js";
 import { CommandError, EXIT, UsageError, checkStateDir, nftToolsProblem, parseListen } from "./io.js";
-import type { KubeFlags } from "./kube.js";
+import type { KubeFlags, loadKubeConfig } from "./kube.js";
 import { jsonLogger, parseLogLevel } from "./log.js";
 
 export interface NodeOptions {
@@ -54,6 +53,8 @@ export interface NodeOptions {
   /** Stops the daemon when aborted; default: SIGTERM and SIGINT. */
   signal?: AbortSignal | undefined;
 }
+
+type KubeConfig = ReturnType<typeof loadKubeConfig>;
 
 /** A marker of nadguard's shim: --uninstall removes `<binDir>/nadguard-cni` only when it holds it. */
 const SHIM_MARKER = "nadguard-cni: the shim";
@@ -158,7 +159,7 @@ export async function runNode(options: NodeOptions, out: (line: string) => void,
   // Bare names in the default-network annotation resolve in multusNamespace, at admission as here.
   const config: Config = { ...loaded, multus: { ...loaded.multus, namespace: daemonConfig.multusNamespace } };
   const logger = jsonLogger(level, out);
-  return serve(options as NodeOptions & { node: string }, daemonConfig, config, listen, logger, kubeConfig);
+  return serve({ ...options, node: options.node, kubeConfig }, daemonConfig, config, listen, logger);
 }
 
 /** Where the daemon reads the cluster from and writes network-status to. */
@@ -171,7 +172,10 @@ interface NodeSource {
   readonly description: string;
 }
 
-async function nodeSource(options: NodeOptions & { node: string }, kubeConfig: KubeConfig | undefined, registry: ReturnType<typeof createEnforcerMetrics>["registry"], logger: Logger): Promise<NodeSource> {
+type ServeOptions = NodeOptions & { node: string; kubeConfig: KubeConfig | undefined };
+
+async function nodeSource(options: ServeOptions, registry: ReturnType<typeof createEnforcerMetrics>["registry"], logger: Logger): Promise<NodeSource> {
+  const { kubeConfig } = options;
   if (kubeConfig === undefined) {
     const dir = options.state!;
     return {
@@ -250,14 +254,14 @@ function daemonMetrics(registry: ReturnType<typeof createEnforcerMetrics>["regis
   };
 }
 
-async function serve(options: NodeOptions & { node: string }, daemonConfig: DaemonConfig, config: Config, listen: { host: string; port: number } | undefined, logger: Logger, kubeConfig: KubeConfig | undefined): Promise<number> {
+async function serve(options: ServeOptions, daemonConfig: DaemonConfig, config: Config, listen: { host: string; port: number } | undefined, logger: Logger): Promise<number> {
   const log = (lvl: "error" | "warn" | "info" | "debug", message: string, fields?: Readonly<Record<string, unknown>>): void => void logger[lvl](fields ?? {}, message);
   // One pool of nft helpers for the enforcer and the tables ADD installs (an apply then costs no process start).
   const executor = new HelperNftExecutor({ helpers: 4 });
   const metrics = createEnforcerMetrics();
   const cniMetrics = daemonMetrics(metrics.registry);
   const exec = cniMetrics.exec(new SpawnPluginExec());
-  const source = await nodeSource(options, kubeConfig, metrics.registry, logger);
+  const source = await nodeSource(options, metrics.registry, logger);
   const { state } = source;
   state.subscribe((snapshot) => reportStateProblems(snapshot, (line) => logger.warn(line)));
   const sandboxes = new Map<string, string>();

@@ -407,6 +407,26 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
   }
 
+  /** PUT of an object, or of a pod's status subresource. */
+  function replace(r: Route, existing: Obj, body: Obj, res: ServerResponse): void {
+    const sent = body.metadata?.resourceVersion;
+    if (sent && sent !== existing.metadata.resourceVersion) {
+      const message = `Operation cannot be fulfilled on ${r.resource.plural} "${r.name}": the object has been modified; please apply your changes to the latest version and try again`;
+      return json(res, 409, statusObject(409, "Conflict", message));
+    }
+    const metadata: Obj["metadata"] = { ...body.metadata, name: existing.metadata.name, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp };
+    if (r.resource.namespaced) metadata.namespace = existing.metadata.namespace;
+    if (r.status) {
+      // pkg/registry/core/pod/strategy.go podStatusStrategy.PrepareForUpdate: spec and ownerReferences stay.
+      if (existing.metadata.ownerReferences !== undefined) metadata.ownerReferences = existing.metadata.ownerReferences;
+      else delete metadata.ownerReferences;
+    }
+    const next: Obj = r.status ? { ...body, metadata, spec: existing.spec } : { ...body, metadata };
+    delete next.apiVersion;
+    delete next.kind;
+    return json(res, 200, withKind(r.resource, write(r.resource, "MODIFIED", next, existing)));
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
     const isWatch = url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1";
@@ -437,26 +457,8 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
         if ("error" in created) return json(res, created.error[0], statusObject(...created.error));
         return json(res, 201, created.object);
       }
-      case "PUT": {
-        if (!existing) return notFound();
-        const body = (await readJson(req)) as Obj;
-        const sent = body.metadata?.resourceVersion;
-        if (sent && sent !== existing.metadata.resourceVersion) {
-          const message = `Operation cannot be fulfilled on ${r.resource.plural} "${r.name}": the object has been modified; please apply your changes to the latest version and try again`;
-          return json(res, 409, statusObject(409, "Conflict", message));
-        }
-        const metadata: Obj["metadata"] = { ...body.metadata, name: existing.metadata.name, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp };
-        if (r.resource.namespaced) metadata.namespace = existing.metadata.namespace;
-        if (r.status) {
-          // pkg/registry/core/pod/strategy.go podStatusStrategy.PrepareForUpdate: spec and ownerReferences stay.
-          if (existing.metadata.ownerReferences !== undefined) metadata.ownerReferences = existing.metadata.ownerReferences;
-          else delete metadata.ownerReferences;
-        }
-        const next: Obj = r.status ? { ...body, metadata, spec: existing.spec } : { ...body, metadata };
-        delete next.apiVersion;
-        delete next.kind;
-        return json(res, 200, withKind(r.resource, write(r.resource, "MODIFIED", next, existing)));
-      }
+      case "PUT":
+        return existing ? replace(r, existing, (await readJson(req)) as Obj, res) : notFound();
       case "DELETE":
         if (r.status) return json(res, 405, statusObject(405, "MethodNotAllowed", "DELETE of a status subresource"));
         return existing ? json(res, 200, remove(r.resource, existing)) : notFound();
