@@ -194,7 +194,7 @@ describe.skipIf(!IS_ROOT)("nadguard node --kube and the nadguard-cni shim", () =
     expect(denied.code).toBe(1);
     const error = JSON.parse(denied.stdout) as { code: number; msg: string };
     expect(error.code).toBe(100);
-    expect(error.msg).toContain(`${other}/shared`);
+    expect(error.msg).toContain(`may not use NetworkAttachmentDefinition ${other}/shared: it is not in the pod's namespace ${ns}`);
     expect(error.msg).toContain(`system:serviceaccount:${ns}:default`);
     expect(await lab.linkNames(netns)).toEqual(["lo"]);
     expect((await cluster.api.get("Pod", ns, "thief")).metadata.annotations?.[STATUS]).toBeUndefined();
