@@ -35,7 +35,7 @@ describe("network-status through pods/status", () => {
     const stored = await cluster.api.get("Pod", ns, "web");
     expect(JSON.parse(stored.metadata.annotations![STATUS]!)).toEqual(statuses);
     expect(stored.metadata.labels).toEqual({ touched: "yes" });
-    expect((stored as { spec: { nodeName: string } }).spec.nodeName).toBe("node-1");
+    expect((stored as unknown as { spec: { nodeName: string } }).spec.nodeName).toBe("node-1");
     if (cluster.fake) expect(cluster.fake.requests.filter((r) => r.method === "PUT" && r.path.endsWith("/pods/web/status")).length).toBe(2);
 
     expect(await writeNetworkStatus(cluster.kubeConfig, { namespace: ns, name: "web" }, undefined)).toEqual({ ok: true, value: "removed" });
