@@ -6,7 +6,9 @@
 // daemon: admission's decision (`authorizeAttach`, the one call site), the policy compiler and nft
 // (`installTable`), the state directory's network-status files, and the netns of each sandbox.
 // `--uninstall` removes what nadguard put on the node (the conf file, then the shim) and exits.
-// `--kube` is not supported yet: exit 2 saying so.
+// The cluster comes from a state directory (`--state`: network-status in its status files) or from
+// Kubernetes (`--kube`: the informers and SubjectAccessReview reviewer of the webhook and the
+// enforcer, network-status written through `pods/status` and an Event per attached interface).
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -16,8 +18,9 @@ import { type Result, fail, formatProblem, ok } from "../api/errors.js";
 import type { Pod } from "../api/objects.js";
 import type { Snapshot } from "../api/snapshot.js";
 import { decide, requestForManifest } from "../admission/review.js";
+import type { AccessReviewer } from "../authz/nad-access.js";
 import { serviceAccountUser } from "../authz/rbac.js";
-import { stateDirSource } from "../cluster/cluster-state.js";
+import { type ClusterState, stateDirSource } from "../cluster/cluster-state.js";
 import { Attachments, CNI_ERROR, CniRunner, DEFAULT_MULTUS_CNI_DIR, type PluginExec, SpawnPluginExec, findClusterNetworkConf, type NetworkStatus, type PodRef, removeNadguardConf, startCniServer, syncNadguardConf } from "../cni/index.js";
 import { type DaemonConfig, SOCKET_NAME, loadDaemonConfig } from "../cni/daemon-config.js";
 import { NodeDaemon, type NodeDaemonOptions } from "../cni/daemon.js";
@@ -35,7 +38,7 @@ import { compilePod, desiredTable } from "../policy/compiler.js";
 import { compilerSource, stopSignal } from "./enforce.js";
 import { envFor, reportStateProblems } from "./env.js";
 import { CommandError, EXIT, UsageError, checkStateDir, nftToolsProblem, parseListen } from "./io.js";
-import type { KubeFlags } from "./kube.js";
+import type { KubeFlags, loadKubeConfig } from "./kube.js";
 import { jsonLogger, parseLogLevel } from "./log.js";
 
 export interface NodeOptions {
@@ -51,6 +54,8 @@ export interface NodeOptions {
   signal?: AbortSignal | undefined;
 }
 
+type KubeConfig = ReturnType<typeof loadKubeConfig>;
+
 /** A marker of nadguard's shim: --uninstall removes `<binDir>/nadguard-cni` only when it holds it. */
 const SHIM_MARKER = "nadguard-cni: the shim";
 /** How long SIGTERM waits for the calls being served. */
@@ -62,12 +67,14 @@ const RESYNC_MS = 2000;
  * The one place the daemon asks admission whether the pod may have its networks: the same
  * decision (`decide`, as the webhook's /validate) for the pod as a CREATE by its service account,
  * the only identity known at attach time. Its denial message is the webhook's, word for word.
+ * `access` is the webhook's reviewer in Kubernetes mode (SubjectAccessReview); absent, the
+ * snapshot's RBAC objects answer, as for the webhook on a state directory.
  */
-export async function authorizeAttach(pod: Pod, snapshot: Snapshot, config: Config): Promise<Result<void, string>> {
+export async function authorizeAttach(pod: Pod, snapshot: Snapshot, config: Config, access?: AccessReviewer): Promise<Result<void, string>> {
   const namespace = pod.metadata.namespace ?? "default";
   const account = serviceAccountUser(namespace, pod.spec.serviceAccountName || pod.spec.serviceAccount || "default");
   const request = requestForManifest({ ...pod, apiVersion: "v1", kind: "Pod", metadata: { ...pod.metadata, namespace } }, { username: account.user, groups: account.groups.filter((g) => g !== "system:authenticated") });
-  const decision = await decide(request, envFor(snapshot, config), "validate");
+  const decision = await decide(request, access ? { snapshot, config, access } : envFor(snapshot, config), "validate");
   return decision.allowed ? ok(undefined) : fail(decision.message ?? "denied by nadguard");
 }
 
@@ -134,12 +141,15 @@ async function uninstall(config: DaemonConfig, out: (line: string) => void): Pro
 export async function runNode(options: NodeOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const daemonConfig = await loadDaemonConfig(options.daemonConfig);
   if (options.uninstall) return uninstall(daemonConfig, out);
-  if (options.kube) throw new CommandError("--kube is not yet supported by nadguard node; give --state DIR");
   if (!options.node) throw new UsageError("--node is required");
-  if (!options.state) throw new UsageError("--state DIR is required");
+  if (options.state && options.kube) throw new UsageError("--state and --kube exclude each other");
+  if (!options.state && !options.kube) throw new UsageError("--state DIR or --kube is required");
   const level = parseLogLevel(options.logLevel ?? "info");
   const listen = options.metricsListen ? parseListen(options.metricsListen) : undefined;
-  await checkStateDir(options.state);
+  // Loaded only with --kube: importing the Kubernetes client costs about a second of CPU.
+  const kube = options.kube ? await import("./kube.js") : undefined;
+  const kubeConfig = kube && options.kube ? kube.loadKubeConfig(options.kube) : undefined;
+  if (options.state) await checkStateDir(options.state);
   const missing = await nftToolsProblem("node");
   if (missing) {
     err(missing);
@@ -149,7 +159,48 @@ export async function runNode(options: NodeOptions, out: (line: string) => void,
   // Bare names in the default-network annotation resolve in multusNamespace, at admission as here.
   const config: Config = { ...loaded, multus: { ...loaded.multus, namespace: daemonConfig.multusNamespace } };
   const logger = jsonLogger(level, out);
-  return serve(options as NodeOptions & { node: string; state: string }, daemonConfig, config, listen, logger);
+  return serve({ ...options, node: options.node, kubeConfig }, daemonConfig, config, listen, logger);
+}
+
+/** Where the daemon reads the cluster from and writes network-status to. */
+interface NodeSource {
+  readonly state: ClusterState;
+  /** SubjectAccessReview in Kubernetes mode; absent: the snapshot's RBAC objects. */
+  readonly access?: AccessReviewer;
+  readonly recordStatus: NodeDaemonOptions["recordStatus"];
+  /** For the log: `state DIR` or `Kubernetes`. */
+  readonly description: string;
+}
+
+type ServeOptions = NodeOptions & { node: string; kubeConfig: KubeConfig | undefined };
+
+async function nodeSource(options: ServeOptions, registry: ReturnType<typeof createEnforcerMetrics>["registry"], logger: Logger): Promise<NodeSource> {
+  const { kubeConfig } = options;
+  if (kubeConfig === undefined) {
+    const dir = options.state!;
+    return {
+      state: stateDirSource(dir, { onError: (error) => logger.error(`state: ${error.message}`), log: (line) => logger.info(`state: ${line}`) }),
+      recordStatus: (pod, statuses) => recordStatus(dir, pod, statuses),
+      description: `state ${dir}`,
+    };
+  }
+  const { kubeStateFor, sarReviewerFor } = await import("./kube.js");
+  const { addedInterfaceEvents, writeNetworkStatus } = await import("../cluster/kube-pod-status.js");
+  const log = (line: string): void => void logger.error(line);
+  return {
+    // Every pod, as for `nadguard enforce --kube`: the tables take peer addresses from pods on all nodes.
+    state: kubeStateFor(kubeConfig, { allPods: true, registry, log }),
+    access: sarReviewerFor(kubeConfig, { registry, log }),
+    async recordStatus(pod, statuses) {
+      const written = await writeNetworkStatus(kubeConfig, pod, statuses);
+      if (!written.ok) return written;
+      if (statuses === undefined || written.value !== "written") return ok(undefined);
+      const events = await addedInterfaceEvents(kubeConfig, pod, options.node, statuses);
+      if (!events.ok) logger.warn({ pod: `${pod.namespace}/${pod.name}` }, events.error);
+      return ok(undefined);
+    },
+    description: "Kubernetes",
+  };
 }
 
 /** The error codes a failed call is counted by (`nadguard_cni_errors_total{reason}`). */
@@ -203,14 +254,15 @@ function daemonMetrics(registry: ReturnType<typeof createEnforcerMetrics>["regis
   };
 }
 
-async function serve(options: NodeOptions & { node: string; state: string }, daemonConfig: DaemonConfig, config: Config, listen: { host: string; port: number } | undefined, logger: Logger): Promise<number> {
+async function serve(options: ServeOptions, daemonConfig: DaemonConfig, config: Config, listen: { host: string; port: number } | undefined, logger: Logger): Promise<number> {
   const log = (lvl: "error" | "warn" | "info" | "debug", message: string, fields?: Readonly<Record<string, unknown>>): void => void logger[lvl](fields ?? {}, message);
   // One pool of nft helpers for the enforcer and the tables ADD installs (an apply then costs no process start).
   const executor = new HelperNftExecutor({ helpers: 4 });
   const metrics = createEnforcerMetrics();
   const cniMetrics = daemonMetrics(metrics.registry);
   const exec = cniMetrics.exec(new SpawnPluginExec());
-  const state = stateDirSource(options.state, { onError: (error) => logger.error(`state: ${error.message}`), log: (line) => logger.info(`state: ${line}`) });
+  const source = await nodeSource(options, metrics.registry, logger);
+  const { state } = source;
   state.subscribe((snapshot) => reportStateProblems(snapshot, (line) => logger.warn(line)));
   const sandboxes = new Map<string, string>();
   const engines = new Map<string, { runner: CniRunner; attachments: Attachments }>();
@@ -231,9 +283,9 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
     engine,
     snapshot: () => state.current(),
     stateReady: () => state.ready(),
-    authorize: (pod, snapshot) => authorizeAttach(pod, snapshot, config),
+    authorize: (pod, snapshot) => authorizeAttach(pod, snapshot, config, source.access),
     installTable: (podKey, snapshot, netns) => installTable(config, executor, podKey, snapshot, netns),
-    recordStatus: (pod, statuses) => recordStatus(options.state, pod, statuses),
+    recordStatus: source.recordStatus,
     onSandbox: (pod, netns) => (netns === undefined ? sandboxes.delete(podRefKey(pod)) : sandboxes.set(podRefKey(pod), netns)),
     log,
     observe: cniMetrics.observe,
@@ -291,7 +343,7 @@ async function serve(options: NodeOptions & { node: string; state: string }, dae
       logger.info({ metrics: `${metricsServer.url}/metrics` }, `metrics on ${metricsServer.url}/metrics`);
     }
     enforcer.start();
-    logger.info({ node: options.node, socket: server.socketPath, state: options.state }, `nadguard node: node ${options.node}, state ${options.state}, serving CNI on ${server.socketPath}`);
+    logger.info({ node: options.node, socket: server.socketPath, source: source.description }, `nadguard node: node ${options.node}, ${source.description}, serving CNI on ${server.socketPath}`);
     const signal = await stopped.promise;
     daemon.terminate();
     logger.info({ signal }, `nadguard node: ${signal}: stopping (the conf file and the tables stay in place)`);

@@ -245,14 +245,15 @@ describe("the node daemon's DEL, GC and STATUS", () => {
     expect(await daemon.handle(call("DEL", "tenant-a/web", { netns: "" }))).toEqual({ ok: true, value: undefined });
   });
 
-  it("GC deletes the attachments of every container not in cni.dev/valid-attachments", async () => {
-    const { daemon, events } = harness();
+  it("GC deletes the attachments of every container not in cni.dev/valid-attachments, and their pods' network-status", async () => {
+    const { daemon, events, statuses } = harness();
     await daemon.handle(call("ADD", "tenant-a/web"));
     await daemon.handle(call("ADD", "kube-system/dns"));
     events.length = 0;
     const gc = await daemon.handle(call("GC", "x/y", { config: { "cni.dev/valid-attachments": [{ containerID: "sandbox-dns", ifname: "eth0" }] } }));
     expect(gc).toEqual({ ok: true, value: undefined });
-    expect(events).toEqual(["macvlan DEL net1", "bridge DEL eth0"]);
+    expect(events).toEqual(["macvlan DEL net1", "bridge DEL eth0", "status tenant-a/web removed"]);
+    expect([...statuses.keys()]).toEqual(["kube-system/dns"]);
     expect((await readdir(join(dir, "cni"))).filter((f) => f !== "results")).toEqual(["sandbox-dns"]);
   });
 

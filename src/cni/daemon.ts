@@ -27,7 +27,7 @@ import { type JsonObject, parseNetworkConfig } from "./config.js";
 import type { DaemonConfig } from "./daemon-config.js";
 import { CNI_ERROR, type CniCommand, type CniError, cniError } from "./errors.js";
 import { type NetworkSource, gatewayFilters, planDelegates } from "./plan.js";
-import type { CniCall } from "./request.js";
+import { type CniCall, k8sArgs } from "./request.js";
 import type { CniResult } from "./result.js";
 import { applyGatewayFilter } from "./routes.js";
 import { type RuntimeCapabilities, parseRuntimeCapabilities } from "./runtime-config.js";
@@ -383,8 +383,11 @@ export class NodeDaemon implements CniHandler {
     const keep = new Set(valid.flatMap((a) => (isObject(a) && typeof a.containerID === "string" ? [a.containerID] : [])));
     const files = await readdir(this.#o.config.cniDir, { withFileTypes: true }).catch(() => []);
     const stale = files.filter((f) => f.isFile() && !f.name.startsWith(".") && !keep.has(f.name)).map((f) => f.name);
+    const { runner } = this.#o.engine(call.path);
     for (const containerId of stale) {
-      await this.#queue.run(containerId, () => this.#del({ ...call, command: "DEL", containerId, netns: "", ifname: call.ifname || "eth0", args: [], k8s: {} }));
+      // The pod comes from the CNI_ARGS its ADD cached, so that its network-status goes with it.
+      const args = (await runner.cache.list(containerId)).attachments.find((a) => a.cniArgs !== undefined)?.cniArgs ?? [];
+      await this.#queue.run(containerId, () => this.#del({ ...call, command: "DEL", containerId, netns: "", ifname: call.ifname || "eth0", args, k8s: k8sArgs(args) }));
     }
     if (stale.length > 0) this.#o.log("info", `GC: deleted the attachments of ${stale.length} container(s) the runtime no longer has: ${stale.join(", ")}`, { containers: stale.length });
     return ok(undefined);

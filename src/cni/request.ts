@@ -70,7 +70,8 @@ export function parseCniArgs(text: string): Result<[string, string][], CniError>
   return ok(pairs);
 }
 
-function k8sArgs(args: CniArgs): K8sArgs {
+/** The pod named by CNI_ARGS (K8S_POD_*); absent keys are left out. */
+export function k8sArgs(args: CniArgs): K8sArgs {
   const value = (key: string): string | undefined => args.find(([k]) => k === key)?.[1] || undefined;
   return Object.fromEntries(
     Object.entries({ namespace: value("K8S_POD_NAMESPACE"), name: value("K8S_POD_NAME"), uid: value("K8S_POD_UID"), infraContainerId: value("K8S_POD_INFRA_CONTAINER_ID") }).filter(([, v]) => v !== undefined),

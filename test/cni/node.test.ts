@@ -443,9 +443,28 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     ]);
   });
 
-  it("--kube exits 2, not yet supported; a daemon config with an unknown key exits 2 naming it", async () => {
-    const kube = await nadguard(["node", "--kube", "--node", NODE]);
-    expect({ code: kube.code, stderr: kube.stderr.trim() }).toEqual({ code: 2, stderr: "nadguard node: --kube is not yet supported by nadguard node; give --state DIR" });
+  it("GC deletes the attachments of a container the runtime no longer lists, its lease, its cache and its pod's status file", async () => {
+    const conf = { cniVersion: "1.0.0", name: "gcnet", type: "bridge", bridge: "nggc", ipam: { type: "host-local", dataDir: lab.dataDir, ranges: [[{ subnet: "198.18.79.0/24" }]] } };
+    const file = await writeNetworkAndPod("collected", conf, "gcnet");
+    const pod = await lab.addPod("collected");
+    try {
+      expect((await shim("ADD", "sandbox-collected", pod, "tenant-a/collected")).code).toBe(0);
+      expect(await lab.leases("gcnet")).toHaveLength(1);
+      await readFile(statusFile("tenant-a", "collected"));
+      // The runtime garbage-collects sandboxes that are gone: their netns with them.
+      await must("ip", ["netns", "delete", netnsName(pod)]);
+      const input = JSON.stringify({ ...JSON.parse(await stdinFor({})), "cni.dev/valid-attachments": [] });
+      const collected = await shim("GC", "", "", "tenant-a/collected", { input, env: { CNI_ARGS: "", CNI_NETNS: "", CNI_CONTAINERID: "", CNI_IFNAME: "" } });
+      expect({ code: collected.code, stdout: collected.stdout, stderr: collected.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect(await lab.leases("gcnet")).toEqual([]);
+      expect(await cacheFiles()).toEqual([]);
+      await expect(readFile(statusFile("tenant-a", "collected"))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await rm(file);
+    }
+  });
+
+  it("a daemon config with an unknown key exits 2 naming it", async () => {
     const bad = join(lab.dir, "bad.yaml");
     await writeFile(bad, "socketDir: /tmp/x\nsocketdir: /tmp/y\n");
     const refused = await nadguard(["node", "--state", dirs.state, "--node", NODE, "--daemon-config", bad]);

@@ -20,6 +20,7 @@ const KINDS: Record<string, { base: string; plural: string; namespaced: boolean 
   Namespace: { base: "/api/v1", plural: "namespaces", namespaced: false },
   Pod: { base: "/api/v1", plural: "pods", namespaced: true },
   ServiceAccount: { base: "/api/v1", plural: "serviceaccounts", namespaced: true },
+  Event: { base: "/api/v1", plural: "events", namespaced: true },
   NetworkAttachmentDefinition: { base: "/apis/k8s.cni.cncf.io/v1", plural: "network-attachment-definitions", namespaced: true },
   MultiNetworkPolicy: { base: "/apis/k8s.cni.cncf.io/v1beta1", plural: "multi-networkpolicies", namespaced: true },
   Role: { base: "/apis/rbac.authorization.k8s.io/v1", plural: "roles", namespaced: true },

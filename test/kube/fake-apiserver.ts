@@ -13,6 +13,9 @@
 //   sent as DELETED (ADDED), as the watch cache does.
 // - create (POST), replace (PUT, resourceVersion conflicts → 409), delete (DELETE; a namespace
 //   takes its objects with it at once), get.
+// - the `status` subresource of pods (GET, PUT): as kube-apiserver's pod status strategy, a PUT
+//   keeps the stored spec and ownerReferences and takes the rest (status, annotations, labels).
+// - core v1 Events (create, list), for what a command reports on a pod.
 // - POST /apis/authorization.k8s.io/v1/subjectaccessreviews, answered from a rule table: the
 //   Roles, ClusterRoles and bindings stored here (evaluated by src/authz/rbac.ts), plus the
 //   group system:masters.
@@ -39,6 +42,7 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true },
   { group: "", version: "v1", plural: "serviceaccounts", kind: "ServiceAccount", namespaced: true },
   { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true },
+  { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true },
   { group: "k8s.cni.cncf.io", version: "v1", plural: "network-attachment-definitions", kind: "NetworkAttachmentDefinition", namespaced: true },
   { group: "k8s.cni.cncf.io", version: "v1beta1", plural: "multi-networkpolicies", kind: "MultiNetworkPolicy", namespaced: true },
   { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", kind: "Role", namespaced: true },
@@ -152,6 +156,8 @@ interface Route {
   readonly resource: FakeResource;
   readonly namespace: string | undefined;
   readonly name: string | undefined;
+  /** The `status` subresource (pods only). */
+  readonly status?: boolean;
 }
 
 /** Maps `/api/v1/...` and `/apis/g/v/...` paths to a resource, namespace and name. */
@@ -167,6 +173,7 @@ function route(path: string): Route | undefined {
     FAKE_RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
   if (rest[0] === "namespaces" && rest.length >= 3) {
     const resource = find(rest[2]);
+    if (resource?.kind === "Pod" && rest.length === 5 && rest[4] === "status") return { resource, namespace: rest[1], name: rest[3], status: true };
     return resource?.namespaced && rest.length <= 4 ? { resource, namespace: rest[1], name: rest[3] } : undefined;
   }
   const resource = find(rest[0]);
@@ -400,6 +407,26 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
   }
 
+  /** PUT of an object, or of a pod's status subresource. */
+  function replace(r: Route, existing: Obj, body: Obj, res: ServerResponse): void {
+    const sent = body.metadata?.resourceVersion;
+    if (sent && sent !== existing.metadata.resourceVersion) {
+      const message = `Operation cannot be fulfilled on ${r.resource.plural} "${r.name}": the object has been modified; please apply your changes to the latest version and try again`;
+      return json(res, 409, statusObject(409, "Conflict", message));
+    }
+    const metadata: Obj["metadata"] = { ...body.metadata, name: existing.metadata.name, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp };
+    if (r.resource.namespaced) metadata.namespace = existing.metadata.namespace;
+    if (r.status) {
+      // pkg/registry/core/pod/strategy.go podStatusStrategy.PrepareForUpdate: spec and ownerReferences stay.
+      if (existing.metadata.ownerReferences !== undefined) metadata.ownerReferences = existing.metadata.ownerReferences;
+      else delete metadata.ownerReferences;
+    }
+    const next: Obj = r.status ? { ...body, metadata, spec: existing.spec } : { ...body, metadata };
+    delete next.apiVersion;
+    delete next.kind;
+    return json(res, 200, withKind(r.resource, write(r.resource, "MODIFIED", next, existing)));
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
     const isWatch = url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1";
@@ -425,27 +452,15 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
         if (r.name !== undefined) return existing ? json(res, 200, withKind(r.resource, existing)) : notFound();
         return isWatch ? watch(r, url.searchParams, req, res) : list(r, url.searchParams, res);
       case "POST": {
-        if (r.name !== undefined) return json(res, 405, statusObject(405, "MethodNotAllowed", "POST to a named object"));
+        if (r.name !== undefined || r.status) return json(res, 405, statusObject(405, "MethodNotAllowed", "POST to a named object"));
         const created = create(r.resource, r.namespace, (await readJson(req)) as Obj);
         if ("error" in created) return json(res, created.error[0], statusObject(...created.error));
         return json(res, 201, created.object);
       }
-      case "PUT": {
-        if (!existing) return notFound();
-        const body = (await readJson(req)) as Obj;
-        const sent = body.metadata?.resourceVersion;
-        if (sent && sent !== existing.metadata.resourceVersion) {
-          const message = `Operation cannot be fulfilled on ${r.resource.plural} "${r.name}": the object has been modified; please apply your changes to the latest version and try again`;
-          return json(res, 409, statusObject(409, "Conflict", message));
-        }
-        const metadata = { ...body.metadata, name: existing.metadata.name, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp };
-        if (r.resource.namespaced) metadata.namespace = existing.metadata.namespace;
-        const next: Obj = { ...body, metadata };
-        delete next.apiVersion;
-        delete next.kind;
-        return json(res, 200, withKind(r.resource, write(r.resource, "MODIFIED", next, existing)));
-      }
+      case "PUT":
+        return existing ? replace(r, existing, (await readJson(req)) as Obj, res) : notFound();
       case "DELETE":
+        if (r.status) return json(res, 405, statusObject(405, "MethodNotAllowed", "DELETE of a status subresource"));
         return existing ? json(res, 200, remove(r.resource, existing)) : notFound();
       default:
         return json(res, 405, statusObject(405, "MethodNotAllowed", `${req.method} is not supported here`));

@@ -38,7 +38,7 @@ function kustomize(dir: string): Obj[] {
 }
 
 const BASE = join(ROOT, "manifests");
-const SHIPPED = ["", "crds", "webhook-configurations", "uninstall"].map((dir) => join(BASE, dir));
+const SHIPPED = ["", "crds", "webhook-configurations", "uninstall", "enforcer"].map((dir) => join(BASE, dir));
 const OVERLAY_DIRS = kustomizationsBelow(OVERLAYS);
 const rendered = new Map([...SHIPPED, ...OVERLAY_DIRS].map((dir) => [relative(ROOT, dir) || ".", kustomize(dir)]));
 const render = (dir: string): Obj[] => rendered.get(dir)!;
@@ -89,7 +89,8 @@ describe("manifests/ and its kustomizations", () => {
   it("the base installs the workloads and holds no CRD and no webhook configuration", () => {
     expect(base.filter((o) => o.kind === "CustomResourceDefinition")).toEqual([]);
     expect(base.filter(isWebhookConfiguration)).toEqual([]);
-    expect(base.map((o) => `${o.kind} ${o.metadata.name}`)).toEqual(expect.arrayContaining(["Namespace nadguard", "Deployment nadguard-webhook", "DaemonSet nadguard-enforcer", "Service nadguard-webhook"]));
+    expect(base.map((o) => `${o.kind} ${o.metadata.name}`)).toEqual(expect.arrayContaining(["Namespace nadguard", "Deployment nadguard-webhook", "DaemonSet nadguard-node", "Service nadguard-webhook"]));
+    expect(base.filter((o) => o.metadata.name === "nadguard-enforcer" && o.kind === "DaemonSet")).toEqual([]);
     for (const container of containers(base)) expect(container.image).toBe("nadguard:0.1.0");
   });
 
@@ -110,7 +111,7 @@ describe("manifests/ and its kustomizations", () => {
     const objects = render("manifests/uninstall");
     expect(objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)).toEqual(["DaemonSet nadguard/nadguard-cleanup"]);
     const cleanup = objects[0]!;
-    const enforcer = one(base, "DaemonSet", "nadguard-enforcer");
+    const enforcer = one(render("manifests/enforcer"), "DaemonSet", "nadguard-enforcer");
     const pod: Obj = cleanup.spec.template.spec;
     const enforcerPod: Obj = enforcer.spec.template.spec;
     expect(pod.serviceAccountName).toBe(enforcerPod.serviceAccountName);
@@ -139,7 +140,7 @@ describe("examples/overlays/custom-image-namespace", () => {
 
   it("runs every container of the webhook, the enforcer and the cleanup from the overlay's image", () => {
     const workloads = objects.filter((o) => o.spec?.template?.spec).map((o) => `${o.kind} ${o.metadata.name}`);
-    expect(workloads.sort()).toEqual(["DaemonSet nadguard-cleanup", "DaemonSet nadguard-enforcer", "Deployment nadguard-webhook"]);
+    expect(workloads.sort()).toEqual(["DaemonSet nadguard-cleanup", "DaemonSet nadguard-node", "Deployment nadguard-webhook"]);
     expect(containers(objects).map((c) => c.image)).toEqual(containers(objects).map(() => IMAGE));
   });
 
@@ -261,13 +262,14 @@ describe("README: the order of the kustomizations", () => {
     expect(increasing(order(install, ["kubectl apply -k manifests/crds/", "kubectl apply -k manifests/\n", "kubectl -n nadguard rollout status deployment/nadguard-webhook", "kubectl kustomize manifests/webhook-configurations"]))).toBe(true);
   });
 
-  it("uninstall: the webhook configurations first, the enforcer, the cleanup, the base; the CRDs only on purpose", () => {
+  it("uninstall: the webhook configurations first, the CNI conf off every node, the node DaemonSet, the cleanup, the base; the CRDs only on purpose", () => {
     const uninstall = section("Uninstall");
     expect(
       increasing(
         order(uninstall, [
           "kubectl delete -k manifests/webhook-configurations/",
-          "delete daemonset nadguard-enforcer",
+          "node --uninstall",
+          "delete daemonset nadguard-node",
           "kubectl apply -k manifests/uninstall/",
           "rollout status daemonset/nadguard-cleanup",
           "kubectl delete -k manifests/\n",

@@ -42,7 +42,7 @@ function yamlFilesBelow(dir: string): string[] {
 }
 
 /** The kustomizations of manifests/, each applied on its own (README "Install in a cluster"); "" is the base. */
-const KUSTOMIZATIONS = ["", "crds", "webhook-configurations", "uninstall"] as const;
+const KUSTOMIZATIONS = ["", "crds", "webhook-configurations", "uninstall", "enforcer"] as const;
 const kustomizationIn = (dir: string): Obj => parseYaml(readFileSync(join(MANIFESTS, dir, "kustomization.yaml"), "utf8")) as Obj;
 const kustomization = kustomizationIn("");
 /** Every file the kustomizations list, relative to manifests/. */
@@ -77,6 +77,7 @@ const webhooks: Obj[] = webhookConfigurations.flatMap((c) => c.webhooks.map((w: 
 const podWebhooks = webhooks.filter((w) => w.rules.some((r: Obj) => r.resources.includes("pods")));
 const deployment = find("Deployment", "nadguard-webhook");
 const daemonSet = find("DaemonSet", "nadguard-enforcer");
+const nodeSet = find("DaemonSet", "nadguard-node");
 const webhookContainer: Obj = deployment.spec.template.spec.containers[0];
 const enforcerContainer: Obj = daemonSet.spec.template.spec.containers[0];
 
@@ -428,13 +429,17 @@ describe("the pod webhooks' matchConditions, evaluated as CEL", () => {
 describe("RBAC", () => {
   const roles = all.filter((o) => o.kind === "ClusterRole" || o.kind === "Role");
 
-  it.each(roles.map((r) => [r.metadata.name, r]))("%s grants no wildcard and no write except creating SubjectAccessReviews", (_name, role) => {
+  // The node daemon alone writes to the API, what Multus writes: pods/status (network-status) and Events.
+  const isNode = (role: Obj): boolean => role.metadata.name === "nadguard:node";
+  it.each(roles.map((r) => [r.metadata.name, r]))("%s grants no wildcard and no write except creating SubjectAccessReviews (and the node daemon's pods/status and Events)", (_name, role) => {
     for (const rule of (role as Obj).rules as Obj[]) {
       for (const field of ["apiGroups", "resources", "verbs", "resourceNames"]) expect(rule[field] ?? []).not.toContain("*");
       expect(rule.nonResourceURLs).toBeUndefined();
       for (const verb of rule.verbs as string[]) {
         if (["get", "list", "watch"].includes(verb)) continue;
-        if (verb === "create") expect(rule).toMatchObject({ apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"] });
+        if (verb === "update" && isNode(role as Obj)) expect(rule).toMatchObject({ apiGroups: [""], resources: ["pods/status"] });
+        else if (verb === "create" && isNode(role as Obj) && rule.resources[0] === "events") expect(rule).toMatchObject({ apiGroups: [""], resources: ["events"] });
+        else if (verb === "create") expect(rule).toMatchObject({ apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"] });
         else if (verb === "use") expect(rule).toMatchObject({ apiGroups: ["k8s.cni.cncf.io"], resources: ["network-attachment-definitions"] });
         else throw new Error(`${(role as Obj).metadata.name}: verb ${verb} is not allowed`);
       }
@@ -457,6 +462,18 @@ describe("RBAC", () => {
     expect(grants("nadguard:enforcer")).toEqual(read(["core/pods", "core/namespaces", "k8s.cni.cncf.io/network-attachment-definitions", "k8s.cni.cncf.io/multi-networkpolicies"]).sort());
   });
 
+  it("the node daemon reads what the enforcer reads, creates SubjectAccessReviews and Events, and writes pods/status only", () => {
+    expect(grants("nadguard:node")).toEqual(
+      [
+        ...read(["core/pods", "core/namespaces", "k8s.cni.cncf.io/network-attachment-definitions", "k8s.cni.cncf.io/multi-networkpolicies"]),
+        "get core/pods/status",
+        "update core/pods/status",
+        "create core/events",
+        "create authorization.k8s.io/subjectaccessreviews",
+      ].sort(),
+    );
+  });
+
   it("nadguard:nad-user grants verb use on NADs, what nadguard's SubjectAccessReviews ask", () => {
     expect(grants("nadguard:nad-user")).toEqual(["use k8s.cni.cncf.io/network-attachment-definitions"]);
   });
@@ -464,6 +481,7 @@ describe("RBAC", () => {
   it.each([
     [deployment, "nadguard:webhook"],
     [daemonSet, "nadguard:enforcer"],
+    [nodeSet, "nadguard:node"],
   ])("the service account of %# is bound to its role", (workload, roleName) => {
     const accountName = (workload as Obj).spec.template.spec.serviceAccountName;
     expect(find("ServiceAccount", accountName).metadata.namespace).toBe("nadguard");
@@ -579,6 +597,37 @@ describe("the enforcer DaemonSet", () => {
     expect(pod.volumes.find((v: Obj) => v.name === mount.name).hostPath.path).toBe("/run/netns");
     const config = enforcerContainer.args[enforcerContainer.args.indexOf("--config") + 1];
     expect(config).toBe(webhookContainer.args[webhookContainer.args.indexOf("--config") + 1]);
+  });
+});
+
+describe("the node DaemonSet", () => {
+  const pod: Obj = nodeSet.spec.template.spec;
+  const [container] = pod.containers as Obj[];
+  const hostPathOf = (c: Obj, mountPath: string): string | undefined => {
+    const mount = (c.volumeMounts as Obj[]).find((m) => m.mountPath === mountPath);
+    return mount && pod.volumes.find((v: Obj) => v.name === mount.name)?.hostPath?.path;
+  };
+
+  it("runs `node --kube --in-cluster --node $(NODE_NAME)` on every node, in the host's network and PID namespaces", () => {
+    expect(container!.args.slice(0, 5)).toEqual(["node", "--kube", "--in-cluster", "--node", "$(NODE_NAME)"]);
+    expect(container!.env.find((e: Obj) => e.name === "NODE_NAME").valueFrom).toEqual({ fieldRef: { fieldPath: "spec.nodeName" } });
+    expect([pod.hostNetwork, pod.hostPID, pod.tolerations]).toEqual([true, true, [{ operator: "Exists" }]]);
+    const listen = container!.args[container!.args.indexOf("--metrics-listen") + 1];
+    expect(listen).toBe(`0.0.0.0:${container!.ports.find((p: Obj) => p.name === "metrics").containerPort}`);
+    expect(container!.args[container!.args.indexOf("--config") + 1]).toBe(webhookContainer.args[webhookContainer.args.indexOf("--config") + 1]);
+  });
+
+  it("mounts the daemon config's default directories from the host at the same paths", () => {
+    // socketDir, cniConfigDir, binDir, cniDir (under /var/lib/cni), deviceCheckpoint's directory, the sandboxes' netns.
+    for (const path of ["/run/nadguard", "/etc/cni/net.d", "/opt/cni/bin", "/var/lib/cni", "/var/lib/kubelet/device-plugins", "/run/netns"]) expect(hostPathOf(container!, path), path).toBe(path);
+  });
+
+  it("installs the shim with an init container: bin/nadguard-cni copied into the host's /opt/cni/bin under a temporary name and renamed", () => {
+    const [init] = pod.initContainers as Obj[];
+    expect(hostPathOf(init!, "/host/opt/cni/bin")).toBe("/opt/cni/bin");
+    const script = init!.command.join(" ");
+    expect(script).toContain("cp /app/bin/nadguard-cni /host/opt/cni/bin/.nadguard-cni.new");
+    expect(script).toContain("mv -f /host/opt/cni/bin/.nadguard-cni.new /host/opt/cni/bin/nadguard-cni");
   });
 });
 
