@@ -1,12 +1,12 @@
 // Benchmark 10 — the CNI meta-plugin: what a pod's ADD and DEL cost through
 // the shim `nadguard-cni` and the daemon `nadguard node` against the floor, the same delegate
-// plugins run directly one after another as a runtime would exec them, for eth0 + 1 and eth0 + 2
+// plugins run directly one after another as a runtime would exec them, for eth0 + 1, 2 and 4
 // secondary networks (bridge + host-local each, the pods' namespace isolated by a policy, so the
 // meta-plugin's ADD also compiles and installs the pod's table); and the shim's start-up against
 // `node -e ''`. Pairs are measured in the same repetition, on fresh pod network namespaces; the
 // daemon and the plugins run in the bench's own "switch" netns, addresses from 198.18.0.0/15.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -18,7 +18,8 @@ import { available, must, run, sleep } from "./system.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PLUGINS = "/usr/lib/cni";
-const SHIM = join(ROOT, "bin", "nadguard-cni");
+/** The shim as a user installs it: bin/nadguard-cni copied alone into the CNI bin dir (so run as CommonJS, outside the repository's package.json). */
+const SHIM_SOURCE = join(ROOT, "bin", "nadguard-cni");
 
 interface Lab {
   readonly dir: string;
@@ -95,20 +96,23 @@ export const cni: Section = {
     if (process.getuid?.() !== 0) return skipped("needs root (network namespaces)");
     if (!(await available("test", ["-x", join(PLUGINS, "bridge")]))) return skipped(`no CNI plugins in ${PLUGINS} (Debian containernetworking-plugins)`);
     const reps = ctx.full ? 40 : 8;
-    const secondaries = [1, 2];
+    const secondaries = [1, 2, 4];
     const dir = await mkdtemp(join(tmpdir(), "nadguard-bench-cni-"));
     const lab: Lab = { dir, sw: `${ctx.cleanup.prefix}cnisw`, sock: join(dir, "sock", "nadguard.sock"), netd: join(dir, "net.d"), ipam: join(dir, "ipam") };
     try {
       await must("ip", ["netns", "add", lab.sw]);
       await mkdir(lab.netd, { recursive: true });
+      await mkdir(join(dir, "bin"));
+      const SHIM = join(dir, "bin", "nadguard-cni");
+      await copyFile(SHIM_SOURCE, SHIM);
       await writeFile(join(lab.netd, "10-cluster.conf"), JSON.stringify(clusterConf(lab)));
       const state = join(dir, "state");
       await mkdir(state);
       const objects: unknown[] = [
         { apiVersion: "v1", kind: "Namespace", metadata: { name: "bench" } },
-        { apiVersion: "k8s.cni.cncf.io/v1beta1", kind: "MultiNetworkPolicy", metadata: { name: "isolate", namespace: "bench", annotations: { "k8s.v1.cni.cncf.io/policy-for": "sec1,sec2" } }, spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [] } },
+        { apiVersion: "k8s.cni.cncf.io/v1beta1", kind: "MultiNetworkPolicy", metadata: { name: "isolate", namespace: "bench", annotations: { "k8s.v1.cni.cncf.io/policy-for": "sec1,sec2,sec3,sec4" } }, spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [] } },
       ];
-      for (const i of [1, 2]) objects.push({ apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition", metadata: { name: `sec${i}`, namespace: "bench" }, spec: { config: JSON.stringify(secondaryConf(lab, i)) } });
+      for (const i of [1, 2, 3, 4]) objects.push({ apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition", metadata: { name: `sec${i}`, namespace: "bench" }, spec: { config: JSON.stringify(secondaryConf(lab, i)) } });
       for (const n of secondaries) {
         for (let r = 0; r < reps; r++) {
           const networks = Array.from({ length: n }, (_, i) => `sec${i + 1}`).join(",");

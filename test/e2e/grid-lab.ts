@@ -10,7 +10,7 @@ import type { L4Protocol } from "../../src/policy/ranges.js";
 import { verdictOf } from "../../src/policy/verdict.js";
 import { BLUE, GRID, NAMESPACES, PODS, PORTS, RED, formatTable, v4, v6 } from "../policy-conformance/grid.js";
 import type { Proto, ProbeResult } from "./agent-client.js";
-import { Lab, type NetworkSpec } from "./lab.js";
+import { Lab, type LabOptions, type NetworkSpec } from "./lab.js";
 
 export const GRID_NETWORKS: readonly NetworkSpec[] = [
   { name: "blue", type: "bridge", ifname: "net1", v4Subnet: "198.18.0.0/24", v6Subnet: "fd00:b::/64" },
@@ -20,8 +20,10 @@ export const GRID_NETWORKS: readonly NetworkSpec[] = [
 /** Every port a scenario of the grid probes, so that an open port always has a listener. */
 export const GRID_AGENT_PORTS = { tcp: [79, 80, 81, 82], udp: [1, 53, 80, 81, 5353], sctp: [80, 5353] } as const;
 
-export async function gridLab(): Promise<Lab> {
+/** The grid's lab; `attach` as in LabOptions (the lab's own CNI calls by default, or through `nadguard node` and its shim). */
+export async function gridLab(attach: LabOptions["attach"] = "direct"): Promise<Lab> {
   const lab = await Lab.create({
+    attach,
     networks: GRID_NETWORKS,
     namespaces: Object.fromEntries(NAMESPACES.map((ns) => [ns, { ns }])),
     agentPorts: GRID_AGENT_PORTS,

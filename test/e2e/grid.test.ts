@@ -1,12 +1,14 @@
 // End-to-end conformance grid: the policy-engine scenarios (test/policy-conformance/scenarios.ts)
 // enforced by `nadguard enforce --once`, run as the process a user runs, in real network
-// namespaces attached by the reference CNI plugins, probed with real sockets over every pair, on
+// namespaces attached through the meta-plugin — `nadguard node` as a child process, each pod's
+// ADD by executing the shim `nadguard-cni` as containerd does, the daemon running the reference
+// CNI plugins and installing the pod's table before its interfaces exist — probed with real sockets over every pair, on
 // two TCP ports, one UDP port and SCTP where the kernel has it, on both secondary networks and both
 // address families. Every probe is compared with the engine's verdict oracle, and every probe a
 // scenario lists with its hand-written truth table; the eth0-equivalent must stay open throughout.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadStateDir } from "../../src/cluster/state-dir.js";
-import { BLUE, RED } from "../policy-conformance/grid.js";
+import { BLUE, GRID, RED, v4, v6 } from "../policy-conformance/grid.js";
 import { scenarios } from "../policy-conformance/scenarios.js";
 import { compareWithOracle, eth0Failures, formatTable, gridLab, matrixKey as key, modelOf, observeGrid, probeLabel, type MatrixProbe } from "./grid-lab.js";
 import type { Lab } from "./lab.js";
@@ -29,7 +31,7 @@ describe.skipIf(!isRoot)("e2e conformance grid: real netns, CNI plugins, nft and
 
   beforeAll(async () => {
     release = await acquireE2eLock();
-    lab = await gridLab();
+    lab = await gridLab("meta-plugin");
     if (!lab.sctp.available) console.warn(`e2e grid: SCTP probes not run on this machine: ${lab.sctp.reason}`);
   }, 600_000);
 
@@ -37,6 +39,19 @@ describe.skipIf(!isRoot)("e2e conformance grid: real netns, CNI plugins, nft and
     await lab?.destroy();
     await release?.();
   }, 120_000);
+
+  it("has every pod attached through the shim: eth0 from the cluster network, net1 and net2 with the grid's addresses", () => {
+    const attached = GRID.map((key) => [key, lab!.pod(key).attached.map((a) => [a.network, a.ifname, [...a.ips].sort()])]);
+    const expected = GRID.map((key) => [
+      key,
+      [
+        [BLUE, "net1", [v4(BLUE, key), v6(BLUE, key)].sort()],
+        [RED, "net2", [v4(RED, key), v6(RED, key)].sort()],
+      ],
+    ]);
+    expect(attached).toEqual(expected);
+    for (const key of GRID) expect(lab!.pod(key).eth0.v4).toMatch(/^198\.19\.0\.\d+$/);
+  });
 
   it("has every pod answering on every network before any policy", async () => {
     const observed = await observeGrid(lab!, [

@@ -13,8 +13,10 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { NAD_USER_CLUSTER_ROLE } from "../../src/authz/nad-access.js";
 import { CniRunner, SpawnPluginExec, convertResult, formatCniError, parseNetworkConfig } from "../../src/cni/index.js";
 import { Agent, type AgentPorts, type ProbeRequest, type ProbeResult } from "./agent-client.js";
+import { MetaPlugin } from "./meta-plugin.js";
 import { cleanupStale, must, newPrefix, run } from "./sys.js";
 
 export const CNI_DIR = "/usr/lib/cni";
@@ -82,6 +84,14 @@ export interface LabOptions {
   /** Namespaces with their labels. */
   readonly namespaces: Record<string, Record<string, string>>;
   readonly agentPorts: AgentPorts;
+  /**
+   * How pods get their interfaces: `direct` (default) — the lab runs each NAD's plugin through
+   * src/cni itself and makes eth0 by hand; `meta-plugin` — `nadguard node` runs as a child process
+   * and each pod is attached by executing the shim `nadguard-cni` as containerd does (eth0 from the
+   * cluster network, net1..N from the NADs the pod's annotation selects, with the addresses pinned by
+   * the selection's `ips`), so the daemon installs each pod's table before its interfaces exist.
+   */
+  readonly attach?: "direct" | "meta-plugin";
 }
 
 export class Lab {
@@ -89,6 +99,9 @@ export class Lab {
   readonly dir: string;
   readonly stateDir: string;
   readonly networks: readonly NetworkSpec[];
+  readonly attach: "direct" | "meta-plugin";
+  /** The running `nadguard node` in meta-plugin mode. */
+  #meta: MetaPlugin | undefined;
   /** The agents' ports; SCTP ones only when the kernel has SCTP (see `sctp`). */
   agentPorts: AgentPorts;
   /** Whether SCTP probes can run here, and why not. */
@@ -106,6 +119,7 @@ export class Lab {
     this.dir = dir;
     this.stateDir = join(dir, "state");
     this.networks = options.networks;
+    this.attach = options.attach ?? "direct";
     this.agentPorts = options.agentPorts;
     this.#namespaces = { ...options.namespaces };
     this.#runner = new CniRunner({ pluginDirs: [CNI_DIR], cacheDir: join(dir, "cni"), exec: new SpawnPluginExec({ netns: `/run/netns/${this.switchNetns}` }) });
@@ -151,8 +165,20 @@ export class Lab {
     this.sctp = await sctpSupport(`/run/netns/${this.switchNetns}`);
     if (!this.sctp.available) this.agentPorts = { tcp: this.agentPorts.tcp, udp: this.agentPorts.udp };
     await this.#writeState("namespaces.yaml", this.#namespaceDocs());
-    await this.#writeState("nads.yaml", this.networks.map((n) => nadObject(n)));
+    const meta = this.attach === "meta-plugin";
+    const nads = this.networks.map((n) => nadObject(n, meta ? join(this.dir, "ipam") : undefined));
+    await this.#writeState("nads.yaml", meta ? [...nads, ...nadUseGrants(Object.keys(this.#namespaces))] : nads);
     await this.#writeState("policies.yaml", []);
+    if (meta) {
+      this.#meta = await MetaPlugin.start({
+        dir: this.dir,
+        stateDir: this.stateDir,
+        switchNetns: this.switchNetns,
+        cniPath: CNI_DIR,
+        node: NODE,
+        clusterNetwork: clusterNetworkConfig(join(this.dir, "ipam")),
+      });
+    }
   }
 
   #namespaceDocs(): unknown[] {
@@ -198,15 +224,57 @@ export class Lab {
     // No duplicate address detection: addresses are usable at once (and unique by construction).
     await must("nsenter", [`--net=${netnsPath}`, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad"]);
     await must("ip", ["-n", netns, "link", "set", "lo", "up"]);
-    const eth0 = await this.#addEth0(netns);
-    const attached: Attached[] = [];
-    for (const a of spec.attachments) attached.push(await this.#cni("ADD", this.network(a.network), netnsPath, containerId, a));
     const uid = randomUUID();
+    const { eth0, attached } = this.#meta ? await this.#attachThroughShim(this.#meta, spec, { netnsPath, uid, containerId }) : await this.#attachDirectly(spec, netns, netnsPath, containerId);
     const agent = await Agent.start(key, netnsPath, this.agentPorts);
     const pod: LabPod = { key, spec, netns, netnsPath, uid, eth0, attached, agent, containerId };
     this.pods.set(key, pod);
     await this.writePod(pod);
     return pod;
+  }
+
+  async #attachDirectly(spec: PodSpec, netns: string, netnsPath: string, containerId: string): Promise<{ eth0: LabPod["eth0"]; attached: Attached[] }> {
+    const eth0 = await this.#addEth0(netns);
+    const attached: Attached[] = [];
+    for (const a of spec.attachments) attached.push(await this.#cni("ADD", this.network(a.network), netnsPath, containerId, a));
+    return { eth0, attached };
+  }
+
+  /**
+   * Meta-plugin mode: the pod's object goes into the state first (the daemon looks the pod up at
+   * ADD), then the shim's ADD; eth0's addresses are the runtime's result, the secondaries' what
+   * the daemon recorded in network-status.
+   */
+  async #attachThroughShim(meta: MetaPlugin, spec: PodSpec, sandbox: { netnsPath: string; uid: string; containerId: string }): Promise<{ eth0: LabPod["eth0"]; attached: Attached[] }> {
+    for (const a of spec.attachments) [a.v4, a.v6].forEach(assertTestAddress);
+    const ref = { namespace: spec.namespace, name: spec.name, ...sandbox };
+    await this.#writePodObject(spec, sandbox.uid, spec.labels, this.#selection(spec.attachments), undefined);
+    const added = await meta.shim("ADD", ref, {});
+    if (added.code !== 0) throw new Error(`nadguard-cni ADD for ${spec.namespace}/${spec.name} exited ${added.code}: ${added.stdout}${added.stderr}\n${meta.log}`);
+    const result = JSON.parse(added.stdout) as { ips?: { address: string }[] };
+    const eth0Ips = (result.ips ?? []).map((ip) => ip.address.split("/")[0]!);
+    eth0Ips.forEach(assertTestAddress);
+    const status = await meta.networkStatus(spec.namespace, spec.name);
+    const attached = status
+      .filter((s) => s.default !== true)
+      .map((s): Attached => ({ network: s.name, ifname: s.interface ?? "", ips: s.ips ?? [], ...(s.mac !== undefined && { mac: s.mac }) }));
+    attached.flatMap((a) => a.ips).forEach(assertTestAddress);
+    const family = (v6: boolean): string => {
+      const ip = eth0Ips.find((a) => a.includes(":") === v6);
+      if (!ip) throw new Error(`${spec.namespace}/${spec.name}: the cluster network gave no IPv${v6 ? 6 : 4} address: ${added.stdout}`);
+      return ip;
+    };
+    return { eth0: { v4: family(false), v6: family(true) }, attached };
+  }
+
+  /** The pod's `k8s.v1.cni.cncf.io/networks` in meta-plugin mode: JSON elements pinning each attachment's addresses by `ips`. */
+  #selection(attachments: readonly Attachment[]): string {
+    return JSON.stringify(
+      attachments.map((a) => {
+        const net = this.network(a.network);
+        return { name: net.name, namespace: NETS_NAMESPACE, interface: net.ifname, ips: [`${a.v4}/${prefixLength(net.v4Subnet)}`, `${a.v6}/${prefixLength(net.v6Subnet)}`] };
+      }),
+    );
   }
 
   async #addEth0(netns: string): Promise<{ v4: string; v6: string }> {
@@ -247,27 +315,33 @@ export class Lab {
 
   /** Writes (or rewrites, e.g. after a relabel) the pod's object in the state directory. */
   async writePod(pod: LabPod, labels: Record<string, string> = pod.spec.labels): Promise<void> {
+    if (this.#meta) {
+      // The network-status is the daemon's, in the state directory's overlay.
+      await this.#writePodObject(pod.spec, pod.uid, labels, this.#selection(pod.spec.attachments), undefined);
+      return;
+    }
     const status = [
       { name: "cluster", interface: "eth0", ips: [pod.eth0.v4, pod.eth0.v6], default: true },
       ...pod.attached.map((a) => ({ name: a.network, interface: a.ifname, ips: a.ips, ...(a.mac !== undefined && { mac: a.mac }) })),
     ];
+    await this.#writePodObject(pod.spec, pod.uid, labels, pod.attached.map((a) => `${a.network}@${a.ifname}`).join(","), JSON.stringify(status));
+  }
+
+  async #writePodObject(spec: PodSpec, uid: string, labels: Record<string, string>, networks: string, networkStatus: string | undefined): Promise<void> {
     const object = {
       apiVersion: "v1",
       kind: "Pod",
       metadata: {
-        name: pod.spec.name,
-        namespace: pod.spec.namespace,
-        uid: pod.uid,
+        name: spec.name,
+        namespace: spec.namespace,
+        uid,
         labels,
-        annotations: {
-          "k8s.v1.cni.cncf.io/networks": pod.attached.map((a) => `${a.network}@${a.ifname}`).join(","),
-          "k8s.v1.cni.cncf.io/network-status": JSON.stringify(status),
-        },
+        annotations: { "k8s.v1.cni.cncf.io/networks": networks, ...(networkStatus !== undefined && { "k8s.v1.cni.cncf.io/network-status": networkStatus }) },
       },
-      spec: { nodeName: NODE, containers: [{ name: "app", image: "registry.example/app:1", ...(pod.spec.ports && { ports: pod.spec.ports }) }] },
+      spec: { nodeName: NODE, containers: [{ name: "app", image: "registry.example/app:1", ...(spec.ports && { ports: spec.ports }) }] },
       status: { phase: "Running" },
     };
-    await this.#writeState(join("pods", `${pod.spec.namespace}_${pod.spec.name}.yaml`), [object]);
+    await this.#writeState(join("pods", `${spec.namespace}_${spec.name}.yaml`), [object]);
   }
 
   async relabelPod(key: string, labels: Record<string, string>): Promise<void> {
@@ -288,7 +362,11 @@ export class Lab {
     const pod = this.pod(key);
     this.pods.delete(key);
     await pod.agent.stop();
-    for (const [i, a] of pod.spec.attachments.entries()) {
+    if (this.#meta) {
+      const deleted = await this.#meta.shim("DEL", { namespace: pod.spec.namespace, name: pod.spec.name, uid: pod.uid, containerId: pod.containerId, netnsPath: pod.netnsPath }, {});
+      if (deleted.code !== 0) throw new Error(`nadguard-cni DEL for ${key} exited ${deleted.code}: ${deleted.stdout}${deleted.stderr}`);
+    }
+    for (const [i, a] of this.#meta ? [] : pod.spec.attachments.entries()) {
       await this.#cni("DEL", this.network(a.network), pod.netnsPath, pod.containerId, a).catch((error: Error) => {
         throw new Error(`${error.message} (attachment ${i})`);
       });
@@ -315,11 +393,14 @@ export class Lab {
     if (this.#destroyed) return;
     this.#destroyed = true;
     await Promise.all([...this.pods.values()].map((p) => p.agent.stop().catch(() => undefined)));
+    const meta = this.#meta;
     await Promise.all(
       [...this.pods.values()].map(async (p) => {
-        for (const a of p.spec.attachments) await this.#cni("DEL", this.network(a.network), p.netnsPath, p.containerId, a).catch(() => undefined);
+        if (meta) await meta.shim("DEL", { namespace: p.spec.namespace, name: p.spec.name, uid: p.uid, containerId: p.containerId, netnsPath: p.netnsPath }, {}).catch(() => undefined);
+        else for (const a of p.spec.attachments) await this.#cni("DEL", this.network(a.network), p.netnsPath, p.containerId, a).catch(() => undefined);
       }),
     );
+    await meta?.stop();
     const names = (await run("ip", ["netns", "list"])).stdout
       .split("\n")
       .map((l) => l.split(" ")[0]!)
@@ -334,8 +415,13 @@ function parentOf(net: NetworkSpec): string {
   return `np-${net.name}`.slice(0, 13);
 }
 
-function nadObject(net: NetworkSpec): unknown {
-  const config = { ...pluginFields(net), ipam: { type: "host-local", ranges: [[{ subnet: net.v4Subnet }], [{ subnet: net.v6Subnet }]] } };
+/**
+ * The NAD. In meta-plugin mode (`dataDir` given) its host-local keeps leases in the lab's dir and
+ * the plugin declares the `ips` capability, so that a selection's `ips` pin the pod's addresses.
+ */
+function nadObject(net: NetworkSpec, dataDir?: string): unknown {
+  const ranges = [[{ subnet: net.v4Subnet }], [{ subnet: net.v6Subnet }]];
+  const config = dataDir === undefined ? { ...pluginFields(net), ipam: { type: "host-local", ranges } } : { ...pluginFields(net), capabilities: { ips: true }, ipam: { type: "host-local", dataDir, ranges } };
   return {
     apiVersion: "k8s.cni.cncf.io/v1",
     kind: "NetworkAttachmentDefinition",
@@ -349,6 +435,41 @@ function pluginFields(net: NetworkSpec): Record<string, unknown> {
   if (net.type === "bridge") return { ...common, bridge: `nb-${net.name}`.slice(0, 15) };
   if (net.type === "macvlan") return { ...common, master: parentOf(net), mode: "bridge" };
   return { ...common, master: parentOf(net), mode: "l2" };
+}
+
+/**
+ * Meta-plugin mode's RBAC: the lab's NADs live in namespace `nets`, so each pod namespace's
+ * `default` service account is granted verb `use` there (README, "Authorization"), as a cluster admin would.
+ */
+function nadUseGrants(namespaces: readonly string[]): unknown[] {
+  return [
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: NAD_USER_CLUSTER_ROLE },
+      rules: [{ apiGroups: ["k8s.cni.cncf.io"], resources: ["network-attachment-definitions"], verbs: ["use"] }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "lab-pods-use-nets", namespace: NETS_NAMESPACE },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: NAD_USER_CLUSTER_ROLE },
+      subjects: namespaces.map((ns) => ({ kind: "ServiceAccount", name: "default", namespace: ns })),
+    },
+  ];
+}
+
+/** The cluster network of meta-plugin mode: the bridge plugin on the lab's eth0 bridge, host-local in 198.19.0.0/24 and fd00:e::/64. */
+function clusterNetworkConfig(dataDir: string): unknown {
+  return {
+    cniVersion: "1.0.0",
+    name: "cluster",
+    plugins: [{ type: "bridge", bridge: "ne-br", ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "198.19.0.0/24" }], [{ subnet: "fd00:e::/64" }]] } }],
+  };
+}
+
+function prefixLength(subnet: string): string {
+  return subnet.split("/")[1]!;
 }
 
 /** The NAD's config as the runtime hands it to the plugin, with host-local pinned to the pod's addresses. */
