@@ -48,6 +48,8 @@ function pod(name: string, app: string, networks: string): Record<string, unknow
     kind: "Pod",
     metadata: { name, namespace: NAMESPACE, uid: randomUUID(), labels: { app }, annotations: { "k8s.v1.cni.cncf.io/networks": networks } },
     spec: { nodeName: NODE, serviceAccountName: "default", containers: [{ name: "app", image: "example.invalid/app:1" }] },
+    // As kubelet reports it once the sandbox runs: the enforcer admits running peers only.
+    status: { phase: "Running" },
   };
 }
 
@@ -222,18 +224,17 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
       const otherAgent = await Agent.start("other", other.netnsPath, ports);
       agents.push(otherAgent);
       const [webNet1] = links["net1"]!.map((a) => a.split("/")[0]!);
-      const [webNet2] = links["net2"]!.map((a) => a.split("/")[0]!);
       // The node enforcer adds client's net1 address to web's table once client is attached.
       let allowed = await clientAgent.probe({ proto: "tcp", host: webNet1!, port: PORT });
       for (let i = 0; i < 50 && allowed.result !== "open"; i++) {
         await sleep(200);
         allowed = await clientAgent.probe({ proto: "tcp", host: webNet1!, port: PORT });
       }
-      expect(allowed).toMatchObject({ result: "open", reply: "web" });
+      const tableNow = await must("nsenter", [`--net=${web.netnsPath}`, "nft", "list", "table", "inet", "nadguard"]);
+      expect(allowed, `${tableNow}\n${JSON.stringify(await interfaces(client.netnsPath))}\n${await readFile(nadguardDirs(n.paths).log, "utf8")}`).toMatchObject({ result: "open", reply: "web" });
       expect(await otherAgent.probe({ proto: "tcp", host: webNet1!, port: PORT, timeoutMs: 1000 })).toMatchObject({ result: "closed" });
       // The control: other reaches web on the network no policy isolates (net2 is macvlan: other is not on it; eth0 is).
       expect(await otherAgent.probe({ proto: "tcp", host: web.status.network!.ip, port: PORT })).toMatchObject({ result: "open", reply: "web" });
-      expect(webNet2).toBeDefined();
     } finally {
       for (const agent of agents) await agent.stop();
       for (const sandbox of [web, client, other]) await n.removePod(sandbox.id);
@@ -295,6 +296,7 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
       if (i > 24 && JSON.stringify(left) === JSON.stringify({ leases: [], veths: [], caches: [] })) break;
     }
     expect(left).toEqual({ leases: [], veths: [], caches: [] });
+    console.log((await readFile(nadguardDirs(n.paths).log, "utf8")).split("\n").filter((l) => l.includes("slowpoke")).join("\n"));
     // containerd may keep the failed sandbox NOTREADY until kubelet removes it: what kubelet does then leaves nothing either.
     for (const sandbox of (await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "slowpoke")) await n.removePod(sandbox.id);
     expect(await leases(n.paths)).toEqual([]);
