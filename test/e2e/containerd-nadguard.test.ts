@@ -296,7 +296,12 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
       if (i > 24 && JSON.stringify(left) === JSON.stringify({ leases: [], veths: [], caches: [] })) break;
     }
     expect(left).toEqual({ leases: [], veths: [], caches: [] });
-    console.log((await readFile(nadguardDirs(n.paths).log, "utf8")).split("\n").filter((l) => l.includes("slowpoke")).join("\n"));
+    // The daemon's ADD did run to its end after the shim was killed, and the DEL that followed undid it.
+    const messages = (await readFile(nadguardDirs(n.paths).log, "utf8"))
+      .split("\n")
+      .filter((line) => line.includes("team-a/slowpoke"))
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages).toEqual([expect.stringMatching(/\] attached \S+-cluster@eth0, team-a\/slow@net1$/), expect.stringMatching(/: deleted team-a\/slow@net1, \S+-cluster@eth0 \(from nadguard's cache\)$/)]);
     // containerd may keep the failed sandbox NOTREADY until kubelet removes it: what kubelet does then leaves nothing either.
     for (const sandbox of (await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "slowpoke")) await n.removePod(sandbox.id);
     expect(await leases(n.paths)).toEqual([]);
