@@ -18,6 +18,7 @@ import { Pod } from "../../src/api/objects.js";
 import { useContainerdNode } from "../support/containerd-node-fixture.js";
 import { bridgeNetwork, LIBCNI_RESULTS_DIR, type NodePaths, processRuns, writeBridgeConflist } from "../support/containerd-node.js";
 import { Agent } from "./agent-client.js";
+import { kernelLinkSupport } from "./lab.js";
 import { must, NADGUARD_BIN, nadguard, sleep } from "./sys.js";
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -25,15 +26,19 @@ const NODE = "node-1";
 const NAMESPACE = "team-a";
 const PORT = 8080;
 const SHIM = join(dirname(NADGUARD_BIN), "nadguard-cni");
+/** ipvlan may be missing from the kernel (a module): the pod then has bridge and macvlan only. */
+const IPVLAN = IS_ROOT ? await kernelLinkSupport("ipvlan") : { available: false, reason: "not root" };
+if (IS_ROOT && !IPVLAN.available) console.warn(`\n!! containerd-nadguard: no ipvlan network (${IPVLAN.reason}) !!\n`);
 
-/** The networks of one node: subnets from the run's prefix, links inside the node's netns. */
-function networksOf(paths: NodePaths): { blue: { bridge: string; v4: string; v6: string }; green: { v4: string; v6: string }; slow: { bridge: string; v4: string } } {
+/** The networks of one node: subnets from the run's prefix (apart from the cluster network's 198.19.x), links inside the node's netns. */
+function networksOf(paths: NodePaths): { blue: { bridge: string; v4: string; v6: string }; green: { v4: string; v6: string }; red: { v4: string; v6: string }; slow: { bridge: string; v4: string } } {
   const hex = /^ng-\d+-([0-9a-f]{6})-$/.exec(paths.prefix)?.[1] ?? "000000";
-  const third = parseInt(hex.slice(2, 4), 16);
+  const third = parseInt(hex.slice(2, 4), 16) % 64;
   return {
     blue: { bridge: `ngbl-${hex}`, v4: `198.18.${third}.0/24`, v6: `fd00:b1:${hex.slice(0, 4)}::/64` },
-    green: { v4: `198.19.${third}.0/24`, v6: `fd00:9e:${hex.slice(0, 4)}::/64` },
-    slow: { bridge: `ngsl-${hex}`, v4: `198.18.${(third + 128) % 256}.0/24` },
+    green: { v4: `198.18.${third + 64}.0/24`, v6: `fd00:9e:${hex.slice(0, 4)}::/64` },
+    red: { v4: `198.18.${third + 128}.0/24`, v6: `fd00:ed:${hex.slice(0, 4)}::/64` },
+    slow: { bridge: `ngsl-${hex}`, v4: `198.18.${third + 192}.0/24` },
   };
 }
 
@@ -54,7 +59,7 @@ function pod(name: string, app: string, networks: string): Record<string, unknow
 }
 
 const PODS = {
-  web: pod("web", "web", "blue,green"),
+  web: pod("web", "web", IPVLAN.available ? "blue,green,red" : "blue,green"),
   client: pod("client", "client", "blue"),
   other: pod("other", "other", "blue"),
   thief: pod("thief", "thief", "team-b/private"),
@@ -74,6 +79,8 @@ async function writeNadguard(paths: NodePaths): Promise<() => Promise<void>> {
   // macvlan's parent: a veth pair inside the node's netns (never the machine's links).
   await must("ip", ["-n", paths.netns, "link", "add", "mvp", "type", "veth", "peer", "name", "mvq"]);
   await must("ip", ["-n", paths.netns, "link", "set", "mvp", "up"]);
+  await must("ip", ["-n", paths.netns, "link", "add", "ivp", "type", "veth", "peer", "name", "ivq"]);
+  await must("ip", ["-n", paths.netns, "link", "set", "ivp", "up"]);
   // A delegate whose ADD takes 4 s (a slow IPAM server, a busy node): bridge after a sleep.
   await writeFile(join(paths.binDir, "slowbridge"), `#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && sleep 4\nexec /usr/lib/cni/bridge "$@"\n`, { mode: 0o755 });
   const hostLocal = (...subnets: string[]): unknown => ({ type: "host-local", dataDir: ipam, ranges: subnets.map((subnet) => [{ subnet }]) });
@@ -88,6 +95,7 @@ async function writeNadguard(paths: NodePaths): Promise<() => Promise<void>> {
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-b" } },
     nad("blue", NAMESPACE, { type: "bridge", bridge: nets.blue.bridge, ipam: hostLocal(nets.blue.v4, nets.blue.v6) }),
     nad("green", NAMESPACE, { type: "macvlan", master: "mvp", mode: "bridge", ipam: hostLocal(nets.green.v4, nets.green.v6) }),
+    nad("red", NAMESPACE, { type: "ipvlan", master: "ivp", mode: "l2", ipam: hostLocal(nets.red.v4, nets.red.v6) }),
     nad("slow", NAMESPACE, { type: "slowbridge", bridge: nets.slow.bridge, ipam: hostLocal(nets.slow.v4) }),
     nad("private", "team-b", { type: "bridge", bridge: `ngpr-${paths.prefix.slice(-7, -1)}`, ipam: hostLocal("198.19.254.0/24") }),
     {
@@ -149,7 +157,7 @@ async function leases(paths: NodePaths): Promise<string[]> {
 
 /** The veths on the node's bridges (the host side of each pod's eth0 and bridge attachments). */
 async function veths(paths: NodePaths): Promise<string[]> {
-  return (JSON.parse(await must("ip", ["-n", paths.netns, "-j", "link", "show", "type", "veth"])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n !== "mvp" && n !== "mvq").sort();
+  return (JSON.parse(await must("ip", ["-n", paths.netns, "-j", "link", "show", "type", "veth"])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => !["mvp", "mvq", "ivp", "ivq"].includes(n)).sort();
 }
 
 /** nadguard's delegate cache and result cache, and go-cni's cache entries of `id`. */
@@ -186,7 +194,7 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     expect(existsSync(join(n.paths.binDir, "nadguard-cni"))).toBe(true);
   });
 
-  it("an admitted pod's sandbox gets eth0, net1 (bridge) and net2 (macvlan), dual stack, its table and network-status; the policy lets client reach web on net1 and not other", async () => {
+  it("an admitted pod's sandbox gets eth0, net1 (bridge), net2 (macvlan) and net3 (ipvlan, when the kernel has it), dual stack, its table and network-status; the policy lets client reach web on net1 and not other", async () => {
     const n = node();
     expect(await admit(n.paths, PODS.web)).toEqual({ code: 0 });
     const nets = networksOf(n.paths);
@@ -197,12 +205,13 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     try {
       expect(web.status.state).toBe("SANDBOX_READY");
       const links = await interfaces(web.netnsPath);
-      expect(Object.keys(links).sort()).toEqual(["eth0", "lo", "net1", "net2"]);
+      expect(Object.keys(links).sort()).toEqual(IPVLAN.available ? ["eth0", "lo", "net1", "net2", "net3"] : ["eth0", "lo", "net1", "net2"]);
       const prefixOf = (cidr: string): string => cidr.replace(/\.0\/24$|::\/64$/, "");
       const cluster = bridgeNetwork(n.paths);
       expect(links["eth0"]!.map((a) => a.startsWith(prefixOf(cluster.subnet)) || a.startsWith(prefixOf(cluster.subnet6)))).toEqual([true, true]);
       expect(links["net1"]!.map((a) => a.startsWith(`${prefixOf(nets.blue.v4)}.`) || a.startsWith(`${prefixOf(nets.blue.v6)}::`))).toEqual([true, true]);
       expect(links["net2"]!.map((a) => a.startsWith(`${prefixOf(nets.green.v4)}.`) || a.startsWith(`${prefixOf(nets.green.v6)}::`))).toEqual([true, true]);
+      if (IPVLAN.available) expect(links["net3"]!.map((a) => a.startsWith(`${prefixOf(nets.red.v4)}.`) || a.startsWith(`${prefixOf(nets.red.v6)}::`))).toEqual([true, true]);
       // The CRI reports eth0's addresses (the cluster network's result), nothing of net1/net2.
       expect(web.status.network?.ip).toBe(links["eth0"]![0]!.split("/")[0]);
 
@@ -214,6 +223,7 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
         [cluster.name, "eth0", links["eth0"]!.map((a) => a.split("/")[0])],
         [`${NAMESPACE}/blue`, "net1", links["net1"]!.map((a) => a.split("/")[0])],
         [`${NAMESPACE}/green`, "net2", links["net2"]!.map((a) => a.split("/")[0])],
+        ...(IPVLAN.available ? [[`${NAMESPACE}/red`, "net3", links["net3"]!.map((a) => a.split("/")[0])]] : []),
       ]);
 
       const ports = { tcp: [PORT], udp: [] };
