@@ -8,15 +8,15 @@
 // network-status, probes between sandboxes (the e2e agents), the CRI's error for a forbidden
 // network, and nothing left (leases, veths, caches, status files) after containerd's DEL storm and
 // after containerd kills the shim at its caller's deadline.
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, openSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { useContainerdNode } from "../support/containerd-node-fixture.js";
-import { bridgeNetwork, LIBCNI_RESULTS_DIR, type NodePaths, processRuns, writeBridgeConflist } from "../support/containerd-node.js";
+import { bridgeNetwork, type ConfCleanup, LIBCNI_RESULTS_DIR, type NodePaths, writeBridgeConflist } from "../support/containerd-node.js";
+import { nadguardDirs, startNadguardNode } from "../support/nadguard-node.js";
 import { Agent } from "./agent-client.js";
 import { kernelLinkSupport } from "./lab.js";
 import { must, NADGUARD_BIN, nadguard, sleep } from "./sys.js";
@@ -40,11 +40,6 @@ function networksOf(paths: NodePaths): { blue: { bridge: string; v4: string; v6:
     red: { v4: `198.18.${third + 128}.0/24`, v6: `fd00:ed:${hex.slice(0, 4)}::/64` },
     slow: { bridge: `ngsl-${hex}`, v4: `198.18.${third + 192}.0/24` },
   };
-}
-
-/** The node's dirs for nadguard: the state directory, the daemon's socket and caches. */
-function nadguardDirs(paths: NodePaths): { state: string; sock: string; cni: string; daemonConfig: string; log: string } {
-  return { state: join(paths.dataDir, "state"), sock: join(paths.dataDir, "sock"), cni: join(paths.dataDir, "cni"), daemonConfig: join(paths.dataDir, "daemon.yaml"), log: join(paths.dataDir, "nadguard-node.log") };
 }
 
 function pod(name: string, app: string, networks: string): Record<string, unknown> {
@@ -71,7 +66,7 @@ const PODS = {
  * The conf writer: the state directory, the cluster network (reference bridge), a slow bridge
  * plugin, and `nadguard node` started in the node's netns; returns the daemon's stop (by PID).
  */
-async function writeNadguard(paths: NodePaths): Promise<() => Promise<void>> {
+async function writeNadguard(paths: NodePaths): Promise<ConfCleanup> {
   const dirs = nadguardDirs(paths);
   const nets = networksOf(paths);
   const ipam = bridgeNetwork(paths).ipamDir;
@@ -107,30 +102,8 @@ async function writeNadguard(paths: NodePaths): Promise<() => Promise<void>> {
     ...Object.values(PODS),
   ];
   await writeFile(join(dirs.state, "cluster.json"), JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2));
-  await writeFile(dirs.daemonConfig, `socketDir: ${dirs.sock}\ncniConfigDir: ${paths.confDir}\nbinDir: ${paths.binDir}\ncniDir: ${dirs.cni}\n`);
   await writeBridgeConflist(paths);
-
-  const log = openSync(dirs.log, "a");
-  const daemon: ChildProcess = spawn("nsenter", [`--net=/run/netns/${paths.netns}`, process.execPath, NADGUARD_BIN, "node", "--state", dirs.state, "--node", NODE, "--daemon-config", dirs.daemonConfig], {
-    stdio: ["ignore", log, log],
-  });
-  const pid = daemon.pid ?? 0;
-  const stop = async (): Promise<void> => {
-    if (!processRuns(pid)) return;
-    process.kill(pid, "SIGTERM");
-    for (let i = 0; i < 100 && processRuns(pid); i++) await sleep(50);
-    if (processRuns(pid)) process.kill(pid, "SIGKILL");
-  };
-  const conflist = join(paths.confDir, "00-nadguard.conflist");
-  for (let i = 0; i < 300 && !existsSync(conflist); i++) {
-    if (daemon.exitCode !== null) break;
-    await sleep(100);
-  }
-  if (!existsSync(conflist)) {
-    await stop();
-    throw new Error(`nadguard node wrote no ${conflist}: ${await readFile(dirs.log, "utf8").catch(() => "")}`);
-  }
-  return stop;
+  return startNadguardNode(paths, NODE);
 }
 
 interface AddrInfo {
