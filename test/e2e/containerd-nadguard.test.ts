@@ -60,6 +60,7 @@ const PODS = {
   thief: pod("thief", "thief", "team-b/private"),
   slow: pod("slowpoke", "slowpoke", "slow"),
   storm: pod("storm", "storm", "blue,green"),
+  unlucky: pod("unlucky", "unlucky", "blue,broken"),
 };
 
 /**
@@ -90,6 +91,7 @@ async function writeNadguard(paths: NodePaths): Promise<ConfCleanup> {
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-b" } },
     nad("blue", NAMESPACE, { type: "bridge", bridge: nets.blue.bridge, ipam: hostLocal(nets.blue.v4, nets.blue.v6) }),
     nad("green", NAMESPACE, { type: "macvlan", master: "mvp", mode: "bridge", ipam: hostLocal(nets.green.v4, nets.green.v6) }),
+    nad("broken", NAMESPACE, { type: "no-such-plugin" }),
     nad("red", NAMESPACE, { type: "ipvlan", master: "ivp", mode: "l2", ipam: hostLocal(nets.red.v4, nets.red.v6) }),
     nad("slow", NAMESPACE, { type: "slowbridge", bridge: nets.slow.bridge, ipam: hostLocal(nets.slow.v4) }),
     nad("private", "team-b", { type: "bridge", bridge: `ngpr-${paths.prefix.slice(-7, -1)}`, ipam: hostLocal("198.19.254.0/24") }),
@@ -243,6 +245,21 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     expect((await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "thief")).toEqual([]);
     expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) }).toEqual(before);
     expect(existsSync(statusFile(n.paths, "thief"))).toBe(false);
+  }, 120_000);
+
+  it("a delegate that fails: the CRI error names the pod, the NAD and the plugin, and containerd's DEL leaves nothing", async () => {
+    const n = node();
+    const before = { leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) };
+    const uid = (PODS.unlucky.metadata as { uid: string }).uid;
+    const error = await n.runPod(podOf(PODS.unlucky)).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toMatch(/failed to setup network for sandbox "[0-9a-f]{64}": plugin type="nadguard-cni" (name="nadguard" )?failed \(add\): /);
+    expect(error?.message).toContain(`[${NAMESPACE}/unlucky/${uid}] network "${NAMESPACE}/broken" (element "broken", interface net2): plugin type="no-such-plugin" name="${n.paths.prefix}broken" failed (add): no plugin binary "no-such-plugin" in the plugin path`);
+    expect((await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "unlucky")).toEqual([]);
+    expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) }).toEqual(before);
+    expect(existsSync(statusFile(n.paths, "unlucky"))).toBe(false);
   }, 120_000);
 
   it("containerd's DEL storm (Stop with the netns, Stop again and Remove without) exits clean and leaves no lease, veth, cache or status", async () => {
