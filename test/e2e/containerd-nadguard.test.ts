@@ -6,8 +6,9 @@
 // fd00::/8), pods admitted by `nadguard admit`, and a MultiNetworkPolicy. What is asserted is what
 // a user of the node sees: the sandbox's interfaces and addresses (ip -n), its nft table read back,
 // network-status, probes between sandboxes (the e2e agents), the CRI's error for a forbidden
-// network, and nothing left (leases, veths, caches, status files) after containerd's DEL storm and
-// after containerd kills the shim at its caller's deadline.
+// network and for a failing delegate, and nothing left (leases, veths, caches, status files) after
+// containerd's DEL storm, after containerd kills the shim at its caller's deadline, and when the
+// daemon was stopped (ADD fails naming the socket) and restarted.
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -61,7 +62,16 @@ const PODS = {
   slow: pod("slowpoke", "slowpoke", "slow"),
   storm: pod("storm", "storm", "blue,green"),
   unlucky: pod("unlucky", "unlucky", "blue,broken"),
+  keeper: pod("keeper", "keeper", "blue"),
+  late: pod("late", "late", "blue"),
 };
+
+/** How long the shim waits for a daemon that is not ready: containerd passes its environment (this process's) on to the shim. */
+const READY_TIMEOUT_MS = 3000;
+process.env.NADGUARD_CNI_READY_TIMEOUT_MS = String(READY_TIMEOUT_MS);
+
+/** The stops of every `nadguard node` started on the node (the first by the conf writer, then restarts); the harness's cleanup calls them all. */
+const daemons: ConfCleanup[] = [];
 
 /**
  * The conf writer: the state directory, the cluster network (reference bridge), a slow bridge
@@ -105,7 +115,10 @@ async function writeNadguard(paths: NodePaths): Promise<ConfCleanup> {
   ];
   await writeFile(join(dirs.state, "cluster.json"), JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2));
   await writeBridgeConflist(paths);
-  return startNadguardNode(paths, NODE);
+  daemons.push(await startNadguardNode(paths, NODE));
+  return async () => {
+    for (const stop of daemons) await stop();
+  };
 }
 
 interface AddrInfo {
@@ -278,6 +291,27 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     expect(await caches(n.paths, sandbox.id)).toEqual([]);
     expect(existsSync(statusFile(n.paths, "storm"))).toBe(false);
     expect(existsSync(sandbox.netnsPath)).toBe(false);
+  }, 120_000);
+
+  it("the daemon stopped: ADD fails naming the socket, the sandbox is removed; restarted: a pod attached before keeps its table and is deleted clean", async () => {
+    const n = node();
+    const keeper = await n.runPod(podOf(PODS.keeper));
+    const table = await must("nsenter", [`--net=${keeper.netnsPath}`, "nft", "list", "table", "inet", "nadguard"]);
+    await daemons[daemons.length - 1]!();
+    const socket = join(nadguardDirs(n.paths).sock, "nadguard.sock");
+    const error = await n.runPod(podOf(PODS.late)).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toContain(`failed (add): nadguard-cni: the nadguard daemon at ${socket} is not ready after ${READY_TIMEOUT_MS} ms (NADGUARD_CNI_READY_TIMEOUT_MS)`);
+    // containerd's DEL after the failed ADD: the shim exits 0 without the daemon, so the sandbox goes.
+    expect((await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "late")).toEqual([]);
+
+    daemons.push(await startNadguardNode(n.paths, NODE));
+    expect(await must("nsenter", [`--net=${keeper.netnsPath}`, "nft", "list", "table", "inet", "nadguard"])).toBe(table);
+    await n.removePod(keeper.id);
+    expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths, keeper.id) }).toEqual({ leases: [], veths: [], caches: [] });
+    expect(existsSync(statusFile(n.paths, "keeper"))).toBe(false);
   }, 120_000);
 
   it("containerd kills the shim at its caller's deadline during a slow ADD: once the daemon's ADD ends, no lease, veth or cache is left", async () => {

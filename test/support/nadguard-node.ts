@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, openSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
+import { request } from "node:http";
 import { join } from "node:path";
 import { NADGUARD_BIN, sleep } from "../e2e/sys.js";
 import { type ConfCleanup, type NodePaths, processRuns } from "./containerd-node.js";
@@ -17,8 +18,9 @@ export function nadguardDirs(paths: NodePaths): { state: string; sock: string; c
 
 /**
  * Starts `nadguard node --state <nadguardDirs.state> --node NODE` in the node's netns once the
- * cluster network's conf is in conf_dir; waits for its 00-nadguard.conflist (throws with its log
- * when it does not come); returns its stop: SIGTERM, then SIGKILL after 5 s, by PID.
+ * cluster network's conf is in conf_dir; waits for its 00-nadguard.conflist and its GET /readyz
+ * (throws with its log when they do not come); returns its stop: SIGTERM, then SIGKILL after 5 s,
+ * by PID.
  */
 export async function startNadguardNode(paths: NodePaths, node: string, extraConfig: Readonly<Record<string, unknown>> = {}): Promise<ConfCleanup> {
   const dirs = nadguardDirs(paths);
@@ -36,10 +38,23 @@ export async function startNadguardNode(paths: NodePaths, node: string, extraCon
     if (processRuns(pid)) process.kill(pid, "SIGKILL");
   };
   const conflist = join(paths.confDir, "00-nadguard.conflist");
-  for (let i = 0; i < 300 && !existsSync(conflist) && daemon.exitCode === null; i++) await sleep(100);
-  if (!existsSync(conflist)) {
+  const socket = join(dirs.sock, "nadguard.sock");
+  for (let i = 0; i < 300 && !(existsSync(conflist) && (await ready(socket))) && daemon.exitCode === null; i++) await sleep(100);
+  if (!existsSync(conflist) || !(await ready(socket))) {
     await stop();
-    throw new Error(`nadguard node wrote no ${conflist}: ${await readFile(dirs.log, "utf8").catch(() => "")}`);
+    throw new Error(`nadguard node wrote no ${conflist} or is not ready on ${socket}: ${await readFile(dirs.log, "utf8").catch(() => "")}`);
   }
   return stop;
+}
+
+/** The daemon's GET /readyz answers 200. */
+function ready(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath: socket, path: "/readyz" }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.end();
+  });
 }
