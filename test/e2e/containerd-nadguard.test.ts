@@ -64,6 +64,7 @@ const PODS = {
   unlucky: pod("unlucky", "unlucky", "blue,broken"),
   keeper: pod("keeper", "keeper", "blue"),
   late: pod("late", "late", "blue"),
+  ...Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`batch${i}`, pod(`batch-${i}`, "batch", "blue,green")])),
 };
 
 /** How long the shim waits for a daemon that is not ready: containerd passes its environment (this process's) on to the shim. */
@@ -313,6 +314,21 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths, keeper.id) }).toEqual({ leases: [], veths: [], caches: [] });
     expect(existsSync(statusFile(n.paths, "keeper"))).toBe(false);
   }, 120_000);
+
+  it("20 pods (eth0 + 2) created and removed through the CRI, 4 at a time, leave nothing behind", async () => {
+    const n = node();
+    const batch = Array.from({ length: 20 }, (_, i) => PODS[`batch${i}` as keyof typeof PODS]);
+    for (let i = 0; i < batch.length; i += 4) {
+      const sandboxes = await Promise.all(batch.slice(i, i + 4).map((object) => n.runPod(podOf(object))));
+      for (const sandbox of sandboxes) expect(Object.keys(await interfaces(sandbox.netnsPath)).sort()).toEqual(["eth0", "lo", "net1", "net2"]);
+      // eth0, net1 and net2 dual stack: 6 leases a pod.
+      expect(await leases(n.paths)).toHaveLength(24);
+      await Promise.all(sandboxes.map((sandbox) => n.removePod(sandbox.id)));
+    }
+    expect(await n.cri.listPodSandbox()).toEqual([]);
+    expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) }).toEqual({ leases: [], veths: [], caches: [] });
+    expect(await readdir(join(nadguardDirs(n.paths).state, ".nadguard", "network-status", NAMESPACE)).catch(() => [])).toEqual([]);
+  }, 300_000);
 
   it("containerd kills the shim at its caller's deadline during a slow ADD: once the daemon's ADD ends, no lease, veth or cache is left", async () => {
     const n = node();
