@@ -16,7 +16,7 @@ import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { useContainerdNode } from "../support/containerd-node-fixture.js";
-import { bridgeNetwork, type ConfCleanup, LIBCNI_RESULTS_DIR, type NodePaths, writeBridgeConflist } from "../support/containerd-node.js";
+import { bridgeNetwork, type ConfCleanup, type ContainerdNode, LIBCNI_RESULTS_DIR, type NodePaths, writeBridgeConflist } from "../support/containerd-node.js";
 import { nadguardDirs, startNadguardNode } from "../support/nadguard-node.js";
 import { Agent } from "./agent-client.js";
 import { kernelLinkSupport } from "./lab.js";
@@ -158,6 +158,11 @@ async function caches(paths: NodePaths, id?: string): Promise<string[]> {
   return [...own, ...results, ...libcni];
 }
 
+/** What pods leave on the node: host-local leases, veths, nadguard's and go-cni's caches. */
+async function traces(paths: NodePaths, id?: string): Promise<{ leases: string[]; veths: string[]; caches: string[] }> {
+  return { leases: await leases(paths), veths: await veths(paths), caches: await caches(paths, id) };
+}
+
 const statusFile = (paths: NodePaths, name: string): string => join(nadguardDirs(paths).state, ".nadguard", "network-status", NAMESPACE, `${name}.json`);
 
 /** The pod from the state directory, as kubelet gets it from the API server. */
@@ -171,6 +176,21 @@ async function admit(paths: NodePaths, object: Record<string, unknown>): Promise
   const admitted = await nadguard(["admit", file, "--state", nadguardDirs(paths).state, ...account, "--output", "json"]);
   const response = JSON.parse(admitted.stdout) as { response: { status?: { message?: string } } };
   return { code: admitted.code, ...(response.response.status?.message !== undefined && { message: response.response.status.message }) };
+}
+
+/** RunPodSandbox of a pod expected to fail: the CRI's error (undefined when the sandbox was made). */
+function runPodError(n: ContainerdNode, object: Record<string, unknown>, options: { timeoutMs?: number } = {}): Promise<Error | undefined> {
+  return n.runPod(podOf(object), options).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+}
+
+/** After a refused RunPodSandbox: no sandbox of the pod, the node's traces as `before`, no network-status. */
+async function expectNothingOf(n: ContainerdNode, name: string, before: Awaited<ReturnType<typeof traces>>): Promise<void> {
+  expect((await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === name)).toEqual([]);
+  expect(await traces(n.paths)).toEqual(before);
+  expect(existsSync(statusFile(n.paths, name))).toBe(false);
 }
 
 describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () => {
@@ -249,31 +269,21 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     const admitted = await admit(n.paths, PODS.thief);
     expect(admitted.code).toBe(3);
     expect(admitted.message).toContain("team-b/private");
-    const before = { leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) };
-    const error = await n.runPod(podOf(PODS.thief)).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const before = await traces(n.paths);
+    const error = await runPodError(n, PODS.thief);
     expect(error?.message).toMatch(/failed to setup network for sandbox "[0-9a-f]{64}": plugin type="nadguard-cni" (name="nadguard" )?failed \(add\): /);
     expect(error?.message).toContain(admitted.message!);
-    expect((await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "thief")).toEqual([]);
-    expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) }).toEqual(before);
-    expect(existsSync(statusFile(n.paths, "thief"))).toBe(false);
+    await expectNothingOf(n, "thief", before);
   }, 120_000);
 
   it("a delegate that fails: the CRI error names the pod, the NAD and the plugin, and containerd's DEL leaves nothing", async () => {
     const n = node();
-    const before = { leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) };
+    const before = await traces(n.paths);
     const uid = (PODS.unlucky.metadata as { uid: string }).uid;
-    const error = await n.runPod(podOf(PODS.unlucky)).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const error = await runPodError(n, PODS.unlucky);
     expect(error?.message).toMatch(/failed to setup network for sandbox "[0-9a-f]{64}": plugin type="nadguard-cni" (name="nadguard" )?failed \(add\): /);
     expect(error?.message).toContain(`[${NAMESPACE}/unlucky/${uid}] network "${NAMESPACE}/broken" (element "broken", interface net2): plugin type="no-such-plugin" name="${n.paths.prefix}broken" failed (add): no plugin binary "no-such-plugin" in the plugin path`);
-    expect((await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "unlucky")).toEqual([]);
-    expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) }).toEqual(before);
-    expect(existsSync(statusFile(n.paths, "unlucky"))).toBe(false);
+    await expectNothingOf(n, "unlucky", before);
   }, 120_000);
 
   it("containerd's DEL storm (Stop with the netns, Stop again and Remove without) exits clean and leaves no lease, veth, cache or status", async () => {
@@ -300,10 +310,7 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     const table = await must("nsenter", [`--net=${keeper.netnsPath}`, "nft", "list", "table", "inet", "nadguard"]);
     await daemons[daemons.length - 1]!();
     const socket = join(nadguardDirs(n.paths).sock, "nadguard.sock");
-    const error = await n.runPod(podOf(PODS.late)).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const error = await runPodError(n, PODS.late);
     expect(error?.message).toContain(`failed (add): nadguard-cni: the nadguard daemon at ${socket} is not ready after ${READY_TIMEOUT_MS} ms (NADGUARD_CNI_READY_TIMEOUT_MS)`);
     // containerd's DEL after the failed ADD: the shim exits 0 without the daemon, so the sandbox goes.
     expect((await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "late")).toEqual([]);
@@ -311,7 +318,7 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     daemons.push(await startNadguardNode(n.paths, NODE));
     expect(await must("nsenter", [`--net=${keeper.netnsPath}`, "nft", "list", "table", "inet", "nadguard"])).toBe(table);
     await n.removePod(keeper.id);
-    expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths, keeper.id) }).toEqual({ leases: [], veths: [], caches: [] });
+    expect(await traces(n.paths, keeper.id)).toEqual({ leases: [], veths: [], caches: [] });
     expect(existsSync(statusFile(n.paths, "keeper"))).toBe(false);
   }, 120_000);
 
@@ -326,23 +333,20 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
       await Promise.all(sandboxes.map((sandbox) => n.removePod(sandbox.id)));
     }
     expect(await n.cri.listPodSandbox()).toEqual([]);
-    expect({ leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) }).toEqual({ leases: [], veths: [], caches: [] });
+    expect(await traces(n.paths)).toEqual({ leases: [], veths: [], caches: [] });
     expect(await readdir(join(nadguardDirs(n.paths).state, ".nadguard", "network-status", NAMESPACE)).catch(() => [])).toEqual([]);
   }, 300_000);
 
   it("containerd kills the shim at its caller's deadline during a slow ADD: once the daemon's ADD ends, no lease, veth or cache is left", async () => {
     const n = node();
     const nets = networksOf(n.paths);
-    const error = await n.runPod(podOf(PODS.slow), { timeoutMs: 1500 }).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const error = await runPodError(n, PODS.slow, { timeoutMs: 1500 });
     expect(error?.message).toMatch(/DEADLINE_EXCEEDED|deadline/i);
     // The delegate's ADD sleeps 4 s; then the daemon must undo what it made for the gone sandbox.
     let left: unknown = undefined;
     for (let i = 0; i < 60; i++) {
       await sleep(250);
-      left = { leases: await leases(n.paths), veths: await veths(n.paths), caches: await caches(n.paths) };
+      left = await traces(n.paths);
       if (i > 24 && JSON.stringify(left) === JSON.stringify({ leases: [], veths: [], caches: [] })) break;
     }
     expect(left).toEqual({ leases: [], veths: [], caches: [] });

@@ -39,16 +39,16 @@ export async function startNadguardNode(paths: NodePaths, node: string, extraCon
   };
   const conflist = join(paths.confDir, "00-nadguard.conflist");
   const socket = join(dirs.sock, "nadguard.sock");
-  for (let i = 0; i < 300 && !(existsSync(conflist) && (await ready(socket))) && daemon.exitCode === null; i++) await sleep(100);
-  if (!existsSync(conflist) || !(await ready(socket))) {
+  for (let i = 0; i < 300 && !(existsSync(conflist) && (await daemonReady(socket))) && daemon.exitCode === null; i++) await sleep(100);
+  if (!existsSync(conflist) || !(await daemonReady(socket))) {
     await stop();
     throw new Error(`nadguard node wrote no ${conflist} or is not ready on ${socket}: ${await readFile(dirs.log, "utf8").catch(() => "")}`);
   }
   return stop;
 }
 
-/** The daemon's GET /readyz answers 200. */
-function ready(socket: string): Promise<boolean> {
+/** The daemon's GET /readyz on `socket` answers 200. */
+export function daemonReady(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request({ socketPath: socket, path: "/readyz" }, (res) => {
       res.resume();
