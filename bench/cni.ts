@@ -7,10 +7,10 @@
 // daemon and the plugins run in the bench's own "switch" netns, addresses from 198.18.0.0/15.
 import { type ChildProcess, spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { daemonReady } from "../test/support/nadguard-node.js";
 import type { BenchContext, Section } from "./report.js";
 import { skipped } from "./report.js";
 import { type Table, bytes, ms, msPair, pairedRatios, ratio, ratioPair, summarize } from "./stats.js";
@@ -32,17 +32,6 @@ interface Lab {
 const hostLocal = (lab: Lab, subnet: string): unknown => ({ type: "host-local", dataDir: lab.ipam, ranges: [[{ subnet }]] });
 const clusterConf = (lab: Lab): Record<string, unknown> => ({ cniVersion: "1.0.0", name: "cluster", type: "bridge", bridge: "bcbr0", ipam: hostLocal(lab, "198.18.80.0/22") });
 const secondaryConf = (lab: Lab, i: number): Record<string, unknown> => ({ cniVersion: "1.0.0", name: `sec${i}`, type: "bridge", bridge: `bcsec${i}`, ipam: hostLocal(lab, `198.18.${84 + i * 4}.0/22`) });
-
-function ready(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath: socket, path: "/readyz" }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("error", () => resolve(false));
-    req.end();
-  });
-}
 
 function cniEnv(command: string, containerId: string, netns: string, ifname: string, pod: string): NodeJS.ProcessEnv {
   return {
@@ -76,7 +65,7 @@ async function startDaemon(ctx: BenchContext, lab: Lab, state: string, daemonCon
   child.stdout?.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
   child.stderr?.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
   for (let i = 0; i < 600; i++) {
-    if (await ready(lab.sock)) return child;
+    if (await daemonReady(lab.sock)) return child;
     if (child.exitCode !== null) break;
     await sleep(100);
   }
