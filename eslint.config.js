@@ -42,7 +42,7 @@ const layers = {
 function boundary(folders, forbidden) {
   return {
     files: folders.flatMap((folder) => [`**/${folder}/**/*.ts`, `**/${folder}/**/*.js`]),
-    ignores: ["**/*.test.ts", "**/test-helpers.ts"],
+    ignores: ["**/*.test.ts"],
     rules: restrict(forbidden),
   };
 }
@@ -131,7 +131,7 @@ export default tseslint.config(
   },
   {
     // Test scenarios and benchmark drivers read top to bottom, one case after another.
-    files: ["**/*.test.ts", "test/**", "bench/**", "**/test-helpers.ts"],
+    files: ["**/*.test.ts", "test/**", "bench/**"],
     ignores: ["test/fixtures/lint/**"],
     rules: { complexity: ["error", 20], "max-params": ["error", 6] },
   },

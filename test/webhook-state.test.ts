@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getHttp1, postHttp2 } from "../webhook/test-helpers.js";
+import { getHttp1, postHttp2 } from "./support/webhook.js";
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, "..", "bin", "nadguard.js");

@@ -9,7 +9,7 @@ import { Lane } from "./body-parser.js";
 import type { WebhookApp, WebhookOptions } from "./contract.js";
 import { MAX_ANNOTATIONS_BYTES } from "./limits.js";
 import { buildWebhook } from "./server.js";
-import { baseOptions, podReview } from "./test-helpers.js";
+import { baseOptions, podReview } from "../test/support/webhook.js";
 
 const apps: WebhookApp[] = [];
 afterEach(async () => {

@@ -11,7 +11,8 @@ import {
   type AdmissionStatus,
 } from "../src/api/admission-review.js";
 import { MAX_WARNING } from "../src/admission/decision.js";
-import { MAX_DENIAL_LENGTH, cutText } from "../src/admission/denial.js";
+import { MAX_DENIAL_LENGTH } from "../src/admission/denial.js";
+import { cutText } from "../src/api/text.js";
 import type { Endpoint } from "./contract.js";
 
 /** Each warning is cut to fewer than 120 characters (Kubernetes docs, Dynamic Admission Control, "Response"). */
@@ -129,8 +130,5 @@ function normalizeWarnings(warnings: unknown): { list: string[]; cut: number } {
   return { list, cut };
 }
 
-/**
- * Cuts to `max` characters (UTF-16 code units, never half a surrogate pair), the last one an
- * ellipsis. Copies only what it keeps: a message of megabytes costs no more than a short one.
- */
+/** cutText (src/api/text.ts) under the name the webhook's tests and callers know. */
 export const truncate = cutText;

@@ -5,7 +5,7 @@ import type { AdmissionResponse, AdmissionStatus } from "../src/api/admission-re
 import type { RequestErrorBody } from "./admission-routes.js";
 import type { WebhookApp, WebhookOptions } from "./contract.js";
 import { buildWebhook } from "./server.js";
-import { allow, baseOptions, captureLogs, deny, podReview, slow } from "./test-helpers.js";
+import { allow, baseOptions, captureLogs, deny, podReview, slow } from "../test/support/webhook.js";
 
 const apps: WebhookApp[] = [];
 async function build(overrides: Partial<WebhookOptions> = {}): Promise<WebhookApp> {

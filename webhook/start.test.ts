@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateCa, generateServingCertificate } from "../certs/generate.js";
 import type { ReviewHandler } from "./contract.js";
 import { type RunningWebhook, type StartWebhookOptions, startWebhook } from "./start.js";
-import { type ClientResponse, baseOptions, getHttp1, podReview, postHttp1, postHttp2 } from "./test-helpers.js";
+import { type ClientResponse, baseOptions, getHttp1, podReview, postHttp1, postHttp2 } from "../test/support/webhook.js";
 
 let dir: string;
 let ca: string;

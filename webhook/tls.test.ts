@@ -9,7 +9,7 @@ import { type PemPair, generateCa, generateServingCertificate } from "../certs/g
 import Fastify from "fastify";
 import { type RunningWebhook, startWebhook } from "./start.js";
 import { readTlsMaterial, startTlsReloader } from "./tls.js";
-import { baseOptions, getHttp1, podReview, postHttp1, postHttp2, servedCertificate } from "./test-helpers.js";
+import { baseOptions, getHttp1, podReview, postHttp1, postHttp2, servedCertificate } from "../test/support/webhook.js";
 
 const hosts = { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityDays: 1 };
 function issue(): { ca: PemPair; serving: PemPair } {

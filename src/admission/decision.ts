@@ -5,7 +5,7 @@ import type { Snapshot } from "../api/snapshot.js";
 import type { AccessReviewer } from "../authz/nad-access.js";
 import type { AccessTrail } from "../authz/network-access.js";
 import type { Config } from "../config/config.js";
-import { cutText } from "./denial.js";
+import { cutText } from "../api/text.js";
 import type { JsonPatchOp } from "./json-patch.js";
 
 /** The two webhook endpoints a decision is made for; also the `endpoint` label of the webhook's metrics. */
@@ -83,7 +83,7 @@ export function deny(reason: DenialReason, message: string, extra: Partial<Decis
 /** kube-apiserver may cut a long warning; keep each under 120 characters (Kubernetes docs, Dynamic Admission Control, "Response"). */
 export const MAX_WARNING = 119;
 
-/** A warning cut to MAX_WARNING characters (the one truncation of denial.ts, cutText). */
+/** A warning cut to MAX_WARNING characters (cutText, src/api/text.ts). */
 export function clampWarning(warning: string): string {
   return cutText(warning, MAX_WARNING);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_DENIAL_LENGTH, cutText, explainObjectProblems, explainProblems } from "./denial.js";
+import { cutText } from "../api/text.js";
+import { MAX_DENIAL_LENGTH, explainObjectProblems, explainProblems } from "./denial.js";
 
 const same = (line: string) => line;
 

@@ -4,6 +4,7 @@
 // problems are formatted, the message stops growing at MAX_DENIAL_LENGTH, and what was left out
 // is counted in one closing line ("and 29,990 more problems").
 import { type Problem, formatProblem } from "../api/errors.js";
+import { cutText } from "../api/text.js";
 
 /** Problems listed in one denial; the rest are counted. A tenant fixes the first ones first. */
 export const MAX_LISTED_PROBLEMS = 10;
@@ -79,21 +80,3 @@ export function explainObjectProblems(who: string, problems: readonly Problem[])
   return explainProblems(who, problems, formatProblem, { heading: (total) => `${formatCount(total)} problems:` });
 }
 
-/**
- * Cuts `text` to at most `max` characters (code points, so never half a surrogate pair), the last
- * an ellipsis. Reads and copies only what it keeps: O(max), not O(text.length).
- */
-export function cutText(text: string, max: number): string {
-  if (text.length <= max) return text;
-  if (max <= 0) return "";
-  let end = 0;
-  let points = 0;
-  let keep = 0;
-  while (end < text.length && points < max) {
-    if (points === max - 1) keep = end;
-    const code = text.charCodeAt(end);
-    end += code >= 0xd800 && code <= 0xdbff && end + 1 < text.length ? 2 : 1;
-    points++;
-  }
-  return end >= text.length ? text : `${text.slice(0, keep)}…`;
-}

@@ -17,7 +17,7 @@ import {
   type NetworkAttachmentDefinition,
   Pod,
 } from "../api/objects.js";
-import { type NetworkAttachment, resolveNetworks } from "../authz/network-access.js";
+import { type NetworkAttachment, type NetworkResolution, resolveNetworks } from "../authz/network-access.js";
 import { nadCniInfo } from "../networks/nad-config.js";
 import { ALLOW, type AdmissionEnv, type Deadline, type Decision, type Endpoint, type ResolvedAttachment, deny } from "./decision.js";
 import { MAX_LISTED_PROBLEMS, type Unlisted, explainProblems, formatCount } from "./denial.js";
@@ -33,6 +33,9 @@ import {
   resourceNameOf,
 } from "./pod-mutations.js";
 
+/** What resolveNetworks answers when it refuses. */
+export type NetworkRefusal = Extract<NetworkResolution, { ok: false }>;
+
 /** Creating a pod, or changing the networks of one that exists. */
 type Change = "create" | "update";
 
@@ -43,7 +46,8 @@ type Change = "create" | "update";
  */
 const MAX_ANNOTATIONS_SIZE = 256 * 1024;
 
-const describePod = (namespace: string, name: string | undefined, generateName: string | undefined): string =>
+/** How a denial names the pod: `pod tenant-a/web`, or `pod tenant-a/web-<generated>` before it has a name. */
+export const describePod = (namespace: string, name: string | undefined, generateName: string | undefined): string =>
   `pod ${namespace}/${name ?? `${generateName ?? ""}<generated>`}`;
 
 /** Reads an annotation without parsing the pod, so that pods without networks cost nothing. */
@@ -82,14 +86,8 @@ export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, end
   const namespace = request.namespace || pod.metadata.namespace || "default";
   const who = describePod(namespace, pod.metadata.name, pod.metadata.generateName);
 
-  const size = (typeof networks === "string" ? networks.length : 0) + (typeof defaultNetwork === "string" ? defaultNetwork.length : 0);
-  if (size > MAX_ANNOTATIONS_SIZE) {
-    return deny(
-      "invalid-network-selection",
-      `${who}: metadata.annotations: the network annotations hold ${formatCount(size)} characters; kube-apiserver ` +
-        `accepts at most ${formatCount(MAX_ANNOTATIONS_SIZE)} bytes of annotations per object`,
-    );
-  }
+  const oversized = oversizedAnnotations(who, networks, defaultNetwork);
+  if (oversized) return oversized;
 
   const resolved = await resolveNetworks(
     {
@@ -112,19 +110,39 @@ export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, end
       maxProblems: MAX_LISTED_PROBLEMS,
     },
   );
-  if (!resolved.ok) {
-    const refused = resolved.refused.map(({ interfaceName, network, access, notFound, missing }) => ({ interfaceName, network, access, notFound, missing }));
-    if (resolved.reason === "invalid-network-selection") {
-      const unlisted: Unlisted[] = [{ count: resolved.unlisted, one: "problem", many: "problems" }];
-      return deny(resolved.reason, explainProblems(who, resolved.problems, formatProblem, { unlisted }));
-    }
-    const unlisted: Unlisted[] = [
-      { count: resolved.unlisted, one: "network not checked: the pod is denied already", many: "networks not checked: the pod is denied already" },
-    ];
-    return deny(resolved.reason, explainProblems(who, resolved.problems, formatProblem, { unlisted }), { refused });
-  }
+  if (!resolved.ok) return networkDenial(who, resolved);
   if (change === "update") return judgeUpdate(pod, resolved.attachments, env, who);
   return mutate(request.object, resolved.attachments, env, endpoint, who);
+}
+
+/**
+ * The denial of network annotations larger than kube-apiserver accepts, refused before they are
+ * parsed; undefined when they fit. Shared with the node daemon (src/cli/node.ts).
+ */
+export function oversizedAnnotations(who: string, networks: unknown, defaultNetwork: unknown): Decision | undefined {
+  const size = (typeof networks === "string" ? networks.length : 0) + (typeof defaultNetwork === "string" ? defaultNetwork.length : 0);
+  if (size <= MAX_ANNOTATIONS_SIZE) return undefined;
+  return deny(
+    "invalid-network-selection",
+    `${who}: metadata.annotations: the network annotations hold ${formatCount(size)} characters; kube-apiserver ` +
+      `accepts at most ${formatCount(MAX_ANNOTATIONS_SIZE)} bytes of annotations per object`,
+  );
+}
+
+/**
+ * The denial of a pod whose networks `resolveNetworks` refused, worded for people: the webhook's
+ * and `nadguard admit`'s, and the node daemon's word for word (src/cli/node.ts).
+ */
+export function networkDenial(who: string, resolved: NetworkRefusal): Decision {
+  const refused = resolved.refused.map(({ interfaceName, network, access, notFound, missing }) => ({ interfaceName, network, access, notFound, missing }));
+  if (resolved.reason === "invalid-network-selection") {
+    const unlisted: Unlisted[] = [{ count: resolved.unlisted, one: "problem", many: "problems" }];
+    return deny(resolved.reason, explainProblems(who, resolved.problems, formatProblem, { unlisted }));
+  }
+  const unlisted: Unlisted[] = [
+    { count: resolved.unlisted, one: "network not checked: the pod is denied already", many: "networks not checked: the pod is denied already" },
+  ];
+  return deny(resolved.reason, explainProblems(who, resolved.problems, formatProblem, { unlisted }), { refused });
 }
 
 function mutate(original: unknown, resolved: readonly NetworkAttachment[], env: AdmissionEnv, endpoint: Endpoint, who: string): Decision {

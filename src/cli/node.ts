@@ -3,8 +3,9 @@
 // `<cniConfigDir>/00-nadguard.conflist` in step with the cluster network's config, and runs the
 // node enforcer (src/enforcer) in the same process, so that an ADD installs the pod's table itself
 // before any delegate runs and the enforcer then keeps it. This module wires the seams of the
-// daemon: admission's decision (`authorizeAttach`, the one call site), the policy compiler and nft
-// (`installTable`), the state directory's network-status files, and the netns of each sandbox.
+// daemon: the network resolver pod admission uses (`authorizeAttach`, the one call site), the
+// policy compiler and nft (`installTable`), the state directory's network-status files, and the
+// netns of each sandbox.
 // `--uninstall` removes what nadguard put on the node (the conf file, then the shim) and exits.
 // The cluster comes from a state directory (`--state`: network-status in its status files) or from
 // Kubernetes (`--kube`: the informers and SubjectAccessReview reviewer of the webhook and the
@@ -15,10 +16,12 @@ import { basename, join } from "node:path";
 import type { Logger } from "pino";
 import { Counter, Histogram } from "prom-client";
 import { type Result, fail, formatProblem, ok } from "../api/errors.js";
-import type { Pod } from "../api/objects.js";
+import { ANNOTATION_DEFAULT_NETWORK, ANNOTATION_NETWORKS, type Pod } from "../api/objects.js";
 import type { Snapshot } from "../api/snapshot.js";
-import { decide, requestForManifest } from "../admission/review.js";
+import { MAX_LISTED_PROBLEMS } from "../admission/denial.js";
+import { describePod, networkDenial, oversizedAnnotations } from "../admission/pod.js";
 import type { AccessReviewer } from "../authz/nad-access.js";
+import { resolveNetworks } from "../authz/network-access.js";
 import { serviceAccountUser } from "../authz/rbac.js";
 import { type ClusterState, stateDirSource } from "../cluster/cluster-state.js";
 import { Attachments, CNI_ERROR, CniRunner, DEFAULT_MULTUS_CNI_DIR, type PluginExec, SpawnPluginExec, findClusterNetworkConf, type NetworkStatus, type PodRef, removeNadguardConf, startCniServer, syncNadguardConf } from "../cni/index.js";
@@ -64,18 +67,34 @@ const DRAIN_MS = 30_000;
 const RESYNC_MS = 2000;
 
 /**
- * The one place the daemon asks admission whether the pod may have its networks: the same
- * decision (`decide`, as the webhook's /validate) for the pod as a CREATE by its service account,
- * the only identity known at attach time. Its denial message is the webhook's, word for word.
- * `access` is the webhook's reviewer in Kubernetes mode (SubjectAccessReview); absent, the
- * snapshot's RBAC objects answer, as for the webhook on a state directory.
+ * The one place the daemon asks whether the pod may have its networks: the resolver pod admission
+ * uses (`resolveNetworks`), for the pod as created by its service account, the only identity known
+ * at attach time, and admission's wording of a refusal (`networkDenial`), so the message is the
+ * webhook's word for word. `access` is the webhook's reviewer in Kubernetes mode
+ * (SubjectAccessReview); absent, the snapshot's RBAC objects answer, as for the webhook on a state
+ * directory.
  */
 export async function authorizeAttach(pod: Pod, snapshot: Snapshot, config: Config, access?: AccessReviewer): Promise<Result<void, string>> {
   const namespace = pod.metadata.namespace ?? "default";
-  const account = serviceAccountUser(namespace, pod.spec.serviceAccountName || pod.spec.serviceAccount || "default");
-  const request = requestForManifest({ ...pod, apiVersion: "v1", kind: "Pod", metadata: { ...pod.metadata, namespace } }, { username: account.user, groups: account.groups.filter((g) => g !== "system:authenticated") });
-  const decision = await decide(request, access ? { snapshot, config, access } : envFor(snapshot, config), "validate");
-  return decision.allowed ? ok(undefined) : fail(decision.message ?? "denied by nadguard");
+  const networks = pod.metadata.annotations?.[ANNOTATION_NETWORKS];
+  const defaultNetwork = pod.metadata.annotations?.[ANNOTATION_DEFAULT_NETWORK];
+  if (networks === undefined && defaultNetwork === undefined) return ok(undefined);
+  const who = describePod(namespace, pod.metadata.name, pod.metadata.generateName);
+  const oversized = oversizedAnnotations(who, networks, defaultNetwork);
+  if (oversized) return fail(oversized.message ?? "denied by nadguard");
+  const serviceAccountName = pod.spec.serviceAccountName || pod.spec.serviceAccount;
+  const account = serviceAccountUser(namespace, serviceAccountName || "default");
+  const resolved = await resolveNetworks(
+    { namespace, serviceAccountName, requester: { username: account.user, groups: account.groups }, networks, defaultNetwork },
+    {
+      snapshot,
+      authorization: config.authorization,
+      multusNamespace: config.multus.namespace,
+      reviewer: access ?? envFor(snapshot, config).access,
+      maxProblems: MAX_LISTED_PROBLEMS,
+    },
+  );
+  return resolved.ok ? ok(undefined) : fail(networkDenial(who, resolved).message ?? "denied by nadguard");
 }
 
 /** The pod's current table, compiled from `snapshot` as the enforcer would, installed whole in `netns`. */

@@ -50,6 +50,7 @@
 // sandbox for a rate without burst as much as for a burst without rate.
 import { type Problem, type ProblemCode, fail, joinPath, ok } from "../api/errors.js";
 import { ANNOTATION_NETWORKS, objectKey } from "../api/objects.js";
+import { cutText } from "../api/text.js";
 import { isInfinibandGuid, isMac, parseCidr, parseIp } from "./addresses.js";
 import { findDuplicateInterfaces, interfaceNameFor } from "./interfaces.js";
 import { interfaceNameProblem, isDns1123Label } from "./names.js";
@@ -176,7 +177,7 @@ export function parseSelectionElements(annotation: string, defaultNamespace: str
 
 /** `element 2 ("tenant-b/sriov@net1")` or `element 2 ({"name":"sriov"})`: how messages name an element. */
 export function describeElement(index: number, written: string, form: SelectionForm): string {
-  return `element ${index + 1} (${form === "json" ? written : JSON.stringify(cut(written, PREVIEW))})`;
+  return `element ${index + 1} (${form === "json" ? written : JSON.stringify(cutText(written, PREVIEW))})`;
 }
 
 /** {@link describeElement} of a parsed selection. */
@@ -228,17 +229,8 @@ function report(scope: Scope, code: ProblemCode, segments: readonly PropertyKey[
   scope.ctx.problems.push({ code, path, message: `${describeElement(scope.index, scope.written, scope.form)} ${message}` });
 }
 
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max - 1;
-  // Do not split a surrogate pair.
-  const code = text.charCodeAt(end - 1);
-  if (code >= 0xd800 && code <= 0xdbff) end--;
-  return `${text.slice(0, end)}…`;
-}
-
 function quote(value: string): string {
-  return JSON.stringify(cut(value, PREVIEW));
+  return JSON.stringify(cutText(value, PREVIEW));
 }
 
 /** Why `value` is not a DNS-1123 label, phrased to follow "which", or undefined. */
@@ -732,14 +724,14 @@ function previewElement(value: unknown): string {
   }
   if (others) out.text += out.text.length > 1 ? ",…" : "…";
   out.text += "}";
-  return cut(out.text, ELEMENT_PREVIEW);
+  return cutText(out.text, ELEMENT_PREVIEW);
 }
 
 /** Compact JSON of `value`, cut at {@link PREVIEW} characters without walking more of it than that. */
 function preview(value: unknown): string {
   const out: Rendering = { text: "", max: PREVIEW };
   render(value, out);
-  return cut(out.text, PREVIEW);
+  return cutText(out.text, PREVIEW);
 }
 
 interface Rendering {

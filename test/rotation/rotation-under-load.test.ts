@@ -20,7 +20,7 @@ import { type CertificateSet, type RotationPolicy, rotate } from "../../certs/ro
 import { writeCertDir } from "../../certs/secret.js";
 import type { ReviewHandler } from "../../webhook/contract.js";
 import { type RunningWebhook, startWebhook } from "../../webhook/start.js";
-import { baseOptions, podReview, postHttp1, servedCertificate } from "../../webhook/test-helpers.js";
+import { baseOptions, podReview, postHttp1, servedCertificate } from "../support/webhook.js";
 
 const DAY = 86_400_000;
 const policy: RotationPolicy = { service: "nadguard-webhook", namespace: "nadguard", validityMs: 30 * DAY, caValidityMs: 30 * DAY, renewBeforeMs: 7 * DAY };

@@ -5,8 +5,8 @@ import * as https from "node:https";
 import { Writable } from "node:stream";
 import * as tls from "node:tls";
 import type { TLSSocket } from "node:tls";
-import type { AdmissionRequest, AdmissionResponse } from "../src/api/admission-review.js";
-import type { ReviewHandler, WebhookOptions } from "./contract.js";
+import type { AdmissionRequest, AdmissionResponse } from "../../src/api/admission-review.js";
+import type { ReviewHandler, WebhookOptions } from "../../webhook/contract.js";
 
 export function podReview(uid = "7f0c7a3e-0000-4000-8000-000000000001", request: Partial<AdmissionRequest> = {}): Record<string, unknown> {
   return {
