@@ -11,7 +11,8 @@ import type { Family } from "../networks/addresses.js";
 import type { DirectionModel, InterfaceModel, PolicyModel } from "./model.js";
 import type { Port } from "./policy.js";
 import { type Address, type PodInfo, namedPortKey } from "./pods.js";
-import { type AddrRange, type L4Protocol, L4_PROTOCOLS, mergeAddrRanges } from "./ranges.js";
+import { type AddrRange, FAMILIES, type L4Protocol, L4_PROTOCOLS, addrInSortedRanges, mergeAddrRanges } from "./ranges.js";
+import { cmpText } from "./sorted.js";
 import { type FamilyVerdict, entryAllowsPort, familyAddress, familyVerdict } from "./verdict.js";
 
 export interface MatrixPort {
@@ -64,14 +65,12 @@ export interface MatrixOptions {
 /** What one side allows on one port: everything, or these addresses (sorted, disjoint, per family). */
 type SideAllows = true | Readonly<Record<Family, readonly AddrRange[]>>;
 
-const FAMILIES: readonly Family[] = [4, 6];
-
 /** The pods attached to `network` (with an address there) and the ones left out, sorted. */
 export function matrixMembers(model: PolicyModel, network: string, include: (pod: PodInfo) => boolean = () => true): Pick<Matrix, "members" | "excluded"> {
   const members: MatrixMember[] = [];
   const excluded: { pod: string; reason: string }[] = [];
   const pods = [...model.pods.values()].filter((p) => p.attachments.has(network) && include(p));
-  pods.sort((a, b) => (a.namespace === b.namespace ? cmp(a.name, b.name) : cmp(a.namespace, b.namespace)));
+  pods.sort((a, b) => (a.namespace === b.namespace ? cmpText(a.name, b.name) : cmpText(a.namespace, b.namespace)));
   for (const pod of pods) {
     const iface = model.interfaceModel(pod.key, network)!;
     if (iface.addresses.length === 0) {
@@ -85,8 +84,6 @@ export function matrixMembers(model: PolicyModel, network: string, include: (pod
   return { members, excluded };
 }
 
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
 function sideAllows(d: DirectionModel, port: MatrixPort): SideAllows {
   if (!d.isolated) return true;
   const ranges: Record<Family, AddrRange[]> = { 4: [], 6: [] };
@@ -98,22 +95,8 @@ function sideAllows(d: DirectionModel, port: MatrixPort): SideAllows {
   return { 4: mergeAddrRanges(ranges[4]), 6: mergeAddrRanges(ranges[6]) };
 }
 
-/** Binary search in sorted disjoint ranges. */
-function inRanges(ranges: readonly AddrRange[], value: bigint): boolean {
-  let lo = 0;
-  let hi = ranges.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const r = ranges[mid]!;
-    if (value < r.from) hi = mid - 1;
-    else if (value > r.to) lo = mid + 1;
-    else return true;
-  }
-  return false;
-}
-
 function allows(side: SideAllows, address: Address): boolean {
-  return side === true || inRanges(side[address.family], address.value);
+  return side === true || addrInSortedRanges(side[address.family], address.value);
 }
 
 /** The matrix of a network for the given ports. */

@@ -3,10 +3,15 @@
 // refuse an element that overlaps another ("File exists", checked on kernel 6.18 / nft 1.0.6), so
 // every set the compiler writes holds disjoint elements, merged where they touch.
 import { type Cidr, type Family, cidrLast, formatIp } from "../networks/addresses.js";
-import { cmpBigint } from "./sorted.js";
+import { cmpBigint, searchBy } from "./sorted.js";
 
 export type L4Protocol = "TCP" | "UDP" | "SCTP";
 export const L4_PROTOCOLS: readonly L4Protocol[] = ["TCP", "UDP", "SCTP"];
+
+export const cmpProtocol = (x: L4Protocol, y: L4Protocol): number => (x === y ? 0 : x.localeCompare(y));
+
+/** The address families, in the order tables and matrices list them. */
+export const FAMILIES = [4, 6] as const satisfies readonly Family[];
 
 /** An inclusive range of addresses of one family. */
 export interface AddrRange {
@@ -76,7 +81,7 @@ export function mergeAddrRanges(ranges: readonly AddrRange[]): AddrRange[] {
 
 /** The union of port ranges (any protocols) as sorted, disjoint ranges per protocol. */
 export function mergePortRanges(ranges: readonly PortRange[]): PortRange[] {
-  const sorted = [...ranges].sort((x, y) => x.protocol.localeCompare(y.protocol) || x.from - y.from);
+  const sorted = [...ranges].sort((x, y) => cmpProtocol(x.protocol, y.protocol) || x.from - y.from);
   const out: PortRange[] = [];
   for (const r of sorted) {
     const last = out[out.length - 1];
@@ -85,6 +90,11 @@ export function mergePortRanges(ranges: readonly PortRange[]): PortRange[] {
     } else out.push(r);
   }
   return out;
+}
+
+/** Whether `value` lies in one of `ranges`, sorted and disjoint (one family): a binary search. */
+export function addrInSortedRanges(ranges: readonly AddrRange[], value: bigint): boolean {
+  return searchBy(ranges, (r) => (r.to < value ? -1 : r.from > value ? 1 : 0)) >= 0;
 }
 
 export function addrInRanges(ranges: readonly AddrRange[], family: Family, value: bigint): boolean {

@@ -32,7 +32,7 @@ import { type Family, formatIp } from "../networks/addresses.js";
 import { type Chain, type Element, type NftSet, type Rule, chain, element, quoted, rule } from "../nft/objects.js";
 import type { TableState } from "../nft/state.js";
 import type { Direction } from "./policy.js";
-import { addrRangeText, portRangeText, protocolText } from "./ranges.js";
+import { FAMILIES, addrRangeText, portRangeText, protocolText } from "./ranges.js";
 import type { DirectionSets, FamilySets, HashElement, HostPort, HostProto, InterfaceState } from "./sets.js";
 
 export interface RulesetOptions {
@@ -79,7 +79,6 @@ export function setNames(direction: Direction): { 4: FamilySetNames; 6: FamilySe
   return SET_NAMES[direction];
 }
 
-export const FAMILIES = [4, 6] as const;
 
 /** The static part: chains, sets and rules, the same for every pod (given the options). */
 export function staticObjects(options: RulesetOptions = {}): { chains: Chain[]; sets: NftSet[]; rules: Rule[] } {

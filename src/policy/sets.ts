@@ -4,7 +4,7 @@
 // equal allows; built sets are cached by the allows' signatures.
 import type { Family } from "../networks/addresses.js";
 import type { DirectionModel } from "./model.js";
-import { ALL_PORTS, type AddrRange, type Box, type L4Protocol, type PortRange, cmpAddrRange, disjointBoxes, fullRange, mergeAddrRanges, sameAddrRange } from "./ranges.js";
+import { ALL_PORTS, type AddrRange, type Box, type L4Protocol, type PortRange, cmpAddrRange, cmpProtocol, disjointBoxes, fullRange, mergeAddrRanges, sameAddrRange } from "./ranges.js";
 import { cmpBigint, editSorted, sameList, search } from "./sorted.js";
 
 /** A single address and a single port: an element of the `…_hosts` hash set. */
@@ -69,7 +69,6 @@ export const EMPTY_FAMILY_SETS: FamilySets = { hosts: [], hostsProto: [], hostsA
 
 export const NOT_ISOLATED: DirectionSets = { isolated: false, v4: EMPTY_FAMILY_SETS, v6: EMPTY_FAMILY_SETS, fingerprint: "-" };
 
-const cmpProtocol = (x: L4Protocol, y: L4Protocol): number => (x === y ? 0 : x.localeCompare(y));
 /** The order of `…_hosts`. */
 export const cmpHostPort = (x: HostPort, y: HostPort): number => cmpBigint(x.addr, y.addr) || cmpProtocol(x.protocol, y.protocol) || x.port - y.port;
 /** The order of `…_hosts_proto`. */

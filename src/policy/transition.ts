@@ -7,9 +7,9 @@ import { freshTableOps } from "../nft/state.js";
 import { type Op, Transaction } from "../nft/transaction.js";
 import { type DesiredState, desiredTable } from "./desired-state.js";
 import type { Direction } from "./policy.js";
+import { FAMILIES } from "./ranges.js";
 import {
   type ElementMaker,
-  FAMILIES,
   type Keyed,
   type RulesetOptions,
   hashElementMaker,
