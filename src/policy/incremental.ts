@@ -155,42 +155,46 @@ function candidates(prev: PolicyModel, next: PolicyModel, events: readonly Polic
     return out;
   }
   for (const event of events) {
-    switch (event.kind) {
-      case "policy":
-        addSelected(event.key);
-        break;
-      case "pod": {
-        out.add(event.key);
-        for (const m of models) {
-          const pod = m.pods.get(event.key);
-          if (!pod) continue;
-          for (const policy of m.policies.values()) {
-            if (policy.egressNamedToAll || policy.podPeers.some((peer) => peerSelects(peer, policy.namespace, pod, namespaceLabels(m.snapshot, pod.namespace)))) addSelected(policy.key);
-          }
-        }
-        break;
-      }
-      case "namespace":
-        for (const m of models) {
-          const labels = m.snapshot.namespaces.get(event.name)?.metadata.labels;
-          if (!labels) continue;
-          for (const policy of m.policies.values()) {
-            if (policy.podPeers.some((peer) => peer.namespaceSelector?.matches(labels))) addSelected(policy.key);
-          }
-        }
-        break;
-      case "nad":
-        for (const m of models) {
-          for (const pod of m.pods.values()) if (pod.attachments.has(event.key)) out.add(pod.key);
-          for (const raw of m.snapshot.policies.values()) {
-            const ns = raw.metadata.namespace ?? "default";
-            if (parsePolicyFor(annotationsOf(raw.metadata)[ANNOTATION_POLICY_FOR], ns).includes(event.key)) addSelected(`${ns}/${raw.metadata.name ?? ""}`);
-          }
-        }
-        break;
-    }
+    if (event.kind === "policy") addSelected(event.key);
+    else if (event.kind === "pod") podCandidates(models, event.key, out, addSelected);
+    else if (event.kind === "namespace") namespaceCandidates(models, event.name, addSelected);
+    else nadCandidates(models, event.key, out, addSelected);
   }
   return out;
+}
+
+/** A pod changed: itself, and the pods of every policy with a peer that selects it (before or after). */
+function podCandidates(models: readonly PolicyModel[], key: string, out: Set<string>, addSelected: (policyKey: string) => void): void {
+  out.add(key);
+  for (const m of models) {
+    const pod = m.pods.get(key);
+    if (!pod) continue;
+    for (const policy of m.policies.values()) {
+      if (policy.egressNamedToAll || policy.podPeers.some((peer) => peerSelects(peer, policy.namespace, pod, namespaceLabels(m.snapshot, pod.namespace)))) addSelected(policy.key);
+    }
+  }
+}
+
+/** A namespace changed: the pods of every policy with a peer whose namespace selector matches its labels (before or after). */
+function namespaceCandidates(models: readonly PolicyModel[], name: string, addSelected: (policyKey: string) => void): void {
+  for (const m of models) {
+    const labels = m.snapshot.namespaces.get(name)?.metadata.labels;
+    if (!labels) continue;
+    for (const policy of m.policies.values()) {
+      if (policy.podPeers.some((peer) => peer.namespaceSelector?.matches(labels))) addSelected(policy.key);
+    }
+  }
+}
+
+/** A NAD changed: the pods attached to it, and the pods of every policy for it (before or after). */
+function nadCandidates(models: readonly PolicyModel[], key: string, out: Set<string>, addSelected: (policyKey: string) => void): void {
+  for (const m of models) {
+    for (const pod of m.pods.values()) if (pod.attachments.has(key)) out.add(pod.key);
+    for (const raw of m.snapshot.policies.values()) {
+      const ns = raw.metadata.namespace ?? "default";
+      if (parsePolicyFor(annotationsOf(raw.metadata)[ANNOTATION_POLICY_FOR], ns).includes(key)) addSelected(`${ns}/${raw.metadata.name ?? ""}`);
+    }
+  }
 }
 
 /**

@@ -197,24 +197,37 @@ export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undef
     if (own) pods[index] = after!;
     else pods.splice(index, 1);
   } else pods.push(after!);
-  // set.ranges is sorted and without duplicates (sortedHosts): patched by binary search, not re-sorted.
+  const gone = old ? eligibleRanges(set.networks, old) : undefined;
+  const { ranges, removed, added } = patchRanges(set, gone && addressesLeft(set.networks, gone, pods, own ? after : undefined), own);
+  return { ...set, pods, ranges, id: ids.take(), patch: { from: set.id, removed, added } };
+}
+
+/**
+ * The set's addresses without `gone` and with `own`. set.ranges is sorted and without duplicates
+ * (sortedHosts): patched by binary search, not re-sorted. A range both gone and back (the old pod's
+ * address kept by the new one) is in neither `removed` nor `added`.
+ */
+function patchRanges(set: PeerPods, gone: readonly AddrRange[] | undefined, own: readonly AddrRange[] | undefined): { ranges: AddrRange[]; removed: AddrRange[]; added: AddrRange[] } {
   const ranges: AddrRange[] = [...set.ranges];
   const removed: AddrRange[] = [];
   const added: AddrRange[] = [];
-  const oldRanges = old ? eligibleRanges(set.networks, old) : undefined;
-  if (oldRanges) {
-    // Drop the old pod's addresses unless another member still has them.
-    let gone = oldRanges.filter((r, i) => oldRanges.findIndex((x) => sameAddrRange(x, r)) === i);
-    for (const p of pods) {
-      if (gone.length === 0) break;
-      if (p === after && own) continue;
-      const theirs = eligibleRanges(set.networks, p);
-      if (theirs) gone = gone.filter((r) => !theirs.some((x) => sameAddrRange(x, r)));
-    }
-    for (const r of gone) if (editSorted(ranges, r, cmpAddrRange, false)) removed.push(r);
-  }
+  for (const r of gone ?? []) if (editSorted(ranges, r, cmpAddrRange, false)) removed.push(r);
   for (const r of own ?? []) if (editSorted(ranges, r, cmpAddrRange, true)) added.push(r);
-  // A range both gone and back (the old pod's address kept by the new one) is neither.
-  const net = removed.filter((r) => !added.some((x) => sameAddrRange(x, r)));
-  return { ...set, pods, ranges, id: ids.take(), patch: { from: set.id, removed: net, added: added.filter((r) => !removed.some((x) => sameAddrRange(x, r))) } };
+  return {
+    ranges,
+    removed: removed.filter((r) => !added.some((x) => sameAddrRange(x, r))),
+    added: added.filter((r) => !removed.some((x) => sameAddrRange(x, r))),
+  };
+}
+
+/** The addresses of a member that left (`ranges`, once each) that no other member of `pods` (`replacement` aside) still has. */
+function addressesLeft(networks: readonly string[], ranges: readonly AddrRange[], pods: readonly PodInfo[], replacement: PodInfo | undefined): AddrRange[] {
+  let gone = ranges.filter((r, i) => ranges.findIndex((x) => sameAddrRange(x, r)) === i);
+  for (const p of pods) {
+    if (gone.length === 0) break;
+    if (p === replacement) continue;
+    const theirs = eligibleRanges(networks, p);
+    if (theirs) gone = gone.filter((r) => !theirs.some((x) => sameAddrRange(x, r)));
+  }
+  return gone;
 }
