@@ -70,10 +70,7 @@ export class Nft implements NftInterface {
   }
 
   async #apply(tx: Transaction, check: boolean): Promise<Result<void, NftError>> {
-    const problems = [...tx.problems];
-    if (tx.family !== this.family || tx.table !== this.table) {
-      problems.push({ code: "nft.invalid", path: "", message: `the transaction is for table ${tx.family} ${tx.table}, this client for ${this.family} ${this.table}` });
-    }
+    const problems = tx.problemsFor(this);
     if (problems.length > 0) return fail(invalidTransactionError(problems, this.netns));
     if (tx.size === 0) return ok(undefined);
     const rendered = tx.rendered();

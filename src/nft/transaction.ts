@@ -92,6 +92,12 @@ export class Transaction {
     return this.#problems;
   }
 
+  /** `problems`, and one more when the transaction is for another table than the client's (`nft.ts` and its fake). */
+  problemsFor(client: { readonly family: TableRef["family"]; readonly table: string }): Problem[] {
+    if (this.family === client.family && this.table === client.table) return [...this.#problems];
+    return [...this.#problems, { code: "nft.invalid", path: "", message: `the transaction is for table ${this.family} ${this.table}, this client for ${client.family} ${client.table}` }];
+  }
+
   get size(): number {
     return this.#ops.length;
   }
