@@ -96,7 +96,7 @@ function sideAllows(d: DirectionModel, port: MatrixPort): SideAllows {
 }
 
 function allows(side: SideAllows, address: Address): boolean {
-  return side === true || addrInSortedRanges(side[address.family], address.value);
+  return side === true || addrInSortedRanges(side[address.family], address.family, address.value);
 }
 
 /** The matrix of a network for the given ports. */

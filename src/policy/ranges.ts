@@ -3,7 +3,7 @@
 // refuse an element that overlaps another ("File exists", checked on kernel 6.18 / nft 1.0.6), so
 // every set the compiler writes holds disjoint elements, merged where they touch.
 import { type Cidr, type Family, cidrLast, formatIp } from "../networks/addresses.js";
-import { cmpBigint, searchBy } from "./sorted.js";
+import { cmpBigint, search } from "./sorted.js";
 
 export type L4Protocol = "TCP" | "UDP" | "SCTP";
 export const L4_PROTOCOLS: readonly L4Protocol[] = ["TCP", "UDP", "SCTP"];
@@ -92,9 +92,12 @@ export function mergePortRanges(ranges: readonly PortRange[]): PortRange[] {
   return out;
 }
 
-/** Whether `value` lies in one of `ranges`, sorted and disjoint (one family): a binary search. */
-export function addrInSortedRanges(ranges: readonly AddrRange[], value: bigint): boolean {
-  return searchBy(ranges, (r) => (r.to < value ? -1 : r.from > value ? 1 : 0)) >= 0;
+/** Order of disjoint ranges, 0 for ranges that overlap: finds the range holding an address by `search`. */
+const cmpDisjoint = (x: AddrRange, y: AddrRange): number => (x.to < y.from ? -1 : x.from > y.to ? 1 : 0);
+
+/** Whether `value` lies in one of `ranges`, sorted and disjoint, of `family`: a binary search. */
+export function addrInSortedRanges(ranges: readonly AddrRange[], family: Family, value: bigint): boolean {
+  return search(ranges, { family, from: value, to: value }, cmpDisjoint) >= 0;
 }
 
 export function addrInRanges(ranges: readonly AddrRange[], family: Family, value: bigint): boolean {

@@ -6,27 +6,18 @@ export const cmpBigint = (x: bigint, y: bigint): number => (x < y ? -1 : x > y ?
 /** Code-unit order of strings (not the locale's): names, namespaces. */
 export const cmpText = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
 
-/**
- * The binary search of this folder: index of the element of `list` where `probe` is 0, or
- * -(insertion point) - 1. `probe(x)` is negative when the sought value lies after `x`, positive
- * when before (as `cmp(x, sought)`).
- */
-export function searchBy<T>(list: readonly T[], probe: (x: T) => number): number {
+/** Index of `item` in `list`, sorted by `cmp`, or -(insertion point) - 1: the binary search of this folder. */
+export function search<T>(list: readonly T[], item: T, cmp: (x: T, y: T) => number): number {
   let lo = 0;
   let hi = list.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const c = probe(list[mid]!);
+    const c = cmp(list[mid]!, item);
     if (c === 0) return mid;
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;
   }
   return -lo - 1;
-}
-
-/** Index of `item` in `list`, sorted by `cmp`, or -(insertion point) - 1. */
-export function search<T>(list: readonly T[], item: T, cmp: (x: T, y: T) => number): number {
-  return searchBy(list, (x) => cmp(x, item));
 }
 
 /** Inserts `item` (add) or removes it; false when it already was so. */
