@@ -1,9 +1,12 @@
-// What the one-shot commands and `webhook --state` load at start, run as a user runs them (child
-// processes of bin/nadguard.js): neither loads the Kubernetes client (about a second of CPU on the
-// project's machine, BENCHMARKS.md's "first run"), and `admit` does not load node-forge either. A module
-// hook records every package a process resolves; the timings themselves are in BENCHMARKS.md.
+// What the one-shot commands, `webhook --state`, `enforce --state` and `node --state` load at start,
+// run as a user runs them (child processes of bin/nadguard.js): none loads the Kubernetes client (about
+// a second of CPU on the project's machine, BENCHMARKS.md's "first run", and about 85 MiB of the node
+// daemon's RSS, section 10), the enforcers not the CRI client either unless asked, and `admit` not
+// node-forge. A module hook records every package a process resolves; the timings themselves are in
+// BENCHMARKS.md.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -93,5 +96,59 @@ describe("start-up imports", () => {
     const loaded = packages(output.stderr);
     expect(loaded).toContain("fastify");
     expect(loaded).not.toContain("@kubernetes/client-node");
+  }, 60_000);
+
+  it("enforce --state --once reconciles without loading the Kubernetes client or the CRI client", async () => {
+    const child = spawn(process.execPath, ["--import", hookImport, BIN, "enforce", "--state", "examples/cluster", "--node", "startup-imports-no-pods", "--once"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const output = collect(child);
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(code, output.stderr).toBe(0);
+    expect(output.stdout).toMatch(/"msg":"0 netns reconciled \(0 changed\), 0 failed, in \d+ ms"/);
+    const loaded = packages(output.stderr);
+    expect(loaded).toContain("pino");
+    expect(loaded).not.toContain("@kubernetes/client-node");
+    expect(loaded).not.toContain("@grpc/grpc-js");
+  }, 60_000);
+
+  it("node --state becomes ready on its socket without loading the Kubernetes client or the CRI client", async () => {
+    const nodeDir = join(dir, "node");
+    const netd = join(nodeDir, "net.d");
+    await mkdir(netd, { recursive: true });
+    await writeFile(join(netd, "10-cluster.conf"), JSON.stringify({ cniVersion: "1.0.0", name: "cluster", type: "bridge", bridge: "startupbr0" }));
+    const daemonConfig = join(nodeDir, "daemon.json");
+    await writeFile(daemonConfig, JSON.stringify({ socketDir: join(nodeDir, "sock"), cniConfigDir: netd, binDir: join(nodeDir, "bin"), cniDir: join(nodeDir, "cni") }));
+    const socket = join(nodeDir, "sock", "nadguard.sock");
+    const child = spawn(process.execPath, ["--import", hookImport, BIN, "node", "--state", "examples/cluster", "--node", "startup-imports-no-pods", "--daemon-config", daemonConfig], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const output = collect(child);
+    const readyz = (): Promise<number> =>
+      new Promise((resolve) => {
+        const req = request({ socketPath: socket, path: "/readyz" }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", () => resolve(0));
+        req.end();
+      });
+    try {
+      let status = 0;
+      for (let i = 0; i < 300 && status !== 200 && child.exitCode === null; i++) {
+        status = await readyz();
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(status, output.stderr + output.stdout).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));
+    }
+    const loaded = packages(output.stderr);
+    expect(loaded).toContain("prom-client");
+    expect(loaded).not.toContain("@kubernetes/client-node");
+    expect(loaded).not.toContain("@grpc/grpc-js");
   }, 60_000);
 });

@@ -163,6 +163,13 @@ export class NodeDaemon implements CniHandler {
   }
 
   async #add(call: CniCall): Promise<Result<CniResult, CniError>> {
+    const phases: Record<string, number> = {};
+    let mark = performance.now();
+    const phase = (name: string): void => {
+      const now = performance.now();
+      phases[name] = Math.round((now - mark) * 10) / 10;
+      mark = now;
+    };
     const { namespace, name, uid } = call.k8s;
     if (namespace === undefined || name === undefined) {
       return fail(cniError(CNI_ERROR.invalidEnvironment, "CNI_ARGS names no pod (K8S_POD_NAMESPACE and K8S_POD_NAME): nadguard attaches Kubernetes pods only"));
@@ -180,13 +187,6 @@ export class NodeDaemon implements CniHandler {
         cniError(CNI_ERROR.invalidEnvironment, `${prefix} the runtime's sandbox is for pod UID ${uid}, but pod ${podKey} in the cluster state has UID ${pod.metadata.uid} (deleted and created again?); not attaching it`),
       );
     }
-    const phases: Record<string, number> = {};
-    let mark = performance.now();
-    const phase = (name: string): void => {
-      const now = performance.now();
-      phases[name] = Math.round((now - mark) * 10) / 10;
-      mark = now;
-    };
     phase("pod");
     const decision = await this.#o.authorize(pod, snapshot);
     phase("decision");
