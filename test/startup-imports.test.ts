@@ -6,11 +6,11 @@
 // BENCHMARKS.md.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { daemonReady } from "./support/nadguard-node.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "nadguard.js");
@@ -126,22 +126,13 @@ describe("start-up imports", () => {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const output = collect(child);
-    const readyz = (): Promise<number> =>
-      new Promise((resolve) => {
-        const req = request({ socketPath: socket, path: "/readyz" }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on("error", () => resolve(0));
-        req.end();
-      });
     try {
-      let status = 0;
-      for (let i = 0; i < 300 && status !== 200 && child.exitCode === null; i++) {
-        status = await readyz();
-        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+      let ready = false;
+      for (let i = 0; i < 300 && !ready && child.exitCode === null; i++) {
+        ready = await daemonReady(socket);
+        if (!ready) await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      expect(status, output.stderr + output.stdout).toBe(200);
+      expect(ready, output.stderr + output.stdout).toBe(true);
     } finally {
       child.kill("SIGTERM");
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));
