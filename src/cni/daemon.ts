@@ -198,10 +198,15 @@ export class NodeDaemon implements CniHandler {
     if (!delegates.ok) return fail(cniError(CNI_ERROR.invalidNetworkConfig, `${prefix} ${delegates.error}`));
 
     phase("plan");
-    const table = await this.#o.installTable(podKey, withPlannedStatus(snapshot, pod, podKey, delegates.value), call.netns);
-    phase("table");
-    if (!table.ok) return fail(cniError(CNI_ERROR.internal, `${prefix} cannot install table inet nadguard in ${call.netns} before attaching: ${table.error}`));
-    this.#o.log("debug", `${prefix} ${table.value}`, { pod: podKey, netns: call.netns });
+    // The pod's table is installed beside the delegate cache's write, before any delegate runs.
+    const installTable = async (): Promise<Result<void, CniError>> => {
+      const started = performance.now();
+      const table = await this.#o.installTable(podKey, withPlannedStatus(snapshot, pod, podKey, delegates.value), call.netns).catch((error: Error): Result<string, string> => fail(error.message));
+      phases.table = Math.round((performance.now() - started) * 10) / 10;
+      if (!table.ok) return fail(cniError(CNI_ERROR.internal, `${prefix} cannot install table inet nadguard in ${call.netns} before attaching: ${table.error}`));
+      this.#o.log("debug", `${prefix} ${table.value}`, { pod: podKey, netns: call.netns });
+      return ok(undefined);
+    };
 
     const filters = gatewayFilters(delegates.value);
     const byIfname = new Map((filters.ok ? filters.value : []).map((f) => [f.ifname, f]));
@@ -211,6 +216,7 @@ export class NodeDaemon implements CniHandler {
       args: call.args,
       pod: ref,
       delegates: delegates.value,
+      beforeDelegates: installTable,
       afterDelegate: async (delegate) => {
         const filter = byIfname.get(delegate.ifname);
         if (filter === undefined || (!filter.filterV4 && !filter.filterV6 && filter.gateways.length === 0)) return ok(undefined);
