@@ -1,13 +1,16 @@
-// What the one-shot commands and `webhook --state` load at start, run as a user runs them (child
-// processes of bin/nadguard.js): neither loads the Kubernetes client (about a second of CPU on the
-// project's machine, BENCHMARKS.md's "first run"), and `admit` does not load node-forge either. A module
-// hook records every package a process resolves; the timings themselves are in BENCHMARKS.md.
+// What the one-shot commands, `webhook --state`, `enforce --state` and `node --state` load at start,
+// run as a user runs them (child processes of bin/nadguard.js): none loads the Kubernetes client (about
+// a second of CPU on the project's machine, BENCHMARKS.md's "first run", and about 85 MiB of the node
+// daemon's RSS, section 10), the enforcers not the CRI client either unless asked, and `admit` not
+// node-forge. A module hook records every package a process resolves; the timings themselves are in
+// BENCHMARKS.md.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { daemonReady } from "./support/nadguard-node.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "nadguard.js");
@@ -50,15 +53,31 @@ function collect(child: ChildProcess): { stdout: string; stderr: string } {
   return output;
 }
 
+/** bin/nadguard.js with `args` under the hook, run to its end: its exit code and output. */
+async function runHooked(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", hookImport, BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const output = collect(child);
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  return { code, ...output };
+}
+
+/** bin/nadguard.js with `args` under the hook, a server: `serving` waits until it serves; then SIGTERM. Its output. */
+async function serveHooked(args: readonly string[], serving: (child: ChildProcess, output: { stdout: string; stderr: string }) => Promise<void>): Promise<{ stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", hookImport, BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const output = collect(child);
+  try {
+    await serving(child, output);
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));
+  }
+  return output;
+}
+
 describe("start-up imports", () => {
   it("admit loads neither the Kubernetes client nor node-forge", async () => {
-    const child = spawn(process.execPath, ["--import", hookImport, BIN, "admit", "examples/pods/tenant-a-web.yaml", "--state", "examples/cluster", "--as", "alice"], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const output = collect(child);
-    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-    expect(code).toBe(0);
+    const output = await runHooked(["admit", "examples/pods/tenant-a-web.yaml", "--state", "examples/cluster", "--as", "alice"]);
+    expect(output.code).toBe(0);
     expect(output.stdout).toMatch(/^ALLOWED/m);
     const loaded = packages(output.stderr);
     expect(loaded).toContain("zod"); // the hook sees packages at all
@@ -68,13 +87,8 @@ describe("start-up imports", () => {
 
   it("webhook --state starts listening without loading the Kubernetes client", async () => {
     const certsDir = join(dir, "certs");
-    const child = spawn(process.execPath, ["--import", hookImport, BIN, "webhook", "--state", "examples/cluster", "--listen", "127.0.0.1:0", "--certs-dir", certsDir], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const output = collect(child);
-    try {
-      await new Promise<void>((resolve, reject) => {
+    const output = await serveHooked(["webhook", "--state", "examples/cluster", "--listen", "127.0.0.1:0", "--certs-dir", certsDir], (child, output) =>
+      new Promise<void>((resolve, reject) => {
         const timer = setInterval(() => {
           if (/nadguard webhook listening on https:\/\/127\.0\.0\.1:\d+/.test(output.stderr)) {
             clearInterval(timer);
@@ -85,13 +99,42 @@ describe("start-up imports", () => {
           clearInterval(timer);
           reject(new Error(`webhook exited with ${code}: ${output.stderr}`));
         });
-      });
-    } finally {
-      child.kill("SIGTERM");
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));
-    }
+      }),
+    );
     const loaded = packages(output.stderr);
     expect(loaded).toContain("fastify");
     expect(loaded).not.toContain("@kubernetes/client-node");
+  }, 60_000);
+
+  it("enforce --state --once reconciles without loading the Kubernetes client or the CRI client", async () => {
+    const output = await runHooked(["enforce", "--state", "examples/cluster", "--node", "startup-imports-no-pods", "--once"]);
+    expect(output.code, output.stderr).toBe(0);
+    expect(output.stdout).toMatch(/"msg":"0 netns reconciled \(0 changed\), 0 failed, in \d+ ms"/);
+    const loaded = packages(output.stderr);
+    expect(loaded).toContain("pino");
+    expect(loaded).not.toContain("@kubernetes/client-node");
+    expect(loaded).not.toContain("@grpc/grpc-js");
+  }, 60_000);
+
+  it("node --state becomes ready on its socket without loading the Kubernetes client or the CRI client", async () => {
+    const nodeDir = join(dir, "node");
+    const netd = join(nodeDir, "net.d");
+    await mkdir(netd, { recursive: true });
+    await writeFile(join(netd, "10-cluster.conf"), JSON.stringify({ cniVersion: "1.0.0", name: "cluster", type: "bridge", bridge: "startupbr0" }));
+    const daemonConfig = join(nodeDir, "daemon.json");
+    await writeFile(daemonConfig, JSON.stringify({ socketDir: join(nodeDir, "sock"), cniConfigDir: netd, binDir: join(nodeDir, "bin"), cniDir: join(nodeDir, "cni") }));
+    const socket = join(nodeDir, "sock", "nadguard.sock");
+    const output = await serveHooked(["node", "--state", "examples/cluster", "--node", "startup-imports-no-pods", "--daemon-config", daemonConfig], async (child, output) => {
+      let ready = false;
+      for (let i = 0; i < 300 && !ready && child.exitCode === null; i++) {
+        ready = await daemonReady(socket);
+        if (!ready) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(ready, output.stderr + output.stdout).toBe(true);
+    });
+    const loaded = packages(output.stderr);
+    expect(loaded).toContain("prom-client");
+    expect(loaded).not.toContain("@kubernetes/client-node");
+    expect(loaded).not.toContain("@grpc/grpc-js");
   }, 60_000);
 });

@@ -14,7 +14,6 @@ import { loadStateDir } from "../cluster/state-dir.js";
 import { type Config, loadConfig } from "../config/config.js";
 import { Enforcer, type DesiredStateSource, type DesiredTable, type EnforcerLog, type SyncReport } from "../enforcer/enforcer.js";
 import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enforcer/metrics.js";
-import { criResolver } from "../enforcer/cri-netns.js";
 import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
 import type { NftExecutor } from "../nft/exec.js";
@@ -22,7 +21,7 @@ import type { TableState } from "../nft/state.js";
 import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
 import { runCleanup } from "./cleanup.js";
 import { reportStateProblems } from "./env.js";
-import { type KubeFlags, kubeStateFor, loadKubeConfig } from "./kube.js";
+import type { KubeFlags } from "./kube.js";
 import { EXIT, UsageError, nftToolsProblem, parseListen } from "./io.js";
 import { jsonLogger, parseLogLevel } from "./log.js";
 
@@ -94,12 +93,14 @@ export function compilerSource(config: Config): DesiredStateSource {
   };
 }
 
-export function resolverFor(netns: string | undefined): NetnsResolver {
+/** The CRI client (gRPC and protobuf) is loaded only for `cri:SOCKET`. */
+export async function resolverFor(netns: string | undefined): Promise<NetnsResolver> {
   if (netns === undefined || netns === "proc") return procResolver();
   // `cri:SOCKET`: ask the container runtime (ListPodSandbox + verbose PodSandboxStatus).
   if (netns.startsWith("cri:")) {
     const socket = netns.slice("cri:".length);
     if (!socket.startsWith("/")) throw new UsageError(`--netns ${netns}: the runtime's CRI socket must be an absolute path (e.g. cri:/run/containerd/containerd.sock)`);
+    const { criResolver } = await import("../enforcer/cri-netns.js");
     return criResolver(socket);
   }
   const problems = templateProblems(netns);
@@ -119,7 +120,7 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
   positive(options.maxIntervalMs, "--max-interval");
   const level = parseLogLevel(options.logLevel ?? "info");
   const listen = options.metricsListen ? parseListen(options.metricsListen) : undefined;
-  const resolver = resolverFor(options.netns);
+  const resolver = await resolverFor(options.netns);
   const missing = options.executor ? undefined : await nftToolsProblem("enforce");
   if (missing) {
     err(missing);
@@ -183,7 +184,7 @@ async function follow(
   logger: Logger,
 ): Promise<number> {
   const metrics = createEnforcerMetrics();
-  const state = clusterState(options, logger);
+  const state = await clusterState(options, logger);
   state.subscribe((snapshot) => reportStateProblems(snapshot, (line) => logger.warn(line)));
   let server: MetricsServer | undefined;
   const enforcer = new Enforcer({
@@ -251,8 +252,12 @@ function logSummary(report: SyncReport, logger: Logger): void {
  * The cluster to follow. In Kubernetes every pod is watched, not only this node's: the policy
  * model takes peer addresses from pods on all nodes (stripped pods are small).
  */
-function clusterState(options: EnforceOptions, logger: Logger): ClusterState {
-  if (options.kube) return kubeStateFor(loadKubeConfig(options.kube), { allPods: true, log: (line) => logger.error(line) });
+async function clusterState(options: EnforceOptions, logger: Logger): Promise<ClusterState> {
+  if (options.kube) {
+    // The Kubernetes client is loaded only here: a `--state` enforcer never pays for it.
+    const { kubeStateFor, loadKubeConfig } = await import("./kube.js");
+    return kubeStateFor(loadKubeConfig(options.kube), { allPods: true, log: (line) => logger.error(line) });
+  }
   if (!options.state) throw new UsageError("--state DIR is required (or --kube)");
   return stateDirSource(options.state, { onError: (error) => logger.error(`state: ${error.message}`) });
 }
@@ -263,7 +268,7 @@ async function oneSnapshot(options: EnforceOptions, logger: Logger): Promise<Sna
     if (!options.state) throw new UsageError("--state DIR is required (or --kube)");
     return loadStateDir(options.state);
   }
-  const state = clusterState(options, logger);
+  const state = await clusterState(options, logger);
   try {
     await state.start();
     return state.current()!;

@@ -112,8 +112,9 @@ async function recordStatus(stateDir: string, pod: PodRef, statuses: readonly Ne
   const file = networkStatusFile(stateDir, pod.namespace, pod.name);
   try {
     if (statuses === undefined) await removeFile(file);
-    // 0644: every reader of the state directory reads it.
-    else await writeFileAtomic(file, `${JSON.stringify(statuses, null, 2)}\n`, 0o644);
+    // 0644: every reader of the state directory reads it. Not fsync'ed: it describes interfaces
+    // that a crash of the node takes with it.
+    else await writeFileAtomic(file, `${JSON.stringify(statuses, null, 2)}\n`, 0o644, { durable: false });
     return ok(undefined);
   } catch (error) {
     return fail(`${file}: ${(error as Error).message}`);

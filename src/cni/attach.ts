@@ -47,6 +47,11 @@ export interface AddRequest {
   readonly pod: PodRef;
   /** Cluster network first. */
   readonly delegates: readonly PlannedDelegate[];
+  /**
+   * Runs beside the delegate cache's write, before any delegate (both are disk or kernel waits:
+   * the fsync, the nft transaction); its error fails the ADD as it is and removes the cache file.
+   */
+  readonly beforeDelegates?: () => Promise<Result<void, CniError>>;
   /** Runs after the cluster network, before the first secondary delegate; an error undoes the ADD. */
   readonly beforeSecondaries?: () => Promise<Result<void, string>>;
   /** Runs after each delegate's ADD (default routes, routes.ts); an error undoes the ADD. */
@@ -143,10 +148,11 @@ export class Attachments {
 
   async #add(request: AddRequest): Promise<Result<AttachedDelegate[], AddFailure>> {
     const prefix = `[${podText(request.pod)}]`;
-    const written = await writeDelegateCache(this.#options.cacheDir, request.containerId, request.delegates);
+    const [written, before] = await Promise.all([writeDelegateCache(this.#options.cacheDir, request.containerId, request.delegates), request.beforeDelegates?.() ?? ok(undefined)]);
     if (!written.ok) {
       return fail({ error: cniError(CNI_ERROR.ioFailure, `${prefix} cannot record the delegates before running them: ${written.error.map(formatProblem).join("; ")}`), cleanup: [], warnings: [] });
     }
+    if (!before.ok) return this.#undo(request, [], before.error);
     const attached: AttachedDelegate[] = [];
     let hookDone = request.beforeSecondaries === undefined;
     for (const delegate of request.delegates) {

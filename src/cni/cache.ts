@@ -86,7 +86,9 @@ export class ResultCache {
       ...(entry.result !== undefined && { result: entry.result }),
     });
     try {
-      await writeFileAtomic(file.value, body);
+      // Not fsync'ed, as libcni writes it: DEL runs from the delegate cache, which is; a lost
+      // result only means a DEL without prevResult, which the plugins accept.
+      await writeFileAtomic(file.value, body, 0o600, { durable: false });
       return ok(file.value);
     } catch (error) {
       return fail(cniError(CNI_ERROR.ioFailure, `cannot write the result cache file ${file.value}: ${(error as Error).message}`));

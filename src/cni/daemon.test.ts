@@ -83,7 +83,7 @@ interface Harness {
   readonly statuses: Map<string, readonly NetworkStatus[]>;
 }
 
-function harness(options: { config?: Record<string, unknown>; snapshot?: Snapshot; authorize?: NodeDaemonOptions["authorize"]; hold?: Promise<void>; ready?: boolean } = {}): Harness {
+function harness(options: { config?: Record<string, unknown>; snapshot?: Snapshot; authorize?: NodeDaemonOptions["authorize"]; hold?: Promise<void>; ready?: boolean; tableError?: string } = {}): Harness {
   const events: string[] = [];
   const statuses = new Map<string, readonly NetworkStatus[]>();
   const config = parseDaemonConfig({ cniDir: join(dir, "cni"), cniConfigDir: join(dir, "net.d"), socketDir: join(dir, "sock"), ...options.config });
@@ -100,7 +100,7 @@ function harness(options: { config?: Record<string, unknown>; snapshot?: Snapsho
     installTable: async (podKey: string, snapshot: Snapshot, netns: string): Promise<Result<string, string>> => {
       const status = snapshot.pods.get(podKey)?.metadata.annotations?.["k8s.v1.cni.cncf.io/network-status"];
       events.push(`table ${podKey} ${netns} ${status}`);
-      return ok("installed");
+      return options.tableError === undefined ? ok("installed") : fail(options.tableError);
     },
     recordStatus: async (ref, list) => {
       events.push(`status ${ref.namespace}/${ref.name} ${list === undefined ? "removed" : list.map((s) => `${s.name}@${s.interface}`).join(",")}`);
@@ -148,6 +148,17 @@ describe("the node daemon's ADD", () => {
       ["shared/lan", "net1", ["198.18.0.3"], false],
       ["tenant-a/blue", "net2", ["198.18.0.4"], false],
     ]);
+  });
+
+  it("fails the ADD naming the netns when the pod's table cannot be installed, runs no delegate and leaves no delegate cache", async () => {
+    const { daemon, events } = harness({ tableError: "Error: Could not process rule: No such file or directory" });
+    const added = await daemon.handle(call("ADD", "tenant-a/web"));
+    expect(added).toEqual({
+      ok: false,
+      error: { code: 999, msg: "[tenant-a/web/uid-web] cannot install table inet nadguard in /run/netns/web before attaching: Error: Could not process rule: No such file or directory" },
+    });
+    expect(events.filter((e) => !e.startsWith("table "))).toEqual([]);
+    expect(await readdir(join(dir, "cni")).catch(() => [])).toEqual([]);
   });
 
   it("gives pods of systemNamespaces no defaultNetworks", async () => {

@@ -163,6 +163,13 @@ export class NodeDaemon implements CniHandler {
   }
 
   async #add(call: CniCall): Promise<Result<CniResult, CniError>> {
+    const phases: Record<string, number> = {};
+    let mark = performance.now();
+    const phase = (name: string): void => {
+      const now = performance.now();
+      phases[name] = Math.round((now - mark) * 10) / 10;
+      mark = now;
+    };
     const { namespace, name, uid } = call.k8s;
     if (namespace === undefined || name === undefined) {
       return fail(cniError(CNI_ERROR.invalidEnvironment, "CNI_ARGS names no pod (K8S_POD_NAMESPACE and K8S_POD_NAME): nadguard attaches Kubernetes pods only"));
@@ -180,13 +187,6 @@ export class NodeDaemon implements CniHandler {
         cniError(CNI_ERROR.invalidEnvironment, `${prefix} the runtime's sandbox is for pod UID ${uid}, but pod ${podKey} in the cluster state has UID ${pod.metadata.uid} (deleted and created again?); not attaching it`),
       );
     }
-    const phases: Record<string, number> = {};
-    let mark = performance.now();
-    const phase = (name: string): void => {
-      const now = performance.now();
-      phases[name] = Math.round((now - mark) * 10) / 10;
-      mark = now;
-    };
     phase("pod");
     const decision = await this.#o.authorize(pod, snapshot);
     phase("decision");
@@ -198,10 +198,15 @@ export class NodeDaemon implements CniHandler {
     if (!delegates.ok) return fail(cniError(CNI_ERROR.invalidNetworkConfig, `${prefix} ${delegates.error}`));
 
     phase("plan");
-    const table = await this.#o.installTable(podKey, withPlannedStatus(snapshot, pod, podKey, delegates.value), call.netns);
-    phase("table");
-    if (!table.ok) return fail(cniError(CNI_ERROR.internal, `${prefix} cannot install table inet nadguard in ${call.netns} before attaching: ${table.error}`));
-    this.#o.log("debug", `${prefix} ${table.value}`, { pod: podKey, netns: call.netns });
+    // The pod's table is installed beside the delegate cache's write, before any delegate runs.
+    const installTable = async (): Promise<Result<void, CniError>> => {
+      const started = performance.now();
+      const table = await this.#o.installTable(podKey, withPlannedStatus(snapshot, pod, podKey, delegates.value), call.netns).catch((error: Error): Result<string, string> => fail(error.message));
+      phases.table = Math.round((performance.now() - started) * 10) / 10;
+      if (!table.ok) return fail(cniError(CNI_ERROR.internal, `${prefix} cannot install table inet nadguard in ${call.netns} before attaching: ${table.error}`));
+      this.#o.log("debug", `${prefix} ${table.value}`, { pod: podKey, netns: call.netns });
+      return ok(undefined);
+    };
 
     const filters = gatewayFilters(delegates.value);
     const byIfname = new Map((filters.ok ? filters.value : []).map((f) => [f.ifname, f]));
@@ -211,6 +216,7 @@ export class NodeDaemon implements CniHandler {
       args: call.args,
       pod: ref,
       delegates: delegates.value,
+      beforeDelegates: installTable,
       afterDelegate: async (delegate) => {
         const filter = byIfname.get(delegate.ifname);
         if (filter === undefined || (!filter.filterV4 && !filter.filterV6 && filter.gateways.length === 0)) return ok(undefined);

@@ -1,7 +1,7 @@
 // The shim bin/nadguard-cni as a process against a stand-in daemon on a real unix socket: what it
 // forwards (its whole environment, its stdin base64, Multus' wire format), how it converts ADD's
 // 1.0.0 result to its config's cniVersion, how it passes on the daemon's CNI errors, waits for
-// readiness, and never fails a DEL. Needs no root: the real daemon is in node.test.ts.
+// readiness, reads whole answers (with a length or chunked), and never fails a DEL. Needs no root: the real daemon is in node.test.ts.
 import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { type Server, createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -19,7 +19,7 @@ describe("the nadguard-cni shim", () => {
   let server: Server;
   let received: Received[] = [];
   let readyStatus = 200;
-  let answer: { status: number; body: string } = { status: 200, body: "" };
+  let answer: { status: number; body: string; chunked?: boolean } = { status: 200, body: "" };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "nadguard-shim-"));
@@ -31,7 +31,12 @@ describe("the nadguard-cni shim", () => {
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         received.push(JSON.parse(Buffer.concat(chunks).toString()) as Received);
-        res.writeHead(answer.status, { "Content-Type": "application/json" }).end(answer.body);
+        if (!answer.chunked) return void res.writeHead(answer.status, { "Content-Type": "application/json" }).end(answer.body);
+        // No Content-Length: node sends the body chunked, piece by piece.
+        res.writeHead(answer.status, { "Content-Type": "application/json" });
+        const half = Math.floor(answer.body.length / 2);
+        res.write(answer.body.slice(0, half));
+        setTimeout(() => res.end(answer.body.slice(half)), 20);
       });
     });
     await new Promise<void>((resolve) => server.listen(join(dir, "nadguard.sock"), resolve));
@@ -74,6 +79,15 @@ describe("the nadguard-cni shim", () => {
 
     const same = await shim("ADD", "1.0.0");
     expect(JSON.parse(same.stdout)).toEqual(RESULT);
+  });
+
+  it("reads an answer sent in chunks as a whole (a daemon that streams its answer)", async () => {
+    answer = { status: 200, body: JSON.stringify({ Result: RESULT }), chunked: true };
+    const added = await shim("ADD", "1.0.0");
+    expect({ code: added.code, stderr: added.stderr, out: JSON.parse(added.stdout) as unknown }).toEqual({ code: 0, stderr: "", out: RESULT });
+    answer = { status: 400, body: JSON.stringify({ cniVersion: "1.0.0", code: 100, msg: "pod t/web: denied" }), chunked: true };
+    const refused = await shim("ADD", "1.0.0");
+    expect({ code: refused.code, out: JSON.parse(refused.stdout) as unknown }).toEqual({ code: 1, out: { cniVersion: "1.0.0", code: 100, msg: "pod t/web: denied" } });
   });
 
   it("prints the daemon's CNI error with exit status 1", async () => {
