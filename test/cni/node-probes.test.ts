@@ -2,14 +2,15 @@
 // a process, `--metrics-listen` on a TCP port, whose `/healthz` answers from the start and whose
 // `/readyz` follows the daemon's readiness exactly as `/readyz` on the unix socket does (503 until
 // the readiness indicator file exists, 200 then, gone once SIGTERM has stopped the daemon). A kubelet
-// cannot probe a unix socket: this port is what the readiness probe asks.
+// cannot probe a unix socket: this port is what the readiness probe asks. The shim's STATUS, run as
+// a process as containerd runs it, follows the same readiness.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NADGUARD_BIN, sleep } from "../e2e/sys.js";
+import { NADGUARD_BIN, type RunResult, run, sleep } from "../e2e/sys.js";
 import { IS_ROOT } from "./netns.js";
 
 interface Answer {
@@ -30,8 +31,9 @@ function get(options: { socketPath: string } | { url: string }, path: string): P
   });
 }
 
-describe.skipIf(!IS_ROOT)("nadguard node: the probes on --metrics-listen", () => {
+describe.skipIf(!IS_ROOT)("nadguard node: the probes on --metrics-listen, and the shim's STATUS", () => {
   let dir: string;
+  let netd = "";
   let daemon: ChildProcess | undefined;
   let log = "";
   let metricsUrl = "";
@@ -41,7 +43,7 @@ describe.skipIf(!IS_ROOT)("nadguard node: the probes on --metrics-listen", () =>
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "ng-node-probes-"));
     const state = join(dir, "state");
-    const netd = join(dir, "net.d");
+    netd = join(dir, "net.d");
     await mkdir(state);
     await mkdir(netd);
     indicator = join(dir, "cluster-network-ready");
@@ -67,10 +69,28 @@ describe.skipIf(!IS_ROOT)("nadguard node: the probes on --metrics-listen", () =>
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The shim run as containerd runs it for STATUS: the plugin of the daemon's conflist on stdin. */
+  async function status(timeoutMs: number): Promise<RunResult> {
+    const list = JSON.parse(await readFile(join(netd, "00-nadguard.conflist"), "utf8")) as { name: string; cniVersion: string; plugins: Record<string, unknown>[] };
+    return run(join(dirname(NADGUARD_BIN), "nadguard-cni"), [], {
+      input: JSON.stringify({ ...list.plugins[0], name: list.name, cniVersion: list.cniVersion }),
+      env: { PATH: `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`, CNI_COMMAND: "STATUS", CNI_PATH: "/usr/lib/cni", NADGUARD_CNI_READY_TIMEOUT_MS: String(timeoutMs) },
+      timeoutMs: 30_000,
+    });
+  }
+
   it("/healthz answers 200 while /readyz answers 503 on both the port and the socket until the readiness indicator file exists", async () => {
     expect(await get({ url: metricsUrl }, "/healthz")).toEqual({ status: 200, body: "ok\n" });
     expect(await get({ url: metricsUrl }, "/readyz")).toEqual({ status: 503, body: "not ready\n" });
     expect((await get({ socketPath }, "/readyz")).status).toBe(503);
+  });
+
+  it("the shim's STATUS fails with code 11 naming the socket while the daemon is not ready", async () => {
+    const answer = await status(300);
+    expect(answer.code).toBe(1);
+    const error = JSON.parse(answer.stdout) as { code: number; msg: string };
+    expect(error.code).toBe(11);
+    expect(error.msg).toContain(socketPath);
   });
 
   it("/readyz turns 200 on the port once the indicator file exists, as on the socket", async () => {
@@ -83,6 +103,10 @@ describe.skipIf(!IS_ROOT)("nadguard node: the probes on --metrics-listen", () =>
     }
     expect(answer).toEqual({ status: 200, body: "ok\n" });
     expect((await get({ socketPath }, "/readyz")).status).toBe(200);
+  });
+
+  it("the shim's STATUS exits 0 and prints nothing once the daemon is ready", async () => {
+    expect(await status(5000)).toMatchObject({ code: 0, stdout: "" });
   });
 
   it("after SIGTERM the daemon exits 0 and the port no longer answers", async () => {
