@@ -339,6 +339,12 @@ async function serve(options: ServeOptions, daemonConfig: DaemonConfig, config: 
   let watcher: FSWatcher | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
+    // Before the cluster state: /healthz answers (the liveness probe) while the first lists load,
+    // and /readyz says 503 until the daemon serves ADD.
+    if (listen) {
+      metricsServer = await serveMetrics(metrics.registry, listen.host, listen.port, () => daemon.ready());
+      logger.info({ metrics: `${metricsServer.url}/metrics` }, `metrics on ${metricsServer.url}/metrics`);
+    }
     await state.start();
     await daemon.refreshIndicator();
     // The conf first: a shim the runtime starts before the socket exists waits for /readyz.
@@ -358,10 +364,6 @@ async function serve(options: ServeOptions, daemonConfig: DaemonConfig, config: 
       void syncConf();
       void daemon.refreshIndicator();
     }, RESYNC_MS);
-    if (listen) {
-      metricsServer = await serveMetrics(metrics.registry, listen.host, listen.port);
-      logger.info({ metrics: `${metricsServer.url}/metrics` }, `metrics on ${metricsServer.url}/metrics`);
-    }
     enforcer.start();
     logger.info({ node: options.node, socket: server.socketPath, source: source.description }, `nadguard node: node ${options.node}, ${source.description}, serving CNI on ${server.socketPath}`);
     const signal = await stopped.promise;

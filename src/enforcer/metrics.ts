@@ -85,8 +85,11 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves `GET /metrics` (and `/healthz`) from a registry; everything else is 404. */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+/**
+ * Serves `GET /metrics` (and `/healthz`) from a registry; with `ready`, also `GET /readyz` (200
+ * while it answers true, else 503), for a kubelet that cannot probe a unix socket; everything else is 404.
+ */
+export async function serveMetrics(registry: Registry, host: string, port: number, ready?: () => boolean): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/metrics") {
@@ -105,6 +108,12 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
     if (req.method === "GET" && path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" });
       res.end("ok\n");
+      return;
+    }
+    if (ready !== undefined && req.method === "GET" && path === "/readyz") {
+      const yes = ready();
+      res.writeHead(yes ? 200 : 503, { "content-type": "text/plain" });
+      res.end(yes ? "ok\n" : "not ready\n");
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" });

@@ -188,12 +188,15 @@ describe.skipIf(!IS_ROOT)("attaching a sandbox's delegates", () => {
     for (const d of planned) expect((await multusRunner.add(d.config, { containerId: "sandbox-multus", netns: pod, ifname: d.ifname, args: ARGS, capabilityArgs: d.capabilityArgs })).ok).toBe(true);
     await mkdir(multusDir, { recursive: true });
     const b64 = (text: string): string => Buffer.from(text).toString("base64");
+    // As Go marshals Multus' []*DelegateNetConf: the parsed Conf and ConfList (zero values when unused) beside Bytes.
+    const goConf = (type = ""): Record<string, unknown> => ({ cniVersion: type ? "1.0.0" : "", name: "", type, ipam: { type: "" }, dns: {} });
+    const goConfList = (name = ""): Record<string, unknown> => ({ cniVersion: name ? "1.0.0" : "", name, disableCheck: false, disableGC: false, plugins: null });
     await writeFile(
       join(multusDir, "sandbox-multus"),
       JSON.stringify([
-        { Name: "cluster", Bytes: b64(planned[0]!.config.bytes), IsFilterV4Gateway: false, IsFilterV6Gateway: false },
-        { Name: "nets/blue", Bytes: b64(JSON.stringify(planned[1]!.config.plugins[0]!.raw)), IsFilterV4Gateway: false, IsFilterV6Gateway: false },
-        { Name: "nets/green", ifnameRequest: "net2", macRequest: "02:00:5e:00:52:01", Bytes: b64(planned[2]!.config.bytes), IsFilterV4Gateway: false, IsFilterV6Gateway: false },
+        { Conf: goConf(), ConfList: goConfList("cluster"), Name: "cluster", IsFilterV4Gateway: false, IsFilterV6Gateway: false, Bytes: b64(planned[0]!.config.bytes) },
+        { Conf: goConf("macvlan"), ConfList: goConfList(), Name: "nets/blue", IsFilterV4Gateway: false, IsFilterV6Gateway: false, Bytes: b64(JSON.stringify(planned[1]!.config.plugins[0]!.raw)) },
+        { Conf: goConf(), ConfList: goConfList("green"), Name: "nets/green", ifnameRequest: "net2", macRequest: "02:00:5e:00:52:01", IsFilterV4Gateway: false, IsFilterV6Gateway: false, Bytes: b64(planned[2]!.config.bytes) },
       ]),
     );
     expect(await lab.linkNames(pod)).toEqual(["eth0", "lo", "net1", "net2"]);

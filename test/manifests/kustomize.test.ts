@@ -107,7 +107,7 @@ describe("manifests/ and its kustomizations", () => {
     expect(webhooksOf(configurations).map((w) => w.clientConfig.caBundle)).toEqual(["", "", "", ""]);
   });
 
-  it("uninstall/ is one DaemonSet that runs `enforce --cleanup` on every node, as the enforcer's service account with its privileges, then idles", () => {
+  it("uninstall/ is one DaemonSet that runs `node --uninstall` then `enforce --cleanup` on every node, as the enforcer's service account with its privileges, then idles", () => {
     const objects = render("manifests/uninstall");
     expect(objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)).toEqual(["DaemonSet nadguard/nadguard-cleanup"]);
     const cleanup = objects[0]!;
@@ -116,7 +116,13 @@ describe("manifests/ and its kustomizations", () => {
     const enforcerPod: Obj = enforcer.spec.template.spec;
     expect(pod.serviceAccountName).toBe(enforcerPod.serviceAccountName);
     expect([pod.hostPID, pod.tolerations]).toEqual([true, [{ operator: "Exists" }]]);
-    const [init] = pod.initContainers as Obj[];
+    const [uninstallCni, init] = pod.initContainers as Obj[];
+    // The conf file and the shim off the node first, from the directories the node DaemonSet mounts.
+    expect(uninstallCni!.args).toEqual(["node", "--uninstall"]);
+    const nodePod: Obj = one(render("manifests"), "DaemonSet", "nadguard-node").spec.template.spec;
+    const hostPathOf = (p: Obj, c: Obj, mountPath: string): string | undefined => p.volumes.find((v: Obj) => v.name === c.volumeMounts.find((m: Obj) => m.mountPath === mountPath)?.name)?.hostPath?.path;
+    for (const path of ["/etc/cni/net.d", "/opt/cni/bin"]) expect(hostPathOf(pod, uninstallCni!, path), path).toBe(hostPathOf(nodePod, nodePod.containers[0], path));
+    expect(uninstallCni!.securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["DAC_OVERRIDE"] });
     expect(init!.args).toEqual(["enforce", "--cleanup", "--kube", "--node", "$(NODE_NAME)"]);
     expect(init!.env).toEqual(enforcerPod.containers[0].env.filter((e: Obj) => e.name === "NODE_NAME"));
     expect(init!.securityContext).toEqual(enforcerPod.containers[0].securityContext);

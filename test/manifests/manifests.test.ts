@@ -617,6 +617,13 @@ describe("the node DaemonSet", () => {
     expect(container!.args[container!.args.indexOf("--config") + 1]).toBe(webhookContainer.args[webhookContainer.args.indexOf("--config") + 1]);
   });
 
+  it("probes /healthz (liveness) and /readyz (readiness) on the --metrics-listen port: a kubelet cannot probe the unix socket", () => {
+    expect([container!.livenessProbe.httpGet, container!.readinessProbe.httpGet]).toEqual([
+      { path: "/healthz", port: "metrics" },
+      { path: "/readyz", port: "metrics" },
+    ]);
+  });
+
   it("mounts the daemon config's default directories from the host at the same paths", () => {
     // socketDir, cniConfigDir, binDir, cniDir (under /var/lib/cni), deviceCheckpoint's directory, the sandboxes' netns.
     for (const path of ["/run/nadguard", "/etc/cni/net.d", "/opt/cni/bin", "/var/lib/cni", "/var/lib/kubelet/device-plugins", "/run/netns"]) expect(hostPathOf(container!, path), path).toBe(path);
