@@ -258,6 +258,8 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
       expect(await otherAgent.probe({ proto: "tcp", host: web.status.network!.ip, port: PORT })).toMatchObject({ result: "open", reply: "web" });
     } finally {
       for (const agent of agents) await agent.stop();
+      // As kubelet and containerd do: StopPodSandbox, StopPodSandbox again (no netns by then), RemovePodSandbox.
+      for (const sandbox of [web, client, other]) await n.cri.stopPodSandbox(sandbox.id);
       for (const sandbox of [web, client, other]) await n.removePod(sandbox.id);
     }
     expect(await leases(n.paths)).toEqual([]);

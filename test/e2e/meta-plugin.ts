@@ -88,8 +88,10 @@ export class MetaPlugin {
     await writeFile(join(netd, "10-cluster.conflist"), JSON.stringify(this.#options.clusterNetwork));
     const daemonConfig = join(this.#options.dir, "node", "daemon.json");
     await writeFile(daemonConfig, JSON.stringify({ socketDir: sock, cniConfigDir: netd, binDir: bin, cniDir: cni }));
-    const args = ["netns", "exec", this.#options.switchNetns, process.execPath, NADGUARD_BIN, "node", "--state", this.#options.stateDir, "--node", this.#options.node, "--daemon-config", daemonConfig, "--metrics-listen", "127.0.0.1:0"];
-    const daemon = spawn("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
+    // nsenter, not `ip netns exec`: that one also gives the daemon a mount namespace of its own, in
+    // which a netns that containerd bind-mounts later is not a netns (setns: Invalid argument).
+    const args = [`--net=/run/netns/${this.#options.switchNetns}`, process.execPath, NADGUARD_BIN, "node", "--state", this.#options.stateDir, "--node", this.#options.node, "--daemon-config", daemonConfig, "--metrics-listen", "127.0.0.1:0"];
+    const daemon = spawn("nsenter", args, { stdio: ["ignore", "pipe", "pipe"] });
     this.#daemon = daemon;
     daemon.stdout!.on("data", (chunk: Buffer) => (this.#log += chunk.toString()));
     daemon.stderr!.on("data", (chunk: Buffer) => (this.#log += chunk.toString()));
