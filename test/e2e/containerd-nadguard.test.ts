@@ -13,7 +13,7 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { useContainerdNode } from "../support/containerd-node-fixture.js";
@@ -21,13 +21,13 @@ import { bridgeNetwork, type ConfCleanup, type ContainerdNode, LIBCNI_RESULTS_DI
 import { type NadguardNodeStop, nadguardDirs, startNadguardNode } from "../support/nadguard-node.js";
 import { Agent } from "./agent-client.js";
 import { kernelLinkSupport } from "./lab.js";
-import { must, NADGUARD_BIN, nadguard, sleep } from "./sys.js";
+import { SHIM_SOURCE } from "./meta-plugin.js";
+import { must, nadguard, sleep } from "./sys.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const NODE = "node-1";
 const NAMESPACE = "team-a";
 const PORT = 8080;
-const SHIM = join(dirname(NADGUARD_BIN), "nadguard-cni");
 /** ipvlan may be missing from the kernel (a module): the pod then has bridge and macvlan only. */
 const IPVLAN = IS_ROOT ? await kernelLinkSupport("ipvlan") : { available: false, reason: "not root" };
 if (IS_ROOT && !IPVLAN.available) console.warn(`\n!! containerd-nadguard: no ipvlan network (${IPVLAN.reason}) !!\n`);
@@ -196,7 +196,7 @@ async function expectNothingOf(n: ContainerdNode, name: string, before: Awaited<
 }
 
 describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () => {
-  const node = useContainerdNode({ writeConf: writeNadguard, plugins: { "nadguard-cni": SHIM } }, (n) => n.waitCondition("NetworkReady"));
+  const node = useContainerdNode({ writeConf: writeNadguard, plugins: { "nadguard-cni": SHIM_SOURCE } }, (n) => n.waitCondition("NetworkReady"));
 
   it("containerd calls nadguard: 00-nadguard.conflist is the conf it loaded and the shim is in its bin_dir", async () => {
     const n = node();

@@ -14,6 +14,7 @@ import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { NADGUARD_BIN, type RunResult, run } from "./sys.js";
 
+/** The shim as the repository holds it (bin/nadguard-cni), installed in a runtime's CNI bin dir. */
 export const SHIM_SOURCE = join(dirname(NADGUARD_BIN), "nadguard-cni");
 
 /** One entry of the network-status the daemon records (Multus' format). */
