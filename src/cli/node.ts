@@ -347,6 +347,8 @@ async function serve(options: ServeOptions, daemonConfig: DaemonConfig, config: 
     }
     await state.start();
     await daemon.refreshIndicator();
+    // What a daemon killed in the middle of a call left behind (the runtime's DEL found no daemon).
+    await daemon.sweep();
     // The conf first: a shim the runtime starts before the socket exists waits for /readyz.
     await syncConf();
     const socketPath = join(daemonConfig.socketDir, SOCKET_NAME);

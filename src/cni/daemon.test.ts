@@ -1,7 +1,7 @@
 // The node daemon's handler over fake plugins (fake.ts) and real files: which delegates a pod gets
 // and in which order, that the pod's table goes in before the first delegate, what a denial, a
 // UID mismatch, a missing pod and namespace isolation answer, that a DEL waits for the ADD of its
-// container, GC and STATUS. The real plugins, the shim and the process are in test/cni/node.test.ts.
+// container, GC, the sweep at start and STATUS. The real plugins, the shim and the process are in test/cni/node.test.ts.
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -266,6 +266,21 @@ describe("the node daemon's DEL, GC and STATUS", () => {
     expect(events).toEqual(["macvlan DEL net1", "bridge DEL eth0", "status tenant-a/web removed"]);
     expect([...statuses.keys()]).toEqual(["kube-system/dns"]);
     expect((await readdir(join(dir, "cni"))).filter((f) => f !== "results")).toEqual(["sandbox-dns"]);
+  });
+
+  it("sweep() at start deletes the attachments of every cached container whose netns is gone, and their pods' network-status, and keeps the others", async () => {
+    const { daemon, events, statuses } = harness();
+    const alive = join(dir, "netns-web");
+    await writeFile(alive, "");
+    await daemon.handle(call("ADD", "tenant-a/web", { netns: alive }));
+    await daemon.handle(call("ADD", "kube-system/dns", { netns: join(dir, "netns-dns-removed") }));
+    events.length = 0;
+    expect(await daemon.sweep()).toEqual(["sandbox-dns"]);
+    expect(events).toEqual(["macvlan DEL net1", "bridge DEL eth0", "status kube-system/dns removed"]);
+    expect([...statuses.keys()]).toEqual(["tenant-a/web"]);
+    expect((await readdir(join(dir, "cni"))).filter((f) => f !== "results")).toEqual(["sandbox-web"]);
+    // Nothing left to sweep: a second start finds nothing.
+    expect(await daemon.sweep()).toEqual([]);
   });
 
   it("is not ready until readinessindicatorfile exists, nor after terminate()", async () => {

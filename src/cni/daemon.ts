@@ -10,9 +10,12 @@
 // - DEL: every cached delegate in reverse (attach.ts), whatever is gone; never fails.
 // - CHECK: each cached delegate's CHECK; STATUS: ready and the cluster network found; GC: DEL of
 //   every cached attachment whose container is not in `cni.dev/valid-attachments`.
+// - At start (sweep): DEL of every cached container whose netns is gone (a call cut short by the
+//   daemon's death, whose runtime DEL found no daemon).
 // One container's calls run one after another, the whole ADD included (a runtime that gives up on a
 // slow ADD sends DEL while it runs). The handler knows no Kubernetes client, no admission and no nft:
 // those come in through the seams, so that the import direction of README's Architecture section holds.
+import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type Result, fail, formatProblem, ok } from "../api/errors.js";
@@ -387,16 +390,43 @@ export class NodeDaemon implements CniHandler {
     const valid = call.config["cni.dev/valid-attachments"];
     if (!Array.isArray(valid)) return fail(cniError(CNI_ERROR.invalidNetworkConfig, 'GC needs "cni.dev/valid-attachments", a list of {"containerID", "ifname"}'));
     const keep = new Set(valid.flatMap((a) => (isObject(a) && typeof a.containerID === "string" ? [a.containerID] : [])));
-    const files = await readdir(this.#o.config.cniDir, { withFileTypes: true }).catch(() => []);
-    const stale = files.filter((f) => f.isFile() && !f.name.startsWith(".") && !keep.has(f.name)).map((f) => f.name);
-    const { runner } = this.#o.engine(call.path);
-    for (const containerId of stale) {
-      // The pod comes from the CNI_ARGS its ADD cached, so that its network-status goes with it.
-      const args = (await runner.cache.list(containerId)).attachments.find((a) => a.cniArgs !== undefined)?.cniArgs ?? [];
-      await this.#queue.run(containerId, () => this.#del({ ...call, command: "DEL", containerId, netns: "", ifname: call.ifname || "eth0", args, k8s: k8sArgs(args) }));
-    }
+    const stale = (await this.#cachedContainers()).filter((id) => !keep.has(id));
+    await this.#delCached(stale, call.path, call.ifname || "eth0");
     if (stale.length > 0) this.#o.log("info", `GC: deleted the attachments of ${stale.length} container(s) the runtime no longer has: ${stale.join(", ")}`, { containers: stale.length });
     return ok(undefined);
+  }
+
+  /**
+   * At start, before serving: DEL of every container with a delegate cache whose sandbox's netns is
+   * gone or was never recorded. An ADD cut short by the daemon's death (SIGKILL, OOM) leaves leases
+   * and caches, and the runtime's DEL that follows finds no daemon (the shim reports success), so
+   * nothing else would ever undo them. The delegates are looked up in `binDir`. Returns the containers.
+   */
+  async sweep(): Promise<string[]> {
+    const { runner } = this.#o.engine([]);
+    const orphans: string[] = [];
+    for (const containerId of await this.#cachedContainers()) {
+      const netns = (await runner.cache.list(containerId)).attachments.find((a) => a.netns !== undefined)?.netns;
+      if (netns === undefined || !existsSync(netns)) orphans.push(containerId);
+    }
+    await this.#delCached(orphans, [], "eth0");
+    if (orphans.length > 0) this.#o.log("info", `deleted the attachments of ${orphans.length} container(s) whose netns is gone (a call cut short before this start): ${orphans.join(", ")}`, { containers: orphans.length });
+    return orphans;
+  }
+
+  /** The containers nadguard has a delegate cache for. */
+  async #cachedContainers(): Promise<string[]> {
+    const files = await readdir(this.#o.config.cniDir, { withFileTypes: true }).catch(() => []);
+    return files.filter((f) => f.isFile() && !f.name.startsWith(".")).map((f) => f.name);
+  }
+
+  /** DEL without a netns of each container, from the caches; the pod from the CNI_ARGS its ADD cached, so that its network-status goes with it. */
+  async #delCached(containerIds: readonly string[], path: readonly string[], ifname: string): Promise<void> {
+    const { runner } = this.#o.engine(path);
+    for (const containerId of containerIds) {
+      const args = (await runner.cache.list(containerId)).attachments.find((a) => a.cniArgs !== undefined)?.cniArgs ?? [];
+      await this.#queue.run(containerId, () => this.#del({ command: "DEL", containerId, netns: "", ifname, path, args, k8s: k8sArgs(args), config: {}, cniVersion: "1.0.0", env: {} }));
+    }
   }
 }
 

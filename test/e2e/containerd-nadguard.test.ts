@@ -7,26 +7,27 @@
 // a user of the node sees: the sandbox's interfaces and addresses (ip -n), its nft table read back,
 // network-status, probes between sandboxes (the e2e agents), the CRI's error for a forbidden
 // network and for a failing delegate, and nothing left (leases, veths, caches, status files) after
-// containerd's DEL storm, after containerd kills the shim at its caller's deadline, and when the
-// daemon was stopped (ADD fails naming the socket) and restarted.
+// containerd's DEL storm, after containerd kills the shim at its caller's deadline, when the
+// daemon was stopped (ADD fails naming the socket) and restarted, and when it was killed with
+// SIGKILL in the middle of an ADD and restarted.
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Pod } from "../../src/api/objects.js";
 import { useContainerdNode } from "../support/containerd-node-fixture.js";
 import { bridgeNetwork, type ConfCleanup, type ContainerdNode, LIBCNI_RESULTS_DIR, type NodePaths, writeBridgeConflist } from "../support/containerd-node.js";
-import { nadguardDirs, startNadguardNode } from "../support/nadguard-node.js";
+import { type NadguardNodeStop, nadguardDirs, startNadguardNode } from "../support/nadguard-node.js";
 import { Agent } from "./agent-client.js";
 import { kernelLinkSupport } from "./lab.js";
-import { must, NADGUARD_BIN, nadguard, sleep } from "./sys.js";
+import { SHIM_SOURCE } from "./meta-plugin.js";
+import { must, nadguard, sleep } from "./sys.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const NODE = "node-1";
 const NAMESPACE = "team-a";
 const PORT = 8080;
-const SHIM = join(dirname(NADGUARD_BIN), "nadguard-cni");
 /** ipvlan may be missing from the kernel (a module): the pod then has bridge and macvlan only. */
 const IPVLAN = IS_ROOT ? await kernelLinkSupport("ipvlan") : { available: false, reason: "not root" };
 if (IS_ROOT && !IPVLAN.available) console.warn(`\n!! containerd-nadguard: no ipvlan network (${IPVLAN.reason}) !!\n`);
@@ -60,6 +61,7 @@ const PODS = {
   other: pod("other", "other", "blue"),
   thief: pod("thief", "thief", "team-b/private"),
   slow: pod("slowpoke", "slowpoke", "slow"),
+  killed: pod("killed", "killed", "slow"),
   storm: pod("storm", "storm", "blue,green"),
   unlucky: pod("unlucky", "unlucky", "blue,broken"),
   keeper: pod("keeper", "keeper", "blue"),
@@ -72,7 +74,7 @@ const READY_TIMEOUT_MS = 3000;
 process.env.NADGUARD_CNI_READY_TIMEOUT_MS = String(READY_TIMEOUT_MS);
 
 /** The stops of every `nadguard node` started on the node (the first by the conf writer, then restarts); the harness's cleanup calls them all. */
-const daemons: ConfCleanup[] = [];
+const daemons: NadguardNodeStop[] = [];
 
 /**
  * The conf writer: the state directory, the cluster network (reference bridge), a slow bridge
@@ -194,7 +196,7 @@ async function expectNothingOf(n: ContainerdNode, name: string, before: Awaited<
 }
 
 describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () => {
-  const node = useContainerdNode({ writeConf: writeNadguard, plugins: { "nadguard-cni": SHIM } }, (n) => n.waitCondition("NetworkReady"));
+  const node = useContainerdNode({ writeConf: writeNadguard, plugins: { "nadguard-cni": SHIM_SOURCE } }, (n) => n.waitCondition("NetworkReady"));
 
   it("containerd calls nadguard: 00-nadguard.conflist is the conf it loaded and the shim is in its bin_dir", async () => {
     const n = node();
@@ -256,6 +258,8 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
       expect(await otherAgent.probe({ proto: "tcp", host: web.status.network!.ip, port: PORT })).toMatchObject({ result: "open", reply: "web" });
     } finally {
       for (const agent of agents) await agent.stop();
+      // As kubelet and containerd do: StopPodSandbox, StopPodSandbox again (no netns by then), RemovePodSandbox.
+      for (const sandbox of [web, client, other]) await n.cri.stopPodSandbox(sandbox.id);
       for (const sandbox of [web, client, other]) await n.removePod(sandbox.id);
     }
     expect(await leases(n.paths)).toEqual([]);
@@ -360,5 +364,41 @@ describe.skipIf(!IS_ROOT)("nadguard's meta-plugin under containerd's CRI", () =>
     for (const sandbox of (await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "slowpoke")) await n.removePod(sandbox.id);
     expect(await leases(n.paths)).toEqual([]);
     expect(JSON.parse(await must("ip", ["-n", n.paths.netns, "-j", "link", "show", "master", nets.slow.bridge]).catch(() => "[]"))).toEqual([]);
+  }, 120_000);
+
+  it("the daemon killed with SIGKILL in the middle of an ADD: the CRI error names the socket, the sandbox goes; restarted, it leaves no lease, veth, cache or status of the pod", async () => {
+    const n = node();
+    const before = await traces(n.paths);
+    const socket = join(nadguardDirs(n.paths).sock, "nadguard.sock");
+    const killed = daemons[daemons.length - 1]!;
+    const cluster = bridgeNetwork(n.paths).name;
+    const pending = runPodError(n, PODS.killed);
+    // eth0 is attached (the cluster network's leases exist), the slow delegate's ADD sleeps 4 s: kill the daemon then.
+    for (let i = 0; i < 200 && !(await leases(n.paths)).some((l) => l.startsWith(`${cluster}/`)); i++) await sleep(50);
+    expect((await leases(n.paths)).filter((l) => l.startsWith(`${cluster}/`))).toHaveLength(2);
+    await sleep(500);
+    process.kill(killed.pid, "SIGKILL");
+    const error = await pending;
+    expect(error?.message).toMatch(/failed to setup network for sandbox "[0-9a-f]{64}": plugin type="nadguard-cni" (name="nadguard" )?failed \(add\): /);
+    expect(error?.message).toContain(`failed (add): nadguard-cni: cannot reach the nadguard daemon at ${socket}`);
+    // containerd's DEL after the failed ADD reached no daemon: the shim reported success, so the sandbox is gone.
+    expect((await n.cri.listPodSandbox()).filter((s) => s.metadata?.name === "killed")).toEqual([]);
+
+    // The node's supervisor restarts the daemon (a DaemonSet's pod, a systemd unit).
+    daemons.push(await startNadguardNode(n.paths, NODE));
+    // The killed daemon's delegate (sleeping when it was killed) ends by itself within 4 s: wait it out, then nothing may be left.
+    let left: unknown = undefined;
+    for (let i = 0; i < 60; i++) {
+      await sleep(250);
+      left = await traces(n.paths);
+      if (i > 24 && JSON.stringify(left) === JSON.stringify(before)) break;
+    }
+    const log = await readFile(nadguardDirs(n.paths).log, "utf8");
+    expect(left, log).toEqual(before);
+    expect(existsSync(statusFile(n.paths, "killed"))).toBe(false);
+    // The restarted daemon undid it at its start, from its caches (the killed ADD's netns is gone).
+    const swept = log.split("\n").filter((line) => line.includes("whose netns is gone")).map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(swept).toEqual([expect.stringMatching(/^deleted the attachments of 1 container\(s\) whose netns is gone \(a call cut short before this start\): [0-9a-f]{64}$/)]);
+    expect(JSON.parse(await must("ip", ["-n", n.paths.netns, "-j", "link", "show", "master", networksOf(n.paths).slow.bridge]).catch(() => "[]"))).toEqual([]);
   }, 120_000);
 });

@@ -20,7 +20,7 @@ export const GRID_NETWORKS: readonly NetworkSpec[] = [
 /** Every port a scenario of the grid probes, so that an open port always has a listener. */
 export const GRID_AGENT_PORTS = { tcp: [79, 80, 81, 82], udp: [1, 53, 80, 81, 5353], sctp: [80, 5353] } as const;
 
-/** The grid's lab; `attach` as in LabOptions (the lab's own CNI calls by default, or through `nadguard node` and its shim). */
+/** The grid's lab; `attach` as in LabOptions (the lab's own CNI calls by default, through `nadguard node` and its shim, or sandboxes of a private containerd). */
 export async function gridLab(attach: LabOptions["attach"] = "direct"): Promise<Lab> {
   const lab = await Lab.create({
     attach,

@@ -8,15 +8,20 @@
 // netns and the host's firewall never sees the traffic; the plugins are run inside it with nsenter.
 // Each pod also gets an eth0-equivalent (a veth into a separate bridge in the switch) that nadguard
 // must never touch. Addresses: only 198.18.0.0/15 and fd00::/8; probes go only to pod addresses.
+// In `cri` mode the pods are sandboxes that a private containerd (test/support/containerd-node.ts)
+// creates through its CRI, with nadguard's meta-plugin as its CNI conf: the netns are containerd's,
+// the switch netns is still the lab's (where `nadguard node` runs its delegates).
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { NAD_USER_CLUSTER_ROLE } from "../../src/authz/nad-access.js";
+import { Pod } from "../../src/api/objects.js";
 import { CniRunner, SpawnPluginExec, convertResult, formatCniError, parseNetworkConfig } from "../../src/cni/index.js";
 import { Agent, type AgentPorts, type ProbeRequest, type ProbeResult } from "./agent-client.js";
-import { MetaPlugin } from "./meta-plugin.js";
+import { ContainerdNode } from "../support/containerd-node.js";
+import { MetaPlugin, type NetworkStatusEntry, SHIM_SOURCE } from "./meta-plugin.js";
 import { cleanupStale, must, newPrefix, run } from "./sys.js";
 
 export const CNI_DIR = "/usr/lib/cni";
@@ -69,6 +74,7 @@ export interface LabPod {
   readonly eth0: { readonly v4: string; readonly v6: string };
   readonly attached: readonly Attached[];
   readonly agent: Agent;
+  /** The sandbox's id (the CRI's in `cri` mode). */
   readonly containerId: string;
 }
 
@@ -89,9 +95,12 @@ export interface LabOptions {
    * src/cni itself and makes eth0 by hand; `meta-plugin` — `nadguard node` runs as a child process
    * and each pod is attached by executing the shim `nadguard-cni` as containerd does (eth0 from the
    * cluster network, net1..N from the NADs the pod's annotation selects, with the addresses pinned by
-   * the selection's `ips`), so the daemon installs each pod's table before its interfaces exist.
+   * the selection's `ips`), so the daemon installs each pod's table before its interfaces exist;
+   * `cri` — as `meta-plugin`, but each pod is a sandbox made by RunPodSandbox through a private
+   * containerd whose CNI conf is the daemon's (containerd executes the shim, the netns is
+   * containerd's, the enforcer finds it with `--netns cri:<socket>`).
    */
-  readonly attach?: "direct" | "meta-plugin";
+  readonly attach?: "direct" | "meta-plugin" | "cri";
 }
 
 export class Lab {
@@ -99,9 +108,11 @@ export class Lab {
   readonly dir: string;
   readonly stateDir: string;
   readonly networks: readonly NetworkSpec[];
-  readonly attach: "direct" | "meta-plugin";
-  /** The running `nadguard node` in meta-plugin mode. */
+  readonly attach: "direct" | "meta-plugin" | "cri";
+  /** The running `nadguard node` in meta-plugin and cri modes. */
   #meta: MetaPlugin | undefined;
+  /** The private containerd in cri mode. */
+  containerd: ContainerdNode | undefined;
   /** The agents' ports; SCTP ones only when the kernel has SCTP (see `sctp`). */
   agentPorts: AgentPorts;
   /** Whether SCTP probes can run here, and why not. */
@@ -129,9 +140,9 @@ export class Lab {
     return `${this.prefix}sw`;
   }
 
-  /** The `--netns` template of this lab's pods. */
+  /** The `--netns` of this lab's pods: a path template, or in cri mode the containerd's CRI socket. */
   get netnsTemplate(): string {
-    return `/run/netns/${this.prefix}{namespace}_{name}`;
+    return this.containerd ? `cri:${this.containerd.paths.socket}` : `/run/netns/${this.prefix}{namespace}_{name}`;
   }
 
   static async create(options: LabOptions): Promise<Lab> {
@@ -165,19 +176,23 @@ export class Lab {
     this.sctp = await sctpSupport(`/run/netns/${this.switchNetns}`);
     if (!this.sctp.available) this.agentPorts = { tcp: this.agentPorts.tcp, udp: this.agentPorts.udp };
     await this.#writeState("namespaces.yaml", this.#namespaceDocs());
-    const meta = this.attach === "meta-plugin";
+    const meta = this.attach !== "direct";
     const nads = this.networks.map((n) => nadObject(n, meta ? join(this.dir, "ipam") : undefined));
     await this.#writeState("nads.yaml", meta ? [...nads, ...nadUseGrants(Object.keys(this.#namespaces))] : nads);
     await this.#writeState("policies.yaml", []);
-    if (meta) {
-      this.#meta = await MetaPlugin.start({
-        dir: this.dir,
-        stateDir: this.stateDir,
-        switchNetns: this.switchNetns,
-        cniPath: CNI_DIR,
-        node: NODE,
-        clusterNetwork: clusterNetworkConfig(join(this.dir, "ipam")),
+    const metaOptions = { dir: this.dir, stateDir: this.stateDir, switchNetns: this.switchNetns, cniPath: CNI_DIR, node: NODE, clusterNetwork: clusterNetworkConfig(join(this.dir, "ipam")) };
+    if (this.attach === "meta-plugin") this.#meta = await MetaPlugin.start(metaOptions);
+    if (this.attach === "cri") {
+      // The daemon writes 00-nadguard.conflist into containerd's conf_dir before containerd starts; containerd's stop ends with the daemon's.
+      this.containerd = await ContainerdNode.start({
+        plugins: { "nadguard-cni": SHIM_SOURCE },
+        writeConf: async (paths) => {
+          const meta = await MetaPlugin.start({ ...metaOptions, runtimeDirs: { confDir: paths.confDir, binDir: paths.binDir } });
+          this.#meta = meta;
+          return () => meta.stop();
+        },
       });
+      await this.containerd.waitCondition("NetworkReady");
     }
   }
 
@@ -217,6 +232,7 @@ export class Lab {
   async addPod(spec: PodSpec): Promise<LabPod> {
     if (this.#destroyed) throw new Error("lab destroyed");
     const key = `${spec.namespace}/${spec.name}`;
+    if (this.containerd && this.#meta) return this.#addSandbox(this.containerd, this.#meta, key, spec);
     const netns = `${this.prefix}${spec.namespace}_${spec.name}`;
     const netnsPath = `/run/netns/${netns}`;
     const containerId = `${netns}-${++this.#generation}`;
@@ -230,6 +246,34 @@ export class Lab {
     const pod: LabPod = { key, spec, netns, netnsPath, uid, eth0, attached, agent, containerId };
     this.pods.set(key, pod);
     await this.writePod(pod);
+    return pod;
+  }
+
+  /**
+   * Cri mode: the pod's object into the state (the daemon looks the pod up at ADD), then
+   * RunPodSandbox with the config kubelet would build for it; eth0 and the secondaries as the
+   * daemon recorded them in network-status.
+   */
+  async #addSandbox(containerd: ContainerdNode, meta: MetaPlugin, key: string, spec: PodSpec): Promise<LabPod> {
+    for (const a of spec.attachments) [a.v4, a.v6].forEach(assertTestAddress);
+    const uid = randomUUID();
+    const object = await this.#writePodObject(spec, uid, spec.labels, this.#selection(spec.attachments), undefined);
+    const sandbox = await containerd.runPod(Pod.parse(object));
+    // IPv6 addresses are usable once duplicate address detection is done.
+    for (let i = 0; i < 100 && (await must("nsenter", [`--net=${sandbox.netnsPath}`, "ip", "-6", "addr", "show", "tentative"])).trim() !== ""; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const status = await meta.networkStatus(spec.namespace, spec.name);
+    const ipsOf = (entries: readonly NetworkStatusEntry[]): string[] => entries.flatMap((s) => s.ips ?? []);
+    const cluster = ipsOf(status.filter((s) => s.default === true));
+    const attached = status.filter((s) => s.default !== true).map((s): Attached => ({ network: s.name, ifname: s.interface ?? "", ips: s.ips ?? [], ...(s.mac !== undefined && { mac: s.mac }) }));
+    ipsOf(status).forEach(assertTestAddress);
+    const family = (v6: boolean): string => {
+      const ip = cluster.find((a) => a.includes(":") === v6);
+      if (!ip) throw new Error(`${key}: the cluster network gave no IPv${v6 ? 6 : 4} address: ${JSON.stringify(status)}`);
+      return ip;
+    };
+    const agent = await Agent.start(key, sandbox.netnsPath, this.agentPorts);
+    const pod: LabPod = { key, spec, netns: "", netnsPath: sandbox.netnsPath, uid, eth0: { v4: family(false), v6: family(true) }, attached, agent, containerId: sandbox.id };
+    this.pods.set(key, pod);
     return pod;
   }
 
@@ -327,7 +371,8 @@ export class Lab {
     await this.#writePodObject(pod.spec, pod.uid, labels, pod.attached.map((a) => `${a.network}@${a.ifname}`).join(","), JSON.stringify(status));
   }
 
-  async #writePodObject(spec: PodSpec, uid: string, labels: Record<string, string>, networks: string, networkStatus: string | undefined): Promise<void> {
+  /** Writes the pod's object in the state directory; returns it. */
+  async #writePodObject(spec: PodSpec, uid: string, labels: Record<string, string>, networks: string, networkStatus: string | undefined): Promise<Record<string, unknown>> {
     const object = {
       apiVersion: "v1",
       kind: "Pod",
@@ -342,6 +387,7 @@ export class Lab {
       status: { phase: "Running" },
     };
     await this.#writeState(join("pods", `${spec.namespace}_${spec.name}.yaml`), [object]);
+    return object;
   }
 
   async relabelPod(key: string, labels: Record<string, string>): Promise<void> {
@@ -362,7 +408,10 @@ export class Lab {
     const pod = this.pod(key);
     this.pods.delete(key);
     await pod.agent.stop();
-    if (this.#meta) {
+    if (this.containerd) {
+      // As kubelet: StopPodSandbox, RemovePodSandbox (containerd's DELs go to the daemon; containerd removes the netns).
+      await this.containerd.removePod(pod.containerId);
+    } else if (this.#meta) {
       const deleted = await this.#meta.shim("DEL", { namespace: pod.spec.namespace, name: pod.spec.name, uid: pod.uid, containerId: pod.containerId, netnsPath: pod.netnsPath }, {});
       if (deleted.code !== 0) throw new Error(`nadguard-cni DEL for ${key} exited ${deleted.code}: ${deleted.stdout}${deleted.stderr}`);
     }
@@ -371,7 +420,7 @@ export class Lab {
         throw new Error(`${error.message} (attachment ${i})`);
       });
     }
-    await must("ip", ["netns", "delete", pod.netns]);
+    if (!this.containerd) await must("ip", ["netns", "delete", pod.netns]);
     if (!options.keepState) await rm(join(this.stateDir, "pods", `${pod.spec.namespace}_${pod.spec.name}.yaml`), { force: true });
   }
 
@@ -394,8 +443,10 @@ export class Lab {
     this.#destroyed = true;
     await Promise.all([...this.pods.values()].map((p) => p.agent.stop().catch(() => undefined)));
     const meta = this.#meta;
+    // Cri mode: the node harness stops and removes the sandboxes through the CRI, then containerd, then the daemon.
+    if (this.containerd) await this.containerd.stop();
     await Promise.all(
-      [...this.pods.values()].map(async (p) => {
+      [...(this.containerd ? [] : this.pods.values())].map(async (p) => {
         if (meta) await meta.shim("DEL", { namespace: p.spec.namespace, name: p.spec.name, uid: p.uid, containerId: p.containerId, netnsPath: p.netnsPath }, {}).catch(() => undefined);
         else for (const a of p.spec.attachments) await this.#cni("DEL", this.network(a.network), p.netnsPath, p.containerId, a).catch(() => undefined);
       }),

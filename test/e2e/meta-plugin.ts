@@ -4,14 +4,18 @@
 // bin/nadguard-cni alone in a CNI bin dir — with the runtime's environment and the conf the daemon
 // wrote as stdin. The daemon gives eth0 from the cluster network (the bridge plugin on the lab's
 // eth0 bridge) and net1..N from the pod's NADs, installs the pod's table before the first
-// secondary delegate runs, and records network-status in the state directory's overlay.
+// secondary delegate runs, and records network-status in the state directory's overlay. With
+// `runtimeDirs` (a private containerd's conf_dir and bin_dir, the shim already installed there by
+// the node harness) the daemon writes its conflist into the runtime's conf_dir, and containerd's
+// CRI is what executes the shim.
 import { type ChildProcess, spawn } from "node:child_process";
 import { request } from "node:http";
 import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { NADGUARD_BIN, type RunResult, run } from "./sys.js";
 
-const SHIM_SOURCE = join(dirname(NADGUARD_BIN), "nadguard-cni");
+/** The shim as the repository holds it (bin/nadguard-cni), installed in a runtime's CNI bin dir. */
+export const SHIM_SOURCE = join(dirname(NADGUARD_BIN), "nadguard-cni");
 
 /** One entry of the network-status the daemon records (Multus' format). */
 export interface NetworkStatusEntry {
@@ -41,6 +45,8 @@ export interface MetaPluginOptions {
   /** The cluster network's conflist (eth0). */
   readonly clusterNetwork: unknown;
   readonly node: string;
+  /** A container runtime's CNI conf_dir and bin_dir (holding the shim already): the daemon's instead of its own. */
+  readonly runtimeDirs?: { readonly confDir: string; readonly binDir: string };
 }
 
 export class MetaPlugin {
@@ -52,7 +58,8 @@ export class MetaPlugin {
   private constructor(options: MetaPluginOptions) {
     this.#options = options;
     const base = join(options.dir, "node");
-    this.#dirs = { netd: join(base, "net.d"), bin: join(base, "bin"), cni: join(base, "cni"), sock: join(base, "sock") };
+    const runtime = options.runtimeDirs;
+    this.#dirs = { netd: runtime?.confDir ?? join(base, "net.d"), bin: runtime?.binDir ?? join(base, "bin"), cni: join(base, "cni"), sock: join(base, "sock") };
   }
 
   /** Installs the shim and the cluster network's conf, starts the daemon and waits for /readyz. */
@@ -74,14 +81,18 @@ export class MetaPlugin {
 
   async #start(): Promise<void> {
     const { netd, bin, cni, sock } = this.#dirs;
-    for (const dir of [netd, bin]) await mkdir(dir, { recursive: true });
-    await copyFile(SHIM_SOURCE, join(bin, "nadguard-cni"));
-    await chmod(join(bin, "nadguard-cni"), 0o755);
+    for (const dir of [netd, bin, join(this.#options.dir, "node")]) await mkdir(dir, { recursive: true });
+    if (this.#options.runtimeDirs === undefined) {
+      await copyFile(SHIM_SOURCE, join(bin, "nadguard-cni"));
+      await chmod(join(bin, "nadguard-cni"), 0o755);
+    }
     await writeFile(join(netd, "10-cluster.conflist"), JSON.stringify(this.#options.clusterNetwork));
     const daemonConfig = join(this.#options.dir, "node", "daemon.json");
     await writeFile(daemonConfig, JSON.stringify({ socketDir: sock, cniConfigDir: netd, binDir: bin, cniDir: cni }));
-    const args = ["netns", "exec", this.#options.switchNetns, process.execPath, NADGUARD_BIN, "node", "--state", this.#options.stateDir, "--node", this.#options.node, "--daemon-config", daemonConfig, "--metrics-listen", "127.0.0.1:0"];
-    const daemon = spawn("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
+    // nsenter, not `ip netns exec`: that one also gives the daemon a mount namespace of its own, in
+    // which a netns that containerd bind-mounts later is not a netns (setns: Invalid argument).
+    const args = [`--net=/run/netns/${this.#options.switchNetns}`, process.execPath, NADGUARD_BIN, "node", "--state", this.#options.stateDir, "--node", this.#options.node, "--daemon-config", daemonConfig, "--metrics-listen", "127.0.0.1:0"];
+    const daemon = spawn("nsenter", args, { stdio: ["ignore", "pipe", "pipe"] });
     this.#daemon = daemon;
     daemon.stdout!.on("data", (chunk: Buffer) => (this.#log += chunk.toString()));
     daemon.stderr!.on("data", (chunk: Buffer) => (this.#log += chunk.toString()));

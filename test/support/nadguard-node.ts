@@ -2,7 +2,8 @@
 // the e2e suite and the benchmarks: the daemon runs as a child process inside the node's netns (so
 // its delegates' bridges and veths land there), with its socket, caches and log under the node's
 // data dir and conf_dir/bin_dir of the node's containerd; it writes 00-nadguard.conflist, and the
-// function returned stops it by its PID (the harness calls it once containerd is stopped).
+// function returned stops it by its PID (the harness calls it once containerd is stopped) and
+// carries that PID (for the suites' faults, e.g. a SIGKILL in the middle of an ADD).
 import { spawn } from "node:child_process";
 import { existsSync, openSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
@@ -16,13 +17,16 @@ export function nadguardDirs(paths: NodePaths): { state: string; sock: string; c
   return { state: join(paths.dataDir, "state"), sock: join(paths.dataDir, "sock"), cni: join(paths.dataDir, "cni"), daemonConfig: join(paths.dataDir, "daemon.yaml"), log: join(paths.dataDir, "nadguard-node.log") };
 }
 
+/** The stop of a running `nadguard node`, with its PID. */
+export type NadguardNodeStop = ConfCleanup & { readonly pid: number };
+
 /**
  * Starts `nadguard node --state <nadguardDirs.state> --node NODE` in the node's netns once the
  * cluster network's conf is in conf_dir; waits for its 00-nadguard.conflist and its GET /readyz
  * (throws with its log when they do not come); returns its stop: SIGTERM, then SIGKILL after 5 s,
- * by PID.
+ * by PID (the PID is the stop's `pid`).
  */
-export async function startNadguardNode(paths: NodePaths, node: string, extraConfig: Readonly<Record<string, unknown>> = {}): Promise<ConfCleanup> {
+export async function startNadguardNode(paths: NodePaths, node: string, extraConfig: Readonly<Record<string, unknown>> = {}): Promise<NadguardNodeStop> {
   const dirs = nadguardDirs(paths);
   const config = { socketDir: dirs.sock, cniConfigDir: paths.confDir, binDir: paths.binDir, cniDir: dirs.cni, ...extraConfig };
   await writeFile(dirs.daemonConfig, JSON.stringify(config));
@@ -44,7 +48,7 @@ export async function startNadguardNode(paths: NodePaths, node: string, extraCon
     await stop();
     throw new Error(`nadguard node wrote no ${conflist} or is not ready on ${socket}: ${await readFile(dirs.log, "utf8").catch(() => "")}`);
   }
-  return stop;
+  return Object.assign(stop, { pid });
 }
 
 /** The daemon's GET /readyz on `socket` answers 200. */
