@@ -7,13 +7,13 @@
 // interfaces read back with `ip -n`, the pod's network-status annotation and Events read back
 // from the API server, SubjectAccessReview deciding a cross-namespace NAD, host-local's leases.
 import { type ChildProcess, spawn } from "node:child_process";
-import { request } from "node:http";
 import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { type Server, type Socket, connect, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NADGUARD_BIN, type RunResult, must, nadguard, run } from "../e2e/sys.js";
 import { type Obj, type TestCluster, eventually, grantNadUse, nad, startTestCluster } from "../kube/cluster.js";
+import { readyzStatus } from "../support/nadguard-node.js";
 import { CNI_DIR, CniNetns, IS_ROOT, globalAddresses } from "./netns.js";
 
 if (!IS_ROOT) console.warn("\n!! test/cni/node-kube.test.ts SKIPPED: not root, cannot create network namespaces !!\n");
@@ -51,15 +51,7 @@ describe.skipIf(!IS_ROOT)("nadguard node --kube and the nadguard-cni shim", () =
     });
   }
 
-  const ready = (): Promise<number> =>
-    new Promise((resolve) => {
-      const req = request({ socketPath: join(dirs.sock, "nadguard.sock"), path: "/readyz" }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on("error", () => resolve(0));
-      req.end();
-    });
+  const ready = (): Promise<number> => readyzStatus(join(dirs.sock, "nadguard.sock"));
 
   const pod = (namespace: string, name: string, networks: string): Obj => ({
     apiVersion: "v1",

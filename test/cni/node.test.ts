@@ -8,11 +8,11 @@
 // host-local's leases, the files the daemon leaves. A recorder plugin chained after the cluster
 // network's bridge lists the pod's nft table at that moment: before the first secondary delegate.
 import { type ChildProcess, spawn } from "node:child_process";
-import { request } from "node:http";
 import { chmod, copyFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NADGUARD_BIN, type RunResult, must, nadguard, run } from "../e2e/sys.js";
+import { readyzStatus } from "../support/nadguard-node.js";
 import { CNI_DIR, CniNetns, IS_ROOT, globalAddresses } from "./netns.js";
 
 if (!IS_ROOT) console.warn("\n!! test/cni/node.test.ts SKIPPED: not root, cannot create network namespaces !!\n");
@@ -100,15 +100,7 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     });
   }
 
-  const ready = (): Promise<number> =>
-    new Promise((resolve) => {
-      const req = request({ socketPath: join(dirs.sock, "nadguard.sock"), path: "/readyz" }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on("error", () => resolve(0));
-      req.end();
-    });
+  const ready = (): Promise<number> => readyzStatus(join(dirs.sock, "nadguard.sock"));
 
   const leases = async (): Promise<string[]> => [...(await lab.leases("cluster")), ...(await lab.leases("blue"))];
   const cacheFiles = async (): Promise<string[]> => (await readdir(dirs.cni).catch(() => [] as string[])).filter((f) => f !== "results");

@@ -51,14 +51,19 @@ export async function startNadguardNode(paths: NodePaths, node: string, extraCon
   return Object.assign(stop, { pid });
 }
 
-/** The daemon's GET /readyz on `socket` answers 200. */
-export function daemonReady(socket: string): Promise<boolean> {
+/** The status of the daemon's GET /readyz on `socket`: 200 when ready, 0 when nothing answers. */
+export function readyzStatus(socket: string): Promise<number> {
   return new Promise((resolve) => {
     const req = request({ socketPath: socket, path: "/readyz" }, (res) => {
       res.resume();
-      resolve(res.statusCode === 200);
+      resolve(res.statusCode ?? 0);
     });
-    req.on("error", () => resolve(false));
+    req.on("error", () => resolve(0));
     req.end();
   });
+}
+
+/** The daemon's GET /readyz on `socket` answers 200. */
+export async function daemonReady(socket: string): Promise<boolean> {
+  return (await readyzStatus(socket)) === 200;
 }
