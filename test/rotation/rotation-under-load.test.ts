@@ -289,7 +289,12 @@ describe("a certificate rotation under concurrent load", () => {
 
       let trust = first.caBundle;
       load = startLoad(port, () => trust, 50_000);
-      await sleep(300);
+      // Counted, not timed: a loaded machine answers fewer reviews per second.
+      const running = load;
+      const clientCount = 10;
+      const answeredSince = (t: number): Sample[] => running.samples.filter((s) => s.startedAt > t && s.serial !== undefined);
+      const everyClientSince = (t: number, n: number): boolean => answeredSince(t).length >= n && new Set(answeredSince(t).map((s) => s.client)).size === clientCount;
+      expect(await until(async () => everyClientSince(0, 100), 30_000)).toBe(true);
       trust = second.caBundle; // 1. the patched caBundle: new CA + old CA
       await sleep(200);
       const swappedAt = Date.now();
@@ -297,7 +302,7 @@ describe("a certificate rotation under concurrent load", () => {
       const reloaded = await until(async () => (await servedCertificate(port)).serialNumber === serial(second.cert), 5_000); // 3.
       const reloadedAt = Date.now();
       expect(reloaded).toBe(true);
-      await sleep(400);
+      expect(await until(async () => everyClientSince(reloadedAt, 100), 30_000)).toBe(true);
       const samples = await load.stop();
       load = undefined;
 
@@ -319,5 +324,5 @@ describe("a certificate rotation under concurrent load", () => {
       await load?.stop();
       await server?.close();
     }
-  });
+  }, 120_000);
 });
