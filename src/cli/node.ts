@@ -2,7 +2,7 @@
 // serves the shim's CNI calls on `<socketDir>/nadguard.sock` (src/cni/server.ts, daemon.ts), keeps
 // `<cniConfigDir>/00-nadguard.conflist` in step with the cluster network's config, and runs the
 // node enforcer (src/enforcer) in the same process, so that an ADD installs the pod's table itself
-// before any delegate runs and the enforcer then keeps it. This module wires the seams of the
+// before the first secondary delegate runs and the enforcer then keeps it. This module wires the seams of the
 // daemon: the network resolver pod admission uses (`authorizeAttach`, the one call site), the
 // policy compiler and nft (`installTable`), the state directory's network-status files, and the
 // netns of each sandbox.

@@ -4,9 +4,10 @@
 // again until it succeeds):
 // - the delegate cache (delegate-cache.ts) is written before the first delegate runs, so a DEL
 //   after any crash knows what to undo, with the configs as run (the NAD may have changed or gone);
-// - a hook runs after the cluster network and before the first secondary delegate (the node
-//   daemon installs the pod's nft table there: nft matches interface names that do not exist yet),
-//   another after each delegate (default routes, routes.ts);
+// - a task runs beside the cache write and the cluster network's delegate and must succeed before
+//   the first secondary delegate runs (the node daemon installs the pod's nft table there: nft
+//   matches interface names that do not exist yet); a hook runs after the cluster network and
+//   before the first secondary delegate, another after each delegate (default routes, routes.ts);
 // - a failing ADD DELs what it ran, the failing delegate included, in reverse, and its error names
 //   the pod, the delegate, its element and the plugin;
 // - DEL never fails: it undoes every delegate in reverse even if some fail, reports what went
@@ -48,10 +49,12 @@ export interface AddRequest {
   /** Cluster network first. */
   readonly delegates: readonly PlannedDelegate[];
   /**
-   * Runs beside the delegate cache's write, before any delegate (both are disk or kernel waits:
-   * the fsync, the nft transaction); its error fails the ADD as it is and removes the cache file.
+   * Starts with the delegate cache's write and runs beside it and the cluster network's delegate
+   * (disk and kernel waits: the fsync, the nft transaction, the cluster network's plugins); the
+   * first secondary delegate runs only after it succeeded, and ADD returns only after it settled.
+   * Its error fails the ADD as it is and undoes what ran.
    */
-  readonly beforeDelegates?: () => Promise<Result<void, CniError>>;
+  readonly besideClusterNetwork?: () => Promise<Result<void, CniError>>;
   /** Runs after the cluster network, before the first secondary delegate; an error undoes the ADD. */
   readonly beforeSecondaries?: () => Promise<Result<void, string>>;
   /** Runs after each delegate's ADD (default routes, routes.ts); an error undoes the ADD. */
@@ -148,28 +151,43 @@ export class Attachments {
 
   async #add(request: AddRequest): Promise<Result<AttachedDelegate[], AddFailure>> {
     const prefix = `[${podText(request.pod)}]`;
-    const [written, before] = await Promise.all([writeDelegateCache(this.#options.cacheDir, request.containerId, request.delegates), request.beforeDelegates?.() ?? ok(undefined)]);
+    const beside = request.besideClusterNetwork?.() ?? Promise.resolve(ok(undefined));
+    let besideError: Promise<CniError | undefined> | undefined;
+    const settled = (): Promise<CniError | undefined> => (besideError ??= beside.then((r) => (r.ok ? undefined : r.error)));
+    const written = await writeDelegateCache(this.#options.cacheDir, request.containerId, request.delegates);
     if (!written.ok) {
+      await settled();
       return fail({ error: cniError(CNI_ERROR.ioFailure, `${prefix} cannot record the delegates before running them: ${written.error.map(formatProblem).join("; ")}`), cleanup: [], warnings: [] });
     }
-    if (!before.ok) return this.#undo(request, [], before.error);
     const attached: AttachedDelegate[] = [];
-    let hookDone = request.beforeSecondaries === undefined;
+    // Nothing is undone while the task beside the cluster network still runs.
+    const undo = async (error: CniError, failed?: PlannedDelegate): Promise<Result<AttachedDelegate[], AddFailure>> => {
+      await settled();
+      return this.#undo(request, attached.map((a) => a.delegate), error, failed);
+    };
+    let secondariesReady: Promise<CniError | undefined> | undefined;
     for (const delegate of request.delegates) {
-      if (!delegate.clusterNetwork && !hookDone) {
-        hookDone = true;
-        const hook = await request.beforeSecondaries!();
-        if (!hook.ok) return this.#undo(request, attached.map((a) => a.delegate), cniError(CNI_ERROR.internal, `${prefix} before attaching the secondary networks: ${hook.error}`));
+      if (!delegate.clusterNetwork) {
+        const error = await (secondariesReady ??= this.#beforeSecondaries(request, prefix, settled));
+        if (error !== undefined) return undo(error);
       }
       const added = await this.#options.runner.add(delegate.config, runtimeFor(delegate, request));
-      if (!added.ok) {
-        return this.#undo(request, attached.map((a) => a.delegate), named(added.error, `${prefix} ${describeDelegate(delegate)}`), delegate);
-      }
+      if (!added.ok) return undo(named(added.error, `${prefix} ${describeDelegate(delegate)}`), delegate);
       attached.push({ delegate, result: added.value });
       const after = request.afterDelegate === undefined ? ok(undefined) : await request.afterDelegate(delegate, added.value);
-      if (!after.ok) return this.#undo(request, attached.map((a) => a.delegate), cniError(CNI_ERROR.internal, `${prefix} ${describeDelegate(delegate)}: ${after.error}`));
+      if (!after.ok) return undo(cniError(CNI_ERROR.internal, `${prefix} ${describeDelegate(delegate)}: ${after.error}`));
     }
+    const error = await settled();
+    if (error !== undefined) return undo(error);
     return ok(attached);
+  }
+
+  /** What must hold before the first secondary delegate: the task beside the cluster network succeeded, then the hook. */
+  async #beforeSecondaries(request: AddRequest, prefix: string, settled: () => Promise<CniError | undefined>): Promise<CniError | undefined> {
+    const error = await settled();
+    if (error !== undefined || request.beforeSecondaries === undefined) return error;
+    const hook = await request.beforeSecondaries();
+    return hook.ok ? undefined : cniError(CNI_ERROR.internal, `${prefix} before attaching the secondary networks: ${hook.error}`);
   }
 
   /**

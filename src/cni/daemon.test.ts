@@ -1,5 +1,5 @@
 // The node daemon's handler over fake plugins (fake.ts) and real files: which delegates a pod gets
-// and in which order, that the pod's table goes in before the first delegate, what a denial, a
+// and in which order, that the pod's table goes in before the first secondary delegate, what a denial, a
 // UID mismatch, a missing pod and namespace isolation answer, that a DEL waits for the ADD of its
 // container, GC, the sweep at start and STATUS. The real plugins, the shim and the process are in test/cni/node.test.ts.
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
@@ -83,7 +83,7 @@ interface Harness {
   readonly statuses: Map<string, readonly NetworkStatus[]>;
 }
 
-function harness(options: { config?: Record<string, unknown>; snapshot?: Snapshot; authorize?: NodeDaemonOptions["authorize"]; hold?: Promise<void>; ready?: boolean; tableError?: string } = {}): Harness {
+function harness(options: { config?: Record<string, unknown>; snapshot?: Snapshot; authorize?: NodeDaemonOptions["authorize"]; hold?: Promise<void>; ready?: boolean; tableError?: string; tableDelayMs?: number } = {}): Harness {
   const events: string[] = [];
   const statuses = new Map<string, readonly NetworkStatus[]>();
   const config = parseDaemonConfig({ cniDir: join(dir, "cni"), cniConfigDir: join(dir, "net.d"), socketDir: join(dir, "sock"), ...options.config });
@@ -100,6 +100,10 @@ function harness(options: { config?: Record<string, unknown>; snapshot?: Snapsho
     installTable: async (podKey: string, snapshot: Snapshot, netns: string): Promise<Result<string, string>> => {
       const status = snapshot.pods.get(podKey)?.metadata.annotations?.["k8s.v1.cni.cncf.io/network-status"];
       events.push(`table ${podKey} ${netns} ${status}`);
+      if (options.tableDelayMs !== undefined) {
+        await new Promise((resolve) => setTimeout(resolve, options.tableDelayMs));
+        events.push(`table ${podKey} in place`);
+      }
       return options.tableError === undefined ? ok("installed") : fail(options.tableError);
     },
     recordStatus: async (ref, list) => {
@@ -132,13 +136,14 @@ function call(command: string, podRef: string, options: { containerId?: string; 
 }
 
 describe("the node daemon's ADD", () => {
-  it("installs the pod's table with its planned interfaces before the first delegate, runs the cluster network then defaultNetworks then the selection, and records network-status", async () => {
-    const { daemon, events, statuses } = harness({ config: { defaultNetworks: ["shared/lan"] } });
+  it("installs the pod's table with its planned interfaces beside the cluster network and before the first secondary delegate, runs the cluster network then defaultNetworks then the selection, and records network-status", async () => {
+    const { daemon, events, statuses } = harness({ config: { defaultNetworks: ["shared/lan"] }, tableDelayMs: 300 });
     const added = await daemon.handle(call("ADD", "tenant-a/web"));
     expect(added).toMatchObject({ ok: true, value: { interfaces: [{ name: "eth0" }], ips: [{ address: "198.18.0.2/24" }] } });
     expect(events).toEqual([
       'table tenant-a/web /run/netns/web [{"name":"cluster","interface":"eth0","ips":[],"default":true},{"name":"shared/lan","interface":"net1","ips":[],"default":false},{"name":"tenant-a/blue","interface":"net2","ips":[],"default":false}]',
       "bridge ADD eth0",
+      "table tenant-a/web in place",
       "macvlan ADD net1",
       "macvlan ADD net2",
       "status tenant-a/web cluster@eth0,shared/lan@net1,tenant-a/blue@net2",
@@ -150,15 +155,16 @@ describe("the node daemon's ADD", () => {
     ]);
   });
 
-  it("fails the ADD naming the netns when the pod's table cannot be installed, runs no delegate and leaves no delegate cache", async () => {
-    const { daemon, events } = harness({ tableError: "Error: Could not process rule: No such file or directory" });
+  it("fails the ADD naming the netns when the pod's table cannot be installed, runs no secondary delegate, undoes the cluster network and leaves no delegate cache", async () => {
+    const { daemon, events } = harness({ tableError: "Error: Could not process rule: No such file or directory", tableDelayMs: 300 });
     const added = await daemon.handle(call("ADD", "tenant-a/web"));
     expect(added).toEqual({
       ok: false,
       error: { code: 999, msg: "[tenant-a/web/uid-web] cannot install table inet nadguard in /run/netns/web before attaching: Error: Could not process rule: No such file or directory" },
     });
-    expect(events.filter((e) => !e.startsWith("table "))).toEqual([]);
-    expect(await readdir(join(dir, "cni")).catch(() => [])).toEqual([]);
+    expect(events.filter((e) => !e.startsWith("table "))).toEqual(["bridge ADD eth0", "bridge DEL eth0"]);
+    // No delegate cache, and no result cached for the cluster network it undid.
+    expect(await readdir(join(dir, "cni"), { recursive: true }).catch(() => [])).toEqual(["results"]);
   });
 
   it("gives pods of systemNamespaces no defaultNetworks", async () => {

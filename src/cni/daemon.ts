@@ -4,8 +4,9 @@
 //   state (waiting briefly for a lagging one), else built from the pod annotations containerd sends
 //   under `io.kubernetes.cri.pod-annotations`; a UID that differs from the pod's is refused. Then
 //   the same decision as admission (the `authorize` seam: the caller wires admission's code), the
-//   delegate list as Multus builds it (plan.ts), the pod's nft table installed in CNI_NETNS before
-//   the first delegate runs (the `installTable` seam: the policy compiler and nft), the delegates
+//   delegate list as Multus builds it (plan.ts), the pod's nft table installed in CNI_NETNS beside the
+//   cluster network's delegate and before the first secondary one runs (the `installTable` seam:
+//   the policy compiler and nft), the delegates
 //   (attach.ts), network-status recorded, and the cluster network's result answered.
 // - DEL: every cached delegate in reverse (attach.ts), whatever is gone; never fails.
 // - CHECK: each cached delegate's CHECK; STATUS: ready and the cluster network found; GC: DEL of
@@ -201,7 +202,9 @@ export class NodeDaemon implements CniHandler {
     if (!delegates.ok) return fail(cniError(CNI_ERROR.invalidNetworkConfig, `${prefix} ${delegates.error}`));
 
     phase("plan");
-    // The pod's table is installed beside the delegate cache's write, before any delegate runs.
+    // The pod's table is installed beside the delegate cache's write and the cluster network's
+    // delegate (eth0 needs no table: the rules match the secondary interfaces only), and is in the
+    // netns before the first secondary delegate runs.
     const installTable = async (): Promise<Result<void, CniError>> => {
       const started = performance.now();
       const table = await this.#o.installTable(podKey, withPlannedStatus(snapshot, pod, podKey, delegates.value), call.netns).catch((error: Error): Result<string, string> => fail(error.message));
@@ -219,7 +222,7 @@ export class NodeDaemon implements CniHandler {
       args: call.args,
       pod: ref,
       delegates: delegates.value,
-      beforeDelegates: installTable,
+      besideClusterNetwork: installTable,
       afterDelegate: async (delegate) => {
         const filter = byIfname.get(delegate.ifname);
         if (filter === undefined || (!filter.filterV4 && !filter.filterV6 && filter.gateways.length === 0)) return ok(undefined);

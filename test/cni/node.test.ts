@@ -5,8 +5,8 @@
 // (CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH; the conf the daemon
 // wrote, with runtimeConfig). What is asserted is what a user sees: the shim's stdout and exit
 // status, the interfaces and addresses read back with `ip -n`, the table read back with `nft`,
-// host-local's leases, the files the daemon leaves. A recorder plugin chained after the cluster
-// network's bridge lists the pod's nft table at that moment: before the first secondary delegate.
+// host-local's leases, the files the daemon leaves. A recording macvlan wrapper in the daemon's binDir
+// lists the pod's nft table and links when a macvlan delegate starts, before it makes its interface.
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmod, copyFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -20,21 +20,24 @@ if (!IS_ROOT) console.warn("\n!! test/cni/node.test.ts SKIPPED: not root, cannot
 const SHIM_SOURCE = join(dirname(NADGUARD_BIN), "nadguard-cni");
 const NODE = "node-1";
 
-/** A plugin that, on ADD, records the pod netns' nft table and passes its prevResult on. */
-const RECORDER = `#!/usr/bin/env node
-const { execFileSync } = require("node:child_process");
+/**
+ * `macvlan` in the daemon's binDir (searched before the reference plugins): on ADD it records the pod
+ * netns' nft table and links, then every command runs the real macvlan with the same stdin and environment.
+ */
+const RECORDING_MACVLAN = `#!/usr/bin/env node
+const { execFileSync, spawnSync } = require("node:child_process");
 const { appendFileSync, readFileSync } = require("node:fs");
-const conf = JSON.parse(readFileSync(0, "utf8"));
+const input = readFileSync(0);
+const conf = JSON.parse(input.toString("utf8"));
 if (process.env.CNI_COMMAND === "ADD") {
   let table;
   try { table = execFileSync("nsenter", ["--net=" + process.env.CNI_NETNS, "nft", "list", "table", "inet", "nadguard"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }); }
   catch (e) { table = "NO TABLE: " + String(e.stderr || e.message); }
   const links = execFileSync("nsenter", ["--net=" + process.env.CNI_NETNS, "ip", "-o", "link", "show"], { encoding: "utf8" });
   appendFileSync(conf.record, JSON.stringify({ table, links: links.split("\\n").filter(Boolean).map((l) => l.split(": ")[1].split("@")[0]) }) + "\\n");
-  process.stdout.write(JSON.stringify(conf.prevResult));
-} else if (process.env.CNI_COMMAND === "VERSION") {
-  process.stdout.write(JSON.stringify({ cniVersion: "1.0.0", supportedVersions: ["0.4.0", "1.0.0"] }));
 }
+const real = spawnSync(${JSON.stringify(join(CNI_DIR, "macvlan"))}, [], { input, stdio: ["pipe", "inherit", "inherit"] });
+process.exit(real.status ?? 1);
 `;
 
 /** A TCP server on 0.0.0.0:8080 that accepts and closes, run in a pod netns before its ADD. */
@@ -135,11 +138,11 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     // The shim installed as a user installs it: the one file, copied.
     await copyFile(SHIM_SOURCE, join(dirs.bin, "nadguard-cni"));
     await chmod(join(dirs.bin, "nadguard-cni"), 0o755);
-    await writeFile(join(dirs.bin, "recorder"), RECORDER, { mode: 0o755 });
+    await writeFile(join(dirs.bin, "macvlan"), RECORDING_MACVLAN, { mode: 0o755 });
     const hostLocal = (subnet: string): unknown => ({ type: "host-local", dataDir: lab.dataDir, ranges: [[{ subnet }]] });
     await writeFile(
       join(dirs.netd, "10-cluster.conflist"),
-      JSON.stringify({ cniVersion: "1.0.0", name: "cluster", plugins: [{ type: "bridge", bridge: "ngnodebr", ipam: hostLocal("198.18.70.0/24") }, { type: "recorder", record: dirs.record }] }),
+      JSON.stringify({ cniVersion: "1.0.0", name: "cluster", plugins: [{ type: "bridge", bridge: "ngnodebr", ipam: hostLocal("198.18.70.0/24") }] }),
     );
     await writeFile(dirs.daemonConfig, `socketDir: ${dirs.sock}\ncniConfigDir: ${dirs.netd}\nbinDir: ${dirs.bin}\ncniDir: ${dirs.cni}\n`);
     const pod = (name: string, networks: string, app = name): unknown => ({
@@ -158,7 +161,7 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
           apiVersion: "k8s.cni.cncf.io/v1",
           kind: "NetworkAttachmentDefinition",
           metadata: { name: "blue", namespace: "tenant-a" },
-          spec: { config: JSON.stringify({ cniVersion: "1.0.0", name: "blue", type: "macvlan", master: "mvp", mode: "bridge", ipam: hostLocal("198.18.71.0/24") }) },
+          spec: { config: JSON.stringify({ cniVersion: "1.0.0", name: "blue", type: "macvlan", master: "mvp", mode: "bridge", ipam: hostLocal("198.18.71.0/24"), record: dirs.record }) },
         },
         {
           apiVersion: "k8s.cni.cncf.io/v1",
@@ -243,7 +246,7 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     const table = await must("ip", ["netns", "exec", netnsName(pod), "nft", "list", "table", "inet", "nadguard"]);
     const isolatesNet1 = /set ingress_isolated \{[^}]*elements = \{ "net1" \}/;
     expect(table).toMatch(isolatesNet1);
-    // When the cluster network's last plugin ran, eth0 existed, net1 not yet, and the table was already there.
+    // When net1's delegate started, eth0 existed, net1 not yet, and the table was already there.
     const records = (await readFile(dirs.record, "utf8")).trim().split("\n").map((line) => JSON.parse(line) as { table: string; links: string[] });
     expect(records).toHaveLength(1);
     expect(records[0]!.links.sort()).toEqual(["eth0", "lo"]);
@@ -474,7 +477,7 @@ describe.skipIf(!IS_ROOT)("nadguard node and the nadguard-cni shim", () => {
     // The daemon re-reads the cluster network every 2 s.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect((await readdir(dirs.netd)).sort()).toEqual(["10-cluster.conflist"]);
-    expect((await readdir(dirs.bin)).sort()).toEqual(["recorder"]);
+    expect((await readdir(dirs.bin)).sort()).toEqual(["macvlan"]);
   });
 
   it("on SIGTERM the daemon stops serving and exits 0, saying the conf file and the tables stay", async () => {
