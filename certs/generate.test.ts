@@ -56,13 +56,6 @@ describe("generateCa / generateServingCertificate", () => {
     for (const cert of [caCert, servingCert, other]) expect(Number.parseInt(cert.serialNumber.slice(0, 2), 16)).toBeLessThan(0x80);
   });
 
-  it("generates a CA and a serving certificate well under a second", () => {
-    const t0 = performance.now();
-    const freshCa = generateCa({ commonName: "speed", validityDays: 1 });
-    generateServingCertificate(freshCa, { dnsNames: ["speed"], ipAddresses: [], validityDays: 1 });
-    expect(performance.now() - t0).toBeLessThan(2_000); // two RSA keys; ~200 ms measured, slack for CI
-  });
-
   it("rejects a certificate with no names and an address that is not one", () => {
     expect(() => generateServingCertificate(ca, { dnsNames: [], ipAddresses: [], validityDays: 1 })).toThrow(/at least one/);
     expect(() => generateServingCertificate(ca, { dnsNames: ["a"], ipAddresses: ["300.1.1.1"], validityDays: 1 })).toThrow(
