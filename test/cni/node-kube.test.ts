@@ -5,12 +5,14 @@
 // relay in this process. The shim is a copy of bin/nadguard-cni run with containerd's environment
 // and stdin. What is asserted is what a user sees: the shim's exit status and output, the pod's
 // interfaces read back with `ip -n`, the pod's network-status annotation and Events read back
-// from the API server, SubjectAccessReview deciding a cross-namespace NAD, host-local's leases.
+// from the API server, SubjectAccessReview deciding a cross-namespace NAD, a policy peer of another
+// node in the pod's table read back with nft, host-local's leases.
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { type Server, type Socket, connect, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kubeRequest } from "../../src/cluster/kube-http.js";
 import { NADGUARD_BIN, type RunResult, must, nadguard, run } from "../e2e/sys.js";
 import { type Obj, type TestCluster, eventually, grantNadUse, nad, startTestCluster } from "../kube/cluster.js";
 import { readyzStatus } from "../support/nadguard-node.js";
@@ -178,6 +180,35 @@ describe.skipIf(!IS_ROOT)("nadguard node --kube and the nadguard-cni shim", () =
     })).toEqual([`web AddedInterface: Add eth0 [${ip(eth0)}] from cluster`, `web AddedInterface: Add net1 [${ip(net1)}] from ${ns}/blue`]);
     expect(await lab.leases("blue")).toHaveLength(1);
   });
+
+  it("puts a policy peer that runs on another node into the pod's table: the daemon watches every node's pods, not only its own", async () => {
+    await cluster.api.create({
+      apiVersion: "k8s.cni.cncf.io/v1beta1",
+      kind: "MultiNetworkPolicy",
+      metadata: { name: "guarded-from-far", namespace: ns, annotations: { "k8s.v1.cni.cncf.io/policy-for": "blue" } },
+      spec: { podSelector: { matchLabels: { app: "guarded" } }, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: { matchLabels: { app: "far" } } }] }] },
+    });
+    // The peer's own node recorded its network-status; this node never attached it.
+    const far = pod(ns, "far", "blue");
+    const created = await createPod({
+      ...far,
+      metadata: { ...far.metadata, annotations: { ...far.metadata.annotations, [STATUS]: JSON.stringify([{ name: `${ns}/blue`, interface: "net1", ips: ["198.18.77.250"], default: false }]) } },
+      spec: { ...(far.spec as Record<string, unknown>), nodeName: "node-kube-2" },
+    });
+    // Its kubelet reports it Running (a peer counts only then).
+    await kubeRequest(cluster.kubeConfig, { method: "PUT", path: `/api/v1/namespaces/${ns}/pods/far/status`, body: { ...created, status: { phase: "Running" } }, timeoutMs: 10_000 });
+    const guarded = await createPod(pod(ns, "guarded", "blue"));
+    const netns = await lab.addPod("guarded");
+    const added = await shim("ADD", "sandbox-guarded", netns, guarded);
+    expect({ code: added.code, out: added.code === 0 ? "" : added.stdout }).toEqual({ code: 0, out: "" });
+    const table = await eventually(async () => {
+      const listed = await must("ip", ["netns", "exec", `${lab.prefix}guarded`, "nft", "list", "table", "inet", "nadguard"]);
+      expect(listed).toContain("198.18.77.250");
+      return listed;
+    }, 10_000, 200);
+    expect(table).toMatch(/set ingress_isolated \{[^}]*elements = \{ "net1" \}/);
+    expect((await shim("DEL", "sandbox-guarded", netns, guarded)).code).toBe(0);
+  }, 60_000);
 
   it("refuses a pod whose service account may not use another namespace's NAD, by SubjectAccessReview, and attaches it once a RoleBinding allows it", async () => {
     const thief = await createPod(pod(ns, "thief", `${other}/shared`));
