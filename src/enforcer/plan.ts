@@ -5,7 +5,7 @@
 // nothing) when sets or chains themselves changed or when the netns's content is unknown.
 import { keyText, priorityValue, setTypeText, valueText, type Chain, type Element, type NftMap, type NftSet, type Rule } from "../nft/objects.js";
 import { elementText } from "../nft/render.js";
-import { freshTableOps, type TableState } from "../nft/state.js";
+import { freshTableOps, stateOps, type TableState } from "../nft/state.js";
 import type { Op } from "../nft/transaction.js";
 
 /** What a netns holds, as far as the enforcer knows: a table, no table, or unknown (never seen, or a failed apply). */
@@ -161,6 +161,9 @@ export function planTransaction(known: Known, desired: TableState | undefined): 
     if (known.kind === "absent") return NOTHING;
     return { mode: "remove", ops: REMOVE_TABLE_OPS, added: 0, removed: known.kind === "table" ? indexed(known.state).elements.size : undefined };
   }
+  // A netns known to hold no table (read back as not-found, or emptied by nadguard) needs no `delete
+  // table`: deleting one costs the commit a synchronous wait in the kernel (bench section 3).
+  if (known.kind === "absent") return { mode: "fresh", ops: stateOps(desired), ...replacedElements(known, desired) };
   if (known.kind !== "table" || !sameSkeleton(known.state, desired)) return { mode: "fresh", ops: freshTableOps(desired), ...replacedElements(known, desired) };
   if (known.state === desired) return NOTHING;
   const before = indexed(known.state);
