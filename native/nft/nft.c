@@ -19,11 +19,14 @@
 // never a prefix), read as /proc/self/fd/N; nothing touches the disk and nothing is left behind.
 // Commands (listings) go through nft_run_cmd_from_buffer, as the nft binary runs its arguments.
 //
-// libnftables 1.0.6 is not thread-safe everywhere: nft_ctx_new initialises shared state on its
-// first call (done here once, on the main thread, when the module loads), and the parser and the
-// listing resolve protocol names with getprotobyname(3)/getprotobynumber(3), whose result lives in
-// one static buffer of glibc. Runs therefore hold one process-wide lock around the library; setns,
-// the way back and the memfd stay outside it.
+// libnftables 1.0.6 is not thread-safe: nft_ctx_new initialises shared state on its first call
+// (done here once, on the main thread, when the module loads); the ids that bind a new set or chain
+// to its rules within a batch come from global counters (rule.c set_id, chain_id), the ruleset
+// generation a cache is checked against is a global (mnl.c nft_genid), the interface cache is one
+// list, and listings print protocol and service names through getprotobynumber(3)/getservbyport(3),
+// whose result lives in one static buffer of glibc. Runs therefore hold one process-wide lock
+// around the library (src/nft/addon.ts also queues its calls, one at a time); setns, the way back
+// and the memfd stay outside it.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,10 @@
 // apply then costs no process start (`nsenter` + `nft` cost ~5-10 ms of CPU each, which made a
 // change touching 100 netns take close to a second on a small node) and the same parser and single
 // netlink batch as `nft -f FILE`: all or nothing, errors in nft's own `FILE:LINE:COL` format
-// (src/nft/errors.ts maps them to operations), `--check` as libnftables' dry run. Where the addon
+// (src/nft/errors.ts maps them to operations), `--check` as libnftables' dry run. Calls run one at a
+// time (libnftables 1.0.6 is not thread-safe; see serialQueue): an apply costs ~0.5 ms of floor
+// against ~10 ms for an `nft -f` process (BENCHMARKS.md section 3), so one at a time is still far
+// ahead of processes in parallel on a small node. Where the addon
 // cannot load (not built: no libnftables-dev at install time; libnftables1 missing at run time),
 // nadguard applies through `ExecNftExecutor` (`nsenter --net=PATH nft -f FILE`); the commands that
 // apply say once, when they start, which executor runs and why (`defaultNftExecutor`).
@@ -30,6 +33,24 @@ const OUTPUT_HANDLE = 1 << 3;
 const OUTPUT_JSON = 1 << 4;
 const OUTPUT_TERSE = 1 << 11;
 
+/**
+ * Runs one call of the addon at a time, in order. libnftables 1.0.6 is not thread-safe (global
+ * set and chain id counters, generation id, interface cache, getprotobynumber's static result:
+ * native/nft/nft.c), so the addon holds one lock around it; queueing here as well keeps the calls
+ * that wait for that lock from occupying libuv's small thread pool, which file system work shares.
+ */
+function serialQueue(): <T>(call: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (call) => {
+    const run = tail.then(call, call);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/** One queue for every executor over the addon: the lock it stands for is the process's. */
+const queue = serialQueue();
+
 /** Applies and lists through the native addon. Holds no process or file: nothing to close. */
 export class AddonNftExecutor implements NftExecutor {
   readonly #addon: NftAddon;
@@ -39,15 +60,16 @@ export class AddonNftExecutor implements NftExecutor {
   }
 
   run(script: string, opts: RunOptions): Promise<NftRunResult> {
-    return this.#addon.apply(script, opts.netns === undefined ? null : netnsPath(opts.netns), opts.check === true);
+    const netns = opts.netns === undefined ? null : netnsPath(opts.netns);
+    return queue(() => this.#addon.apply(script, netns, opts.check === true));
   }
 
   async list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>> {
     const cmd = `list table ${table.family} ${table.name}`;
     const netns = opts.netns === undefined ? null : netnsPath(opts.netns);
     const [json, text] = await Promise.all([
-      this.#addon.command(cmd, netns, opts.elements ? OUTPUT_JSON : OUTPUT_JSON | OUTPUT_TERSE),
-      opts.text ? this.#addon.command(cmd, netns, OUTPUT_HANDLE | OUTPUT_TERSE) : Promise.resolve(undefined),
+      queue(() => this.#addon.command(cmd, netns, opts.elements ? OUTPUT_JSON : OUTPUT_JSON | OUTPUT_TERSE)),
+      opts.text ? queue(() => this.#addon.command(cmd, netns, OUTPUT_HANDLE | OUTPUT_TERSE)) : Promise.resolve(undefined),
     ]);
     return listingResult(table, opts, json, text);
   }
