@@ -25,8 +25,17 @@
 // generation a cache is checked against is a global (mnl.c nft_genid), the interface cache is one
 // list, and listings print protocol and service names through getprotobynumber(3)/getservbyport(3),
 // whose result lives in one static buffer of glibc. Runs therefore hold one process-wide lock
-// around the library (src/nft/addon.ts also queues its calls, one at a time); setns, the way back
-// and the memfd stay outside it.
+// around the library; setns, the way back and the memfd stay outside it.
+//
+// Except while the kernel commits: libnftables sends the whole batch with one sendmsg(2), and the
+// kernel runs the transaction, commit included, inside that call. A commit that deletes set
+// elements or a table waits there for an RCU grace period (8-16 ms on the bench machine, with the
+// thread asleep), so a change touching 100 netns would take a second and more one commit at a
+// time. libnftables' sendmsg is therefore routed (its GOT entry, patched once at load) through
+// unlocked_sendmsg, which drops the lock for the syscall alone and takes it back before returning:
+// by then the batch is built (the set and chain ids are in it, the cache was fetched), and the
+// syscall reads only this run's own batch buffers. Where the patch cannot be made, the lock is held
+// throughout: `parallelCommits` says which (src/nft/addon.ts queues its calls accordingly).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -35,13 +44,74 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <node_api.h>
 #include <nftables/libnftables.h>
 
 static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;
+
+// Whether this thread holds nft_lock inside a libnftables call (unlocked_sendmsg's precondition).
+static __thread int in_nft = 0;
+
+static ssize_t (*real_sendmsg)(int, const struct msghdr *, int) = NULL;
+static int parallel_commits = 0;
+
+static ssize_t unlocked_sendmsg(int fd, const struct msghdr *msg, int flags) {
+  if (!in_nft) return real_sendmsg(fd, msg, flags);
+  pthread_mutex_unlock(&nft_lock);
+  ssize_t n = real_sendmsg(fd, msg, flags);
+  int saved = errno;
+  pthread_mutex_lock(&nft_lock);
+  errno = saved;
+  return n;
+}
+
+// A dynamic-section address: relocated in place by glibc on most architectures, not on some.
+static uintptr_t dyn_addr(const struct link_map *lm, ElfW(Addr) value) {
+  return value >= lm->l_addr ? (uintptr_t)value : lm->l_addr + (uintptr_t)value;
+}
+
+// Points libnftables' PLT slot for sendmsg at unlocked_sendmsg; 1 when done.
+static int route_sendmsg(void) {
+  void *lib = dlopen("libnftables.so.1", RTLD_NOW | RTLD_NOLOAD);
+  struct link_map *lm = NULL;
+  if (lib == NULL || dlinfo(lib, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL) return 0;
+  const ElfW(Rela) *rela = NULL;
+  size_t size = 0;
+  const ElfW(Sym) *symtab = NULL;
+  const char *strtab = NULL;
+  for (const ElfW(Dyn) *d = lm->l_ld; d->d_tag != DT_NULL; d++) {
+    if (d->d_tag == DT_JMPREL) rela = (const ElfW(Rela) *)dyn_addr(lm, d->d_un.d_ptr);
+    else if (d->d_tag == DT_PLTRELSZ) size = d->d_un.d_val;
+    else if (d->d_tag == DT_SYMTAB) symtab = (const ElfW(Sym) *)dyn_addr(lm, d->d_un.d_ptr);
+    else if (d->d_tag == DT_STRTAB) strtab = (const char *)dyn_addr(lm, d->d_un.d_ptr);
+    else if (d->d_tag == DT_PLTREL && d->d_un.d_val != DT_RELA) return 0;
+  }
+  if (rela == NULL || symtab == NULL || strtab == NULL) return 0;
+  for (size_t i = 0; i < size / sizeof(ElfW(Rela)); i++) {
+#if __WORDSIZE == 64
+    size_t sym = ELF64_R_SYM(rela[i].r_info);
+#else
+    size_t sym = ELF32_R_SYM(rela[i].r_info);
+#endif
+    if (strcmp(strtab + symtab[sym].st_name, "sendmsg") != 0) continue;
+    void **slot = (void **)(lm->l_addr + rela[i].r_offset);
+    long page = sysconf(_SC_PAGESIZE);
+    void *start = (void *)((uintptr_t)slot & ~((uintptr_t)page - 1));
+    // Full RELRO: the slot is read-only after loading; made writable for the one store.
+    if (mprotect(start, (size_t)page, PROT_READ | PROT_WRITE) != 0) return 0;
+    real_sendmsg = (ssize_t (*)(int, const struct msghdr *, int))dlsym(RTLD_DEFAULT, "sendmsg");
+    if (real_sendmsg != NULL) *slot = (void *)unlocked_sendmsg;
+    mprotect(start, (size_t)page, PROT_READ);
+    return real_sendmsg != NULL;
+  }
+  return 0;
+}
 
 // The netns this worker thread had before its first run (a libuv thread lives as long as the process).
 static __thread int home_netns = -1;
@@ -132,9 +202,11 @@ static void run_nft(run_t *r) {
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   }
   pthread_mutex_lock(&nft_lock);
+  in_nft = 1;
   // Made after setns: the context's netlink socket belongs to the netns it is opened in.
   struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
   if (ctx == NULL) {
+    in_nft = 0;
     pthread_mutex_unlock(&nft_lock);
     if (fd >= 0) close(fd);
     r->err = copy("nft_ctx_new failed\n");
@@ -148,6 +220,7 @@ static void run_nft(run_t *r) {
   r->out = copy(nft_ctx_get_output_buffer(ctx));
   r->err = copy(nft_ctx_get_error_buffer(ctx));
   nft_ctx_free(ctx);
+  in_nft = 0;
   pthread_mutex_unlock(&nft_lock);
   if (fd >= 0) close(fd);
   r->exit_code = rc == 0 ? 0 : 1;
@@ -268,12 +341,16 @@ static napi_value init(napi_env env, napi_value exports) {
   pthread_mutex_lock(&nft_lock);
   struct nft_ctx *ctx = nft_ctx_new(1);
   if (ctx != NULL) nft_ctx_free(ctx);
+  parallel_commits = route_sendmsg();
   pthread_mutex_unlock(&nft_lock);
   napi_value fn;
   napi_create_function(env, "apply", NAPI_AUTO_LENGTH, apply, NULL, &fn);
   napi_set_named_property(env, exports, "apply", fn);
   napi_create_function(env, "command", NAPI_AUTO_LENGTH, command, NULL, &fn);
   napi_set_named_property(env, exports, "command", fn);
+  napi_value parallel;
+  napi_get_boolean(env, parallel_commits, &parallel);
+  napi_set_named_property(env, exports, "parallelCommits", parallel);
   return exports;
 }
 

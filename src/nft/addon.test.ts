@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDON_ENV, AddonNftExecutor, chooseNftExecutor, defaultNftExecutor, loadNftAddon } from "./addon.js";
+import { ADDON_ENV, AddonNftExecutor, addonConcurrency, chooseNftExecutor, defaultNftExecutor, loadNftAddon } from "./addon.js";
 import { ExecNftExecutor } from "./exec.js";
 import { Nft } from "./nft.js";
 import { chain, element, rule } from "./objects.js";
@@ -55,6 +55,8 @@ describe.skipIf(!isRoot)("the native nft executor", () => {
     expect(loaded.ok ? "loaded" : loaded.error).toBe("loaded");
     expect(defaultNftExecutor()).toMatchObject({ kind: "addon", message: "nft executor: native addon (libnftables on a worker thread, setns into each netns)" });
     expect(defaultNftExecutor().executor).toBeInstanceOf(AddonNftExecutor);
+    // libnftables' sendmsg goes through the addon, which lets commits (and their kernel waits) overlap.
+    expect(loaded.ok && loaded.value.parallelCommits).toBe(true);
   });
 
   it("applies a transaction inside the netns, read back from the kernel there, and leaves every thread in its own netns", async () => {
@@ -79,16 +81,28 @@ describe.skipIf(!isRoot)("the native nft executor", () => {
   it("puts 50 concurrent transactions each in its own netns, none in the host's", async () => {
     const many = Array.from({ length: 50 }, (_, i) => netns(`m${i}`));
     const name = `${prefix}-m`;
+    // Each builds sets and a rule bound to one of them in the same batch (libnftables numbers new
+    // sets per batch), then deletes an element (a commit that waits in the kernel, lock released).
     const results = await Promise.all(
-      many.map((target, i) => {
+      many.map(async (target, i) => {
         const nft = new Nft({ netns: target, table: name, executor: executor! });
-        return nft.run(nft.transaction().add({ kind: "table" }).add({ kind: "set", name: "owner", type: "ipv4_addr" }).add(element("owner", [`198.18.1.${i + 1}`])));
+        const built = await nft.run(
+          nft
+            .transaction()
+            .add({ kind: "table" })
+            .add([{ kind: "set", name: "other", type: "ipv4_addr" }, { kind: "set", name: "owner", type: "ipv4_addr" }])
+            .add(chain("input", { type: "filter", hook: "input", priority: 0, policy: "accept" }))
+            .add([element("owner", [`198.18.1.${i + 1}`]), element("owner", [`198.18.2.${i + 1}`])])
+            .add(rule("input", "ip saddr @owner accept")),
+        );
+        return built.ok ? nft.run(nft.transaction().delete(element("owner", [`198.18.2.${i + 1}`]))) : built;
       }),
     );
     expect(results.filter((r) => !r.ok)).toEqual([]);
     many.forEach((target, i) => {
       const listed = kernelTable(target, name);
-      expect(listed.stdout, target).toMatch(new RegExp(`elements = \\{ 198\\.18\\.1\\.${i + 1} \\}`));
+      expect(listed.stdout, target).toMatch(new RegExp(`set owner \\{\\n\\s+type ipv4_addr\\n\\s+elements = \\{ 198\\.18\\.1\\.${i + 1} \\}`));
+      expect(listed.stdout, target).toContain("ip saddr @owner accept");
     });
     expect(kernelTable(undefined, name).status).toBe(1);
     expect(new Set(threadNetns())).toEqual(new Set([host]));
@@ -151,6 +165,16 @@ describe.skipIf(!isRoot)("the native nft executor", () => {
 });
 
 describe("choosing the executor", () => {
+  it.each([
+    [true, undefined, 3],
+    [true, "9", 8],
+    [true, "1", 1],
+    [true, "many", 3],
+    [false, "9", 1],
+  ])("with parallel commits %s and UV_THREADPOOL_SIZE %s, runs %i addon calls at once", (parallelCommits, threads, expected) => {
+    expect(addonConcurrency({ parallelCommits }, threads)).toBe(expected);
+  });
+
   it(`falls back to nft -f processes, saying why, when ${ADDON_ENV} names no usable addon`, () => {
     const file = join(import.meta.dirname, "no-such-addon.node");
     const choice = chooseNftExecutor(loadNftAddon(file));

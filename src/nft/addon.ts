@@ -4,10 +4,10 @@
 // apply then costs no process start (`nsenter` + `nft` cost ~5-10 ms of CPU each, which made a
 // change touching 100 netns take close to a second on a small node) and the same parser and single
 // netlink batch as `nft -f FILE`: all or nothing, errors in nft's own `FILE:LINE:COL` format
-// (src/nft/errors.ts maps them to operations), `--check` as libnftables' dry run. Calls run one at a
-// time (libnftables 1.0.6 is not thread-safe; see serialQueue): an apply costs ~0.5 ms of floor
-// against ~10 ms for an `nft -f` process (BENCHMARKS.md section 3), so one at a time is still far
-// ahead of processes in parallel on a small node. Where the addon
+// (src/nft/errors.ts maps them to operations), `--check` as libnftables' dry run. libnftables 1.0.6 is
+// not thread-safe, so the addon runs it under one lock, dropped only while the kernel commits (a
+// commit that deletes waits there 8-16 ms for an RCU grace period); calls are queued here so that
+// those waiting for the lock do not hold libuv's threads (see callQueue). Where the addon
 // cannot load (not built: no libnftables-dev at install time; libnftables1 missing at run time),
 // nadguard applies through `ExecNftExecutor` (`nsenter --net=PATH nft -f FILE`); the commands that
 // apply say once, when they start, which executor runs and why (`defaultNftExecutor`).
@@ -26,6 +26,8 @@ export interface NftAddon {
   apply(script: string, netns: string | null, dryRun: boolean): Promise<NftRunResult>;
   /** `nft [-j -t -a] COMMAND` (libnftables' output flags), inside `netns` or the caller's. */
   command(command: string, netns: string | null, outputFlags: number): Promise<NftRunResult>;
+  /** Whether the kernel's commits run outside the addon's lock (native/nft/nft.c), so that calls in flight at once overlap them. */
+  readonly parallelCommits: boolean;
 }
 
 // libnftables' output flags (nftables/libnftables.h): -a, -j, -t.
@@ -34,42 +36,55 @@ const OUTPUT_JSON = 1 << 4;
 const OUTPUT_TERSE = 1 << 11;
 
 /**
- * Runs one call of the addon at a time, in order. libnftables 1.0.6 is not thread-safe (global
- * set and chain id counters, generation id, interface cache, getprotobynumber's static result:
- * native/nft/nft.c), so the addon holds one lock around it; queueing here as well keeps the calls
- * that wait for that lock from occupying libuv's small thread pool, which file system work shares.
+ * Runs at most `limit` calls of the addon at once, in order. The calls beyond one wait for the
+ * addon's lock in libuv's thread pool, which file system work shares (UV_THREADPOOL_SIZE, default
+ * 4): one thread is left to it. Only as many calls as there are kernel commits to overlap are
+ * worth it: one when the addon cannot drop its lock during commits.
  */
-function serialQueue(): <T>(call: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return (call) => {
-    const run = tail.then(call, call);
-    tail = run.catch(() => undefined);
-    return run;
+function callQueue(limit: number): <T>(call: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (call) => {
+    // A finished call hands its place to the oldest waiting one, so that none can jump the queue.
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running += 1;
+    try {
+      return await call();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
   };
 }
 
-/** One queue for every executor over the addon: the lock it stands for is the process's. */
-const queue = serialQueue();
+/** Calls in flight at once for an addon: all but one of libuv's threads when commits overlap, else one. */
+export function addonConcurrency(addon: Pick<NftAddon, "parallelCommits">, threadpoolSize: string | undefined = process.env.UV_THREADPOOL_SIZE): number {
+  const threads = Number(threadpoolSize);
+  return addon.parallelCommits ? Math.max(1, (Number.isInteger(threads) && threads > 0 ? threads : 4) - 1) : 1;
+}
 
 /** Applies and lists through the native addon. Holds no process or file: nothing to close. */
 export class AddonNftExecutor implements NftExecutor {
   readonly #addon: NftAddon;
+  readonly #queue: <T>(call: () => Promise<T>) => Promise<T>;
 
   constructor(addon: NftAddon) {
     this.#addon = addon;
+    this.#queue = callQueue(addonConcurrency(addon));
   }
 
   run(script: string, opts: RunOptions): Promise<NftRunResult> {
     const netns = opts.netns === undefined ? null : netnsPath(opts.netns);
-    return queue(() => this.#addon.apply(script, netns, opts.check === true));
+    return this.#queue(() => this.#addon.apply(script, netns, opts.check === true));
   }
 
   async list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>> {
     const cmd = `list table ${table.family} ${table.name}`;
     const netns = opts.netns === undefined ? null : netnsPath(opts.netns);
     const [json, text] = await Promise.all([
-      queue(() => this.#addon.command(cmd, netns, opts.elements ? OUTPUT_JSON : OUTPUT_JSON | OUTPUT_TERSE)),
-      opts.text ? queue(() => this.#addon.command(cmd, netns, OUTPUT_HANDLE | OUTPUT_TERSE)) : Promise.resolve(undefined),
+      this.#queue(() => this.#addon.command(cmd, netns, opts.elements ? OUTPUT_JSON : OUTPUT_JSON | OUTPUT_TERSE)),
+      opts.text ? this.#queue(() => this.#addon.command(cmd, netns, OUTPUT_HANDLE | OUTPUT_TERSE)) : Promise.resolve(undefined),
     ]);
     return listingResult(table, opts, json, text);
   }
@@ -88,7 +103,9 @@ export function loadNftAddon(path: string | undefined = process.env[ADDON_ENV]):
   if (file === undefined) return { ok: false, error: "native/nft is not built (libnftables-dev was missing when npm ci ran; install it and run sh scripts/build-addon.sh)" };
   try {
     const addon = createRequire(import.meta.url)(file) as Partial<NftAddon>;
-    if (typeof addon.apply !== "function" || typeof addon.command !== "function") return { ok: false, error: `${file} is not nadguard's nft addon (no apply and command functions)` };
+    if (typeof addon.apply !== "function" || typeof addon.command !== "function" || typeof addon.parallelCommits !== "boolean") {
+      return { ok: false, error: `${file} is not nadguard's nft addon (no apply and command functions)` };
+    }
     return { ok: true, value: addon as NftAddon };
   } catch (error) {
     return { ok: false, error: `cannot load ${file}: ${(error as Error).message.split("\n")[0]}` };
