@@ -311,28 +311,22 @@ static int text_and_netns(napi_env env, napi_value *argv, char **text, char **ne
   return 1;
 }
 
-static napi_value apply(napi_env env, napi_callback_info info) {
+// apply(script, netns, dryRun) and command(command, netns, outputFlags): one entry, told apart by
+// the function's data (non-NULL for apply).
+static napi_value start(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bool dry_run;
+  void *data;
+  napi_get_cb_info(env, info, &argc, argv, NULL, &data);
+  int as_file = data != NULL;
+  bool dry_run = false;
+  uint32_t flags = 0;
   char *text, *netns;
-  if (argc != 3) return throw_type_error(env, "apply(script, netns, dryRun) takes 3 arguments");
-  if (napi_get_value_bool(env, argv[2], &dry_run) != napi_ok) return throw_type_error(env, "dryRun must be a boolean");
+  if (argc != 3) return throw_type_error(env, as_file ? "apply(script, netns, dryRun) takes 3 arguments" : "command(command, netns, outputFlags) takes 3 arguments");
+  napi_status status = as_file ? napi_get_value_bool(env, argv[2], &dry_run) : napi_get_value_uint32(env, argv[2], &flags);
+  if (status != napi_ok) return throw_type_error(env, as_file ? "dryRun must be a boolean" : "outputFlags must be a number");
   if (!text_and_netns(env, argv, &text, &netns)) return NULL;
-  return queue(env, 1, text, netns, 0, dry_run);
-}
-
-static napi_value command(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint32_t flags;
-  char *text, *netns;
-  if (argc != 3) return throw_type_error(env, "command(command, netns, outputFlags) takes 3 arguments");
-  if (napi_get_value_uint32(env, argv[2], &flags) != napi_ok) return throw_type_error(env, "outputFlags must be a number");
-  if (!text_and_netns(env, argv, &text, &netns)) return NULL;
-  return queue(env, 0, text, netns, flags, false);
+  return queue(env, as_file, text, netns, flags, dry_run);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -344,9 +338,10 @@ static napi_value init(napi_env env, napi_value exports) {
   parallel_commits = route_sendmsg();
   pthread_mutex_unlock(&nft_lock);
   napi_value fn;
-  napi_create_function(env, "apply", NAPI_AUTO_LENGTH, apply, NULL, &fn);
+  static int apply_marker;
+  napi_create_function(env, "apply", NAPI_AUTO_LENGTH, start, &apply_marker, &fn);
   napi_set_named_property(env, exports, "apply", fn);
-  napi_create_function(env, "command", NAPI_AUTO_LENGTH, command, NULL, &fn);
+  napi_create_function(env, "command", NAPI_AUTO_LENGTH, start, NULL, &fn);
   napi_set_named_property(env, exports, "command", fn);
   napi_value parallel;
   napi_get_boolean(env, parallel_commits, &parallel);
