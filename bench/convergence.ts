@@ -190,7 +190,7 @@ export const convergence: Section = {
         rows,
         notes: [
           "From publishing the new snapshot to the end of the last apply in an affected netns; median (p99) over the changes. Affected netns: those whose desired table changes (the compiler's recompile, checked independently).",
-          "The enforcer runs as `nadguard enforce` does: compiler source with incremental recompile, runner minimum interval 100 ms (a change 150 ms after the previous one finds it idle), parallelism 8; once through its default executor (the native addon: libnftables on a libuv worker thread entering each netns with setns, one call at a time) and once through `nsenter … nft -f FILE` processes (its fallback), one after the other on the same netns.",
+          "The enforcer runs as `nadguard enforce` does: compiler source with incremental recompile, runner minimum interval 100 ms (a change 150 ms after the previous one finds it idle), parallelism 8; once through its default executor (the native addon: libnftables on libuv worker threads entering each netns with setns, one call in libnftables at a time but the kernel's commits overlapping, up to UV_THREADPOOL_SIZE − 1 applies in flight; `npm run bench` sets 9, as the image does) and once through `nsenter … nft -f FILE` processes (its fallback), one after the other on the same netns.",
         ],
       },
     ];
