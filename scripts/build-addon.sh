@@ -30,7 +30,7 @@ skip() {
 }
 
 if ! pkg-config --exists libnftables 2>/dev/null; then
-  skip "libnftables-dev or pkg-config is not installed: apt-get install libnftables-dev pkg-config, then npm rebuild nadguard or sh scripts/build-addon.sh"
+  skip "libnftables-dev or pkg-config is not installed: apt-get install libnftables-dev pkg-config, then npm run build:addon"
 fi
 
 # The headers of the running node: <prefix>/include/node (Debian and the official tarballs alike).

@@ -100,7 +100,7 @@ export const ADDON_ENV = "NADGUARD_NFT_ADDON";
 export function loadNftAddon(path: string | undefined = process.env[ADDON_ENV]): Result<NftAddon, string> {
   if (path === "none") return { ok: false, error: `${ADDON_ENV}=none` };
   const file = path ?? BUILT.find((candidate) => existsSync(candidate));
-  if (file === undefined) return { ok: false, error: "native/nft is not built (libnftables-dev was missing when npm ci ran; install it and run sh scripts/build-addon.sh)" };
+  if (file === undefined) return { ok: false, error: "native/nft is not built (libnftables-dev was missing when npm ci ran; install it and run npm run build:addon)" };
   try {
     const addon = createRequire(import.meta.url)(file) as Partial<NftAddon>;
     if (typeof addon.apply !== "function" || typeof addon.command !== "function" || typeof addon.parallelCommits !== "boolean") {
