@@ -1,7 +1,9 @@
 // Benchmark 3 — apply: what it costs to put a pod's rules into its network namespace. nadguard:
-// the compiler's real ruleset for a server pod allowing N peers, applied as one `nft -f` transaction
-// through src/nft's executor (nsenter + nft), against the floor of an empty `nft -f` in the same
-// netns; and a one-peer change (the compiler's element add/delete transaction). The rival:
+// the compiler's real ruleset for a server pod allowing N peers, applied as one transaction through
+// both of src/nft's executors side by side, `nft -f` processes (nsenter + nft) and the native addon
+// (libnftables in-process, setns), against the floor of an empty `nft -f` in the same netns; the
+// table built in a netns that has none (no `delete table`, the enforcer's path for a netns known
+// empty); and a one-peer change (the compiler's element add/delete transaction). The rival:
 // multi-networkpolicy-iptables' linear chains for the same policy, applied by iptables-restore
 // (both iptables backends), where a one-peer change is a full restore of the pod's chains.
 import { DEFAULT_CONFIG } from "../src/config/config.js";
@@ -58,18 +60,25 @@ export const apply: Section = {
     const sizes = ctx.full ? [10, 100, 1000, 10_000] : [10, 100, 1000];
     const reps = ctx.full ? 15 : 3;
     const executor = new nft.ExecNftExecutor();
+    const loaded = nft.loadNftAddon();
+    if (!loaded.ok) return skipped(`the native nft addon cannot be used: ${loaded.error}`);
+    const addon = new nft.AddonNftExecutor(loaded.value);
     const p = ctx.cleanup.prefix;
     const ours = await addNetns(`${p}-ap-ng`);
     const rivalNs = new Map<IptablesBackend, string>();
     for (const b of backends) rivalNs.set(b, await addNetns(`${p}-ap-${b}`));
 
-    const applyNft = async (script: string): Promise<number> => {
+    const applyWith = async (through: NftModule.NftExecutor, script: string): Promise<number> => {
       const started = performance.now();
-      const result = await executor.run(script, { netns: netnsPath(ours) });
+      const result = await through.run(script, { netns: netnsPath(ours) });
       const elapsed = performance.now() - started;
-      if (result.exitCode !== 0) throw new Error(`nft -f in ${ours} failed (${result.exitCode}): ${result.stderr.slice(0, 500)}`);
+      if (result.exitCode !== 0) throw new Error(`an apply in ${ours} failed (${result.exitCode}): ${result.stderr.slice(0, 500)}`);
       return elapsed;
     };
+    const applyNft = (script: string): Promise<number> => applyWith(executor, script);
+    const applyAddon = (script: string): Promise<number> => applyWith(addon, script);
+    // The table built where there is none: what the enforcer applies in a netns known to be empty.
+    const dropTable = "add table inet nadguard\ndelete table inet nadguard\n";
     const applyRival = async (backend: IptablesBackend, script: string): Promise<number> => {
       const result = await rivalRestore(rivalNs.get(backend)!, backend, script);
       if (result.code !== 0) throw new Error(`iptables-restore (${backend}) failed: ${result.stderr.slice(0, 500)}`);
@@ -78,7 +87,20 @@ export const apply: Section = {
 
     const wholeRows: string[][] = [];
     const changeRows: string[][] = [];
-    const facts: { peers: number; fresh: number; floorRatio: number; changeRatio: number; rivalNft?: number; rivalChange?: number }[] = [];
+    const addonRows: string[][] = [];
+    const facts: {
+      peers: number;
+      fresh: number;
+      floorRatio: number;
+      changeRatio: number;
+      addonFresh: number;
+      addonFreshRatio: number;
+      addonBuild: number;
+      addonBuildRatio: number;
+      addonChangeRatio: number;
+      rivalNft?: number;
+      rivalChange?: number;
+    }[] = [];
     // The namespaces go with the run's sweep (bench/main.ts), also when this throws.
     {
       for (const peers of sizes) {
@@ -98,6 +120,8 @@ export const apply: Section = {
         const delOps = policy.transitionOps(grown, state);
         const addScript = policy.opsScript(addOps);
         const delScript = policy.opsScript(delOps);
+        const build = fresh.replace(dropTable, "");
+        if (build === fresh) throw new Error("podScript no longer starts with add table, delete table: update the bench");
         const rivalN = rivalRestoreScript({ interface: SERVER.interface, peers: Array.from({ length: peers }, (_, i) => peerAddress(i)), tcpPort: PORTS.tcp, udpPort: PORTS.udp });
         const rivalN1 = rivalRestoreScript({ interface: SERVER.interface, peers: Array.from({ length: peers + 1 }, (_, i) => peerAddress(i)), tcpPort: PORTS.tcp, udpPort: PORTS.udp });
 
@@ -115,11 +139,20 @@ export const apply: Section = {
         const change: number[] = [];
         const rivalWhole = new Map(backends.map((b) => [b, [] as number[]]));
         const rivalChange = new Map(backends.map((b) => [b, [] as number[]]));
+        const addonFloor: number[] = [];
+        const addonWhole: number[] = [];
+        const addonBuild: number[] = [];
+        const addonChange: number[] = [];
         for (let rep = 0; rep < reps; rep++) {
           floor.push(await applyNft(""));
           whole.push(await applyNft(fresh));
           // One peer appears, then goes: both are one-peer changes; the netns ends as it began.
           change.push(((await applyNft(addScript)) + (await applyNft(delScript))) / 2);
+          addonFloor.push(await applyAddon(""));
+          addonWhole.push(await applyAddon(fresh));
+          addonChange.push(((await applyAddon(addScript)) + (await applyAddon(delScript))) / 2);
+          await applyAddon(dropTable);
+          addonBuild.push(await applyAddon(build));
           for (const b of backends) {
             rivalWhole.get(b)!.push(await applyRival(b, rivalN));
             rivalChange.get(b)!.push(((await applyRival(b, rivalN1)) + (await applyRival(b, rivalN))) / 2);
@@ -151,11 +184,28 @@ export const apply: Section = {
           bytes(addScript.length),
           ...rivalCells(rivalChange, change),
         ]);
+        addonRows.push([
+          size(peers),
+          msPair(summarize(addonFloor)),
+          msPair(summarize(addonWhole)),
+          ratioPair(pairedRatios(addonWhole, floor)),
+          ratioPair(pairedRatios(addonWhole, whole)),
+          msPair(summarize(addonBuild)),
+          ratioPair(pairedRatios(addonBuild, floor)),
+          msPair(summarize(addonChange)),
+          ratioPair(pairedRatios(addonChange, floor)),
+          ratioPair(pairedRatios(addonChange, change)),
+        ]);
         facts.push({
           peers,
           fresh: wholeS.median,
           floorRatio: pairedRatios(whole, floor).median,
           changeRatio: pairedRatios(change, floor).median,
+          addonFresh: summarize(addonWhole).median,
+          addonFreshRatio: pairedRatios(addonWhole, floor).median,
+          addonBuild: summarize(addonBuild).median,
+          addonBuildRatio: pairedRatios(addonBuild, floor).median,
+          addonChangeRatio: pairedRatios(addonChange, floor).median,
           ...(rivalWhole.has("nft") && { rivalNft: summarize(rivalWhole.get("nft")!).median }),
           ...(rivalChange.has("nft") && { rivalChange: summarize(rivalChange.get("nft")!).median }),
         });
@@ -170,6 +220,26 @@ export const apply: Section = {
         notes: [
           "Times are wall time of one process run in the netns (nsenter --net=… nft -f - / iptables-restore --noflush), median (p99) over repetitions; ratios taken within each repetition.",
           "nadguard's fresh table is the compiler's podScript: add table, delete table, recreate chains, sets, elements and rules in one transaction. render: building that script in node, not included in the apply time.",
+        ],
+      },
+      {
+        title: `The same transactions through the native addon, beside nft -f processes in the same repetitions (${reps} repetitions)`,
+        columns: [
+          "allowed peers",
+          "addon: empty",
+          "addon: fresh table",
+          "/ empty nft -f",
+          "/ nft -f fresh table",
+          "addon: table where none is",
+          "/ empty nft -f",
+          "addon: one-peer change",
+          "/ empty nft -f",
+          "/ nft -f change",
+        ],
+        rows: addonRows,
+        notes: [
+          "The native addon (native/nft, the enforcer's default executor): libnftables on a libuv worker thread that enters the netns with setns, the script as one transaction; wall time from the call to its result in node. The floor of every `/ empty nft -f` column is the empty `nft -f` process of the same repetition (the target's floor).",
+          "fresh table: the same podScript as above (add table, delete table, the whole table), over the table already there. table where none is: the same table without `add table, delete table`, applied after the table was removed (untimed): what the enforcer applies to a netns known to hold no table. Deleting a table makes the commit wait in the kernel (the gap between the two columns).",
         ],
       },
       {
@@ -189,7 +259,7 @@ export const apply: Section = {
     const reading: string[] = [];
     for (const f of facts) {
       reading.push(
-        `${size(f.peers)} peers: nadguard's whole table ${ms(f.fresh)} = ${ratio(f.floorRatio)} the empty nft -f; a one-peer change ${ratio(f.changeRatio)} the floor` +
+        `${size(f.peers)} peers: through the addon, the whole table ${ms(f.addonFresh)} = ${ratio(f.addonFreshRatio)} the empty nft -f (${ms(f.addonBuild)} = ${ratio(f.addonBuildRatio)} where there is no table to delete), a one-peer change ${ratio(f.addonChangeRatio)}; through nft -f processes ${ms(f.fresh)} = ${ratio(f.floorRatio)}, a one-peer change ${ratio(f.changeRatio)}` +
           (f.rivalNft !== undefined ? `; iptables-nft-restore takes ${ms(f.rivalNft)} for the whole chain and ${ms(f.rivalChange!)} per one-peer sync.` : "."),
       );
     }

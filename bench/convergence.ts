@@ -1,7 +1,8 @@
 // Benchmark 5 — convergence: time from a cluster state change to nadguard's rules applied in every
 // affected pod netns, through the real enforcer loop (src/enforcer Enforcer with the compiler as its
 // desired-state source, the bounded-frequency runner with its default 100 ms minimum interval, one
-// apply per netns through the default executor, 8 in parallel), for 10 and 100 local pods, each a netns of the bench.
+// apply per netns, 8 in parallel), for 10 and 100 local pods, each a netns of the bench; once through
+// the default executor (the native addon) and once through `nft -f` processes, side by side.
 import type { Snapshot } from "../src/api/snapshot.js";
 import type { ClusterState } from "../src/cluster/cluster-state.js";
 import { DEFAULT_CONFIG } from "../src/config/config.js";
@@ -91,17 +92,34 @@ export const convergence: Section = {
     const sizes = [10, 100];
     const reps = ctx.full ? 15 : 3;
     const p = ctx.cleanup.prefix;
+    const loaded = nft.loadNftAddon();
+    if (!loaded.ok) return skipped(`the native nft addon cannot be used: ${loaded.error}`);
+    const executors: ReadonlyArray<readonly [string, NftExecutor]> = [
+      ["native addon", new nft.AddonNftExecutor(loaded.value)],
+      ["nft -f processes", new nft.ExecNftExecutor()],
+    ];
     const rows: string[][] = [];
-    const facts: { local: number; id: string; p99: number; median: number }[] = [];
+    const facts: { local: number; executor: string; id: string; p99: number; median: number }[] = [];
 
     for (const local of sizes) {
       const cluster = convergenceCluster(local, local);
       ctx.log(`convergence: ${local} local pods (creating their netns)`);
       const pathOf = new Map<string, string>();
       for (const name of cluster.local) pathOf.set(`${CV_NS}/${name}`, `/run/netns/${await addNetns(`${p}-${CV_NS}-${name}`)}`);
+      try {
+        for (const [label, inner] of executors) {
+          // Every executor starts from netns without a table (untimed).
+          for (const path of pathOf.values()) await inner.run("add table inet nadguard\ndelete table inet nadguard\n", { netns: path });
+          ctx.log(`convergence: ${local} local pods through the ${label}`);
+          await measure(local, label, inner, cluster, pathOf);
+        }
+      } finally {
+        for (const name of cluster.local) await delNetns(`${p}-${CV_NS}-${name}`);
+      }
+    }
+
+    async function measure(local: number, label: string, inner: NftExecutor, cluster: ReturnType<typeof convergenceCluster>, pathOf: ReadonlyMap<string, string>): Promise<void> {
       const state = publishedState(cluster.snapshot);
-      // What the enforcer uses by default: persistent libnftables helpers (process per apply where they cannot run).
-      const inner = typeof nft.HelperNftExecutor === "function" ? new nft.HelperNftExecutor() : new nft.ExecNftExecutor();
       const executor = recordingExecutor(inner);
       const enforcer = new enforcerModule.Enforcer({
         node: "node-0",
@@ -153,28 +171,26 @@ export const convergence: Section = {
             executor.applied.length = 0;
           }
         }
-        rows.push([size(local), "enforcer start: first full sync (read back + fresh tables)", size(local), ms(firstSync), "–"]);
+        rows.push([size(local), label, "enforcer start: first full sync (read back + tables where there were none)", size(local), ms(firstSync), "–"]);
         for (const event of EVENTS) {
           const s = samples.get(event.id)!;
           const times = summarize(s.times);
           const affected = summarize(s.affected).median;
-          rows.push([size(local), event.label, size(affected), msPair(times), affected > 0 ? ms(times.median / affected) : "–"]);
-          facts.push({ local, id: event.id, p99: times.p99, median: times.median });
+          rows.push([size(local), label, event.label, size(affected), msPair(times), affected > 0 ? ms(times.median / affected) : "–"]);
+          facts.push({ local, executor: label, id: event.id, p99: times.p99, median: times.median });
         }
       } finally {
         await enforcer.stop();
-        if ("close" in inner) inner.close();
-        for (const name of cluster.local) await delNetns(`${p}-${CV_NS}-${name}`);
       }
     }
     const tables: Table[] = [
       {
         title: `Change → rules applied in all affected netns (${reps} changes of each kind)`,
-        columns: ["local pods", "change", "netns affected", "time to all applied", "per affected netns"],
+        columns: ["local pods", "executor", "change", "netns affected", "time to all applied", "per affected netns"],
         rows,
         notes: [
-          "From publishing the new snapshot to the end of the last `nft -f` in an affected netns; median (p99) over the changes. Affected netns: those whose desired table changes (the compiler's recompile, checked independently).",
-          "The enforcer runs as `nadguard enforce` does: compiler source with incremental recompile, runner minimum interval 100 ms (a change 150 ms after the previous one finds it idle), parallelism 8, its default executor (persistent libnftables helpers entering each netns with setns; `nsenter … nft -f FILE` per apply where they cannot run).",
+          "From publishing the new snapshot to the end of the last apply in an affected netns; median (p99) over the changes. Affected netns: those whose desired table changes (the compiler's recompile, checked independently).",
+          "The enforcer runs as `nadguard enforce` does: compiler source with incremental recompile, runner minimum interval 100 ms (a change 150 ms after the previous one finds it idle), parallelism 8; once through its default executor (the native addon: libnftables on libuv worker threads entering each netns with setns, one call in libnftables at a time but the kernel's commits overlapping, up to UV_THREADPOOL_SIZE − 1 applies in flight; `npm run bench` sets 9, as the image does) and once through `nsenter … nft -f FILE` processes (its fallback), one after the other on the same netns.",
         ],
       },
     ];
@@ -184,7 +200,7 @@ export const convergence: Section = {
     ];
     const reading = facts
       .filter((f) => f.local === 100)
-      .map((f) => `100 local pods, ${EVENTS.find((e) => e.id === f.id)!.label}: median ${ms(f.median)}, p99 ${ms(f.p99)} (target: p99 ≤ 100 ms).`);
+      .map((f) => `100 local pods, ${f.executor}, ${EVENTS.find((e) => e.id === f.id)!.label}: median ${ms(f.median)}, p99 ${ms(f.p99)} (target: p99 ≤ 200 ms, ≤ 20 ms when one pod is touched).`);
     return { status: "done", tables, method, reading };
   },
 };

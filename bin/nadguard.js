@@ -10,13 +10,13 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const compiled = `${root}dist/src/cli/main.js`;
 
-/** Modification time of the newest source file that the build compiles or copies (tests are not compiled). */
+/** Modification time of the newest source file that the build compiles (tests are not compiled). */
 function newestSource() {
   let newest = 0;
   for (const dir of ["src", "webhook", "certs"]) {
     if (!existsSync(`${root}${dir}`)) continue;
     for (const file of readdirSync(`${root}${dir}`, { recursive: true })) {
-      if ((file.endsWith(".ts") && !file.endsWith(".test.ts")) || file.endsWith(".py")) newest = Math.max(newest, statSync(`${root}${dir}/${file}`).mtimeMs);
+      if (file.endsWith(".ts") && !file.endsWith(".test.ts")) newest = Math.max(newest, statSync(`${root}${dir}/${file}`).mtimeMs);
     }
   }
   return newest;

@@ -33,10 +33,10 @@ async function nadguard(args: string[]): Promise<{ out: string; err: string }> {
 }
 
 describe("the compiled build", () => {
-  it("holds the CLI, the webhook, the certificates and the libnftables helper beside exec.js, and no test code", async () => {
+  it("holds the CLI, the webhook and the certificates, and no test code", async () => {
     const files = (await readdir(join(pkg, "dist"), { recursive: true })).map(String);
     expect(files).toEqual(
-      expect.arrayContaining([join("src", "cli", "main.js"), join("webhook", "start.js"), join("certs", "dev-certificates.js"), join("src", "nft", "libnftables-helper.py")]),
+      expect.arrayContaining([join("src", "cli", "main.js"), join("webhook", "start.js"), join("certs", "dev-certificates.js")]),
     );
     expect(files.filter((file) => file.endsWith(".test.js") || file.includes("test-helpers") || file.startsWith(join("test", "")))).toEqual([]);
   });

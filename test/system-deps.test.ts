@@ -26,7 +26,7 @@ describe("scripts/system-deps.sh", () => {
   it("lists the packages the suites need, one a line", () => {
     const listed = run(["--list"], process.env);
     expect(listed.status).toBe(0);
-    expect(listed.stdout.trim().split("\n")).toEqual(expect.arrayContaining(["nftables", "iproute2", "util-linux", "containernetworking-plugins", "containerd", "runc", "gcc", "libc6-dev", "python3"]));
+    expect(listed.stdout.trim().split("\n")).toEqual(expect.arrayContaining(["nftables", "iproute2", "util-linux", "containernetworking-plugins", "containerd", "runc", "gcc", "libc6-dev", "python3", "make", "pkg-config", "libnftables-dev"]));
   });
 
   it("passes silently on a machine that has them (npm test ran it first)", () => {
@@ -50,5 +50,28 @@ describe("scripts/system-deps.sh", () => {
     const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8")) as { scripts: Record<string, string> };
     expect(pkg.scripts["test"]).toMatch(/^sh scripts\/system-deps\.sh && /);
     expect(pkg.scripts["bench"]).toMatch(/^sh scripts\/system-deps\.sh && /);
+  });
+});
+
+describe("scripts/build-addon.sh (package.json's install script)", () => {
+  const bin = mkdtempSync(join(tmpdir(), "nadguard-addon-path-"));
+  // A PATH without pkg-config (so without libnftables-dev, as far as the build can tell).
+  for (const command of ["dirname", "rm", "tail"]) symlinkSync(`/usr/bin/${command}`, join(bin, command));
+  afterAll(() => rmSync(bin, { recursive: true, force: true }));
+  const build = (args: string[]) =>
+    spawnSync("/bin/sh", [join(import.meta.dirname, "..", "scripts", "build-addon.sh"), ...args], { env: { PATH: bin }, encoding: "utf8" });
+
+  it("lets npm ci go on where the addon cannot be built: one line, exit 0", () => {
+    const result = build([]);
+    expect({ status: result.status, stdout: result.stdout }).toEqual({ status: 0, stdout: "" });
+    expect(result.stderr).toBe(
+      "nadguard: native nft addon not built (libnftables-dev or pkg-config is not installed: apt-get install libnftables-dev pkg-config, then npm run build:addon); nadguard will apply rules through nft -f processes\n",
+    );
+  });
+
+  it("fails with --required (npm run build:addon, scripts/system-deps.sh)", () => {
+    const result = build(["--required"]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^nadguard: cannot build the native nft addon \(native\/nft\): libnftables-dev or pkg-config is not installed/);
   });
 });

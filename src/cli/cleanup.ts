@@ -12,7 +12,8 @@ import type { Snapshot } from "../api/snapshot.js";
 import { inPool, localPods } from "../enforcer/enforcer.js";
 import { podRefKey, type NetnsResolver } from "../enforcer/netns.js";
 import { REMOVE_TABLE_OPS } from "../enforcer/plan.js";
-import { HelperNftExecutor, type NftExecutor } from "../nft/exec.js";
+import { defaultNftExecutor } from "../nft/addon.js";
+import type { NftExecutor } from "../nft/exec.js";
 import { Nft } from "../nft/nft.js";
 import { EXIT } from "./io.js";
 
@@ -22,7 +23,7 @@ export interface CleanupOptions {
   readonly resolver: NetnsResolver;
   /** Netns worked on at once. Default 8. */
   readonly parallelism?: number | undefined;
-  /** Default: the enforcer's libnftables helpers (closed at the end). */
+  /** Default: `defaultNftExecutor()`, as the enforcer's. */
   readonly executor?: NftExecutor | undefined;
 }
 
@@ -31,39 +32,34 @@ type Outcome = "removed" | "none" | "failed";
 export async function runCleanup(options: CleanupOptions, logger: Logger): Promise<number> {
   const started = performance.now();
   const parallelism = options.parallelism ?? 8;
-  const own = options.executor ? undefined : new HelperNftExecutor({ helpers: parallelism });
-  const executor = options.executor ?? own!;
+  const executor = options.executor ?? defaultNftExecutor().executor;
   const pods = [...localPods(options.snapshot, options.node).values()];
   const handles = await options.resolver.resolve(pods);
   const outcomes: Outcome[] = [];
   const failed: string[] = [];
-  try {
-    await inPool(pods, parallelism, async (ref) => {
-      const pod = podRefKey(ref);
-      const lookup = handles.get(pod);
-      if (!lookup?.ok) {
-        // No sandbox (pending, or gone): no netns, so no table to remove.
-        logger.debug({ pod, code: lookup?.error.code }, `${pod}: ${lookup ? lookup.error.message : "not resolved"}; nothing to clean`);
-        return;
-      }
-      const netns = lookup.value.path;
-      const nft = new Nft({ netns, executor });
-      const listing = await nft.list();
-      let outcome: Outcome;
-      if (!listing.ok && listing.error.reason === "not-found") outcome = "none";
-      else {
-        const removed = await nft.run(nft.transaction().append(REMOVE_TABLE_OPS));
-        outcome = removed.ok ? "removed" : "failed";
-        if (!removed.ok) logger.error({ pod, netns, code: removed.error.code }, `${pod} (${netns}): cannot remove table inet nadguard: ${removed.error.message}`);
-      }
-      outcomes.push(outcome);
-      if (outcome === "removed") logger.info({ pod, netns, removed: true }, `${pod}: table inet nadguard removed from ${netns}`);
-      else if (outcome === "none") logger.debug({ pod, netns, removed: false }, `${pod}: no table inet nadguard in ${netns}`);
-      else failed.push(pod);
-    });
-  } finally {
-    own?.close();
-  }
+  await inPool(pods, parallelism, async (ref) => {
+    const pod = podRefKey(ref);
+    const lookup = handles.get(pod);
+    if (!lookup?.ok) {
+      // No sandbox (pending, or gone): no netns, so no table to remove.
+      logger.debug({ pod, code: lookup?.error.code }, `${pod}: ${lookup ? lookup.error.message : "not resolved"}; nothing to clean`);
+      return;
+    }
+    const netns = lookup.value.path;
+    const nft = new Nft({ netns, executor });
+    const listing = await nft.list();
+    let outcome: Outcome;
+    if (!listing.ok && listing.error.reason === "not-found") outcome = "none";
+    else {
+      const removed = await nft.run(nft.transaction().append(REMOVE_TABLE_OPS));
+      outcome = removed.ok ? "removed" : "failed";
+      if (!removed.ok) logger.error({ pod, netns, code: removed.error.code }, `${pod} (${netns}): cannot remove table inet nadguard: ${removed.error.message}`);
+    }
+    outcomes.push(outcome);
+    if (outcome === "removed") logger.info({ pod, netns, removed: true }, `${pod}: table inet nadguard removed from ${netns}`);
+    else if (outcome === "none") logger.debug({ pod, netns, removed: false }, `${pod}: no table inet nadguard in ${netns}`);
+    else failed.push(pod);
+  });
   const count = (outcome: Outcome): number => outcomes.filter((o) => o === outcome).length;
   const durationMs = Math.round(performance.now() - started);
   const fields = { cleaned: count("removed"), without: count("none"), failed: failed.length, durationMs };

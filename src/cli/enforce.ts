@@ -16,6 +16,7 @@ import { Enforcer, type DesiredStateSource, type DesiredTable, type EnforcerLog,
 import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enforcer/metrics.js";
 import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
+import { defaultNftExecutor } from "../nft/addon.js";
 import type { NftExecutor } from "../nft/exec.js";
 import type { TableState } from "../nft/state.js";
 import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
@@ -127,10 +128,11 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
     return EXIT.failure;
   }
   const logger = jsonLogger(level, out);
+  const executor = options.executor ?? announcedNftExecutor(logger);
   if (options.cleanup) {
     const snapshot = await oneSnapshot(options, logger);
     reportStateProblems(snapshot, (line) => logger.warn(line));
-    return runCleanup({ node: options.node, snapshot, resolver, parallelism: options.parallelism, executor: options.executor }, logger);
+    return runCleanup({ node: options.node, snapshot, resolver, parallelism: options.parallelism, executor }, logger);
   }
   const config = await loadConfig(options.config);
   const common = {
@@ -139,7 +141,7 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
     resolver,
     log: enforcerLog(logger),
     ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
-    ...(options.executor !== undefined && { executor: options.executor }),
+    executor,
   };
 
   if (options.once) {
@@ -150,7 +152,6 @@ export async function runEnforce(options: EnforceOptions, out: (line: string) =>
     try {
       report = await enforcer.sync("full");
     } finally {
-      // Stops the nft helpers now rather than leaving them to notice that their stdin closed.
       await enforcer.stop();
     }
     logSummary(report, logger);
@@ -170,6 +171,14 @@ function cleanupConflicts(options: EnforceOptions): void {
     options.maxIntervalMs !== undefined && "--max-interval",
   ].filter((flag): flag is string => typeof flag === "string");
   if (given.length > 0) throw new UsageError(`--cleanup removes nadguard's tables and exits; it takes no ${given.join(", ")}`);
+}
+
+/** The executor a command applies through (the native addon, else `nft -f` processes), said once in its log. */
+export function announcedNftExecutor(logger: Logger): NftExecutor {
+  const choice = defaultNftExecutor();
+  if (choice.kind === "addon") logger.info({ nftExecutor: choice.kind }, choice.message);
+  else logger.warn({ nftExecutor: choice.kind, reason: choice.reason }, choice.message);
+  return choice.executor;
 }
 
 /** The enforcer's log events as JSON lines: the message, and its fields beside pino's own. */

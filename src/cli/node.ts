@@ -34,11 +34,11 @@ import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enfo
 import { type NetnsLookup, type NetnsResolver, netnsAt, podRefKey } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
 import { networkStatusFile } from "../networks/network-status.js";
-import { HelperNftExecutor, type NftExecutor } from "../nft/exec.js";
+import type { NftExecutor } from "../nft/exec.js";
 import { Nft } from "../nft/nft.js";
 import { freshTableOps } from "../nft/state.js";
 import { compilePod, desiredTable } from "../policy/compiler.js";
-import { compilerSource, stopSignal } from "./enforce.js";
+import { announcedNftExecutor, compilerSource, stopSignal } from "./enforce.js";
 import { envFor, reportStateProblems } from "./env.js";
 import { CommandError, EXIT, UsageError, checkStateDir, nftToolsProblem, parseListen } from "./io.js";
 import type { KubeFlags, loadKubeConfig } from "./kube.js";
@@ -276,8 +276,8 @@ function daemonMetrics(registry: ReturnType<typeof createEnforcerMetrics>["regis
 
 async function serve(options: ServeOptions, daemonConfig: DaemonConfig, config: Config, listen: { host: string; port: number } | undefined, logger: Logger): Promise<number> {
   const log = (lvl: "error" | "warn" | "info" | "debug", message: string, fields?: Readonly<Record<string, unknown>>): void => void logger[lvl](fields ?? {}, message);
-  // One pool of nft helpers for the enforcer and the tables ADD installs (an apply then costs no process start).
-  const executor = new HelperNftExecutor({ helpers: 4 });
+  // One executor for the enforcer and the tables ADD installs (the native addon: an apply costs no process start).
+  const executor = announcedNftExecutor(logger);
   const metrics = createEnforcerMetrics();
   const cniMetrics = daemonMetrics(metrics.registry);
   const exec = cniMetrics.exec(new SpawnPluginExec());
@@ -379,7 +379,6 @@ async function serve(options: ServeOptions, daemonConfig: DaemonConfig, config: 
     watcher?.close();
     await server?.close();
     await enforcer.stop();
-    executor.close();
     await state.stop();
     await metricsServer?.close();
   }

@@ -13,7 +13,8 @@
 import { formatProblem, type Problem } from "../api/errors.js";
 import type { Snapshot } from "../api/snapshot.js";
 import type { ClusterState } from "../cluster/cluster-state.js";
-import { HelperNftExecutor, type NftExecutor } from "../nft/exec.js";
+import { defaultNftExecutor } from "../nft/addon.js";
+import type { NftExecutor } from "../nft/exec.js";
 import type { NftError } from "../nft/errors.js";
 import { Nft } from "../nft/nft.js";
 import type { TableState } from "../nft/state.js";
@@ -62,7 +63,7 @@ export interface EnforcerOptions {
   readonly state: ClusterState;
   readonly source: DesiredStateSource;
   readonly resolver: NetnsResolver;
-  /** Default: `HelperNftExecutor` (persistent libnftables helpers; `nsenter --net=PATH nft -f FILE` where they cannot run), closed on stop. */
+  /** Default: `defaultNftExecutor()` (the native addon; `nsenter --net=PATH nft -f FILE` where it cannot load). */
   readonly executor?: NftExecutor;
   /** Netns worked on at once in a sync. Default 8. */
   readonly parallelism?: number;
@@ -144,8 +145,6 @@ export async function inPool<T>(items: readonly T[], limit: number, fn: (item: T
 export class Enforcer {
   readonly #opts: EnforcerOptions;
   readonly #executor: NftExecutor;
-  /** The executor the enforcer made itself (closed on stop). */
-  readonly #ownExecutor: HelperNftExecutor | undefined;
   readonly #records = new Map<string, PodRecord>();
   readonly #now: () => number;
   #runner: Runner | undefined;
@@ -157,8 +156,7 @@ export class Enforcer {
 
   constructor(options: EnforcerOptions) {
     this.#opts = options;
-    this.#ownExecutor = options.executor ? undefined : new HelperNftExecutor({ helpers: options.parallelism ?? 8 });
-    this.#executor = options.executor ?? this.#ownExecutor!;
+    this.#executor = options.executor ?? defaultNftExecutor().executor;
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -217,10 +215,7 @@ export class Enforcer {
     this.#unsubscribe?.();
     await this.#runner?.stop();
     await this.#syncing;
-    if (!options.removeTables) {
-      this.#ownExecutor?.close();
-      return;
-    }
+    if (!options.removeTables) return;
     const targets = [...this.#records].filter(([, r]) => r.netns !== undefined && r.known.kind !== "absent");
     await inPool(targets, this.#opts.parallelism ?? 8, async ([key, r]) => {
       const nft = new Nft({ netns: r.netns!.path, executor: this.#executor });
@@ -230,7 +225,6 @@ export class Enforcer {
         this.#log("info", `${key}: table inet nadguard removed`, { pod: key, netns: r.netns!.path });
       } else this.#log("error", `${key}: cannot remove table inet nadguard from ${r.netns!.path}: ${result.error.message}`, { pod: key, netns: r.netns!.path, code: result.error.code });
     });
-    this.#ownExecutor?.close();
   }
 
   async #sync(kind: SyncKind): Promise<SyncReport> {

@@ -42,6 +42,13 @@ describe("planTransaction", () => {
     expect({ mode, added, removed }).toEqual(counts);
   });
 
+  it("builds the table without `delete table` in a netns known to hold none, and replaces it whole where unknown", () => {
+    const verbs = (known: Parameters<typeof planTransaction>[0]): string[] => planTransaction(known, base).ops.map((op) => `${op.verb} ${op.object.kind}`);
+    expect(verbs({ kind: "absent" })).not.toContain("delete table");
+    expect(verbs({ kind: "absent" })[0]).toBe("add table");
+    expect(verbs({ kind: "unknown" }).slice(0, 3)).toEqual(["add table", "delete table", "add table"]);
+  });
+
   it("treats a named and a numeric priority as the same chain", () => {
     const numeric = { ...base, chains: [chain("ingress", { type: "filter", hook: "input", priority: 0, policy: "accept" })] };
     expect(planTransaction({ kind: "table", state: base }, numeric).mode).toBe("none");

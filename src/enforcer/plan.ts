@@ -5,7 +5,7 @@
 // nothing) when sets or chains themselves changed or when the netns's content is unknown.
 import { keyText, priorityValue, setTypeText, valueText, type Chain, type Element, type NftMap, type NftSet, type Rule } from "../nft/objects.js";
 import { elementText } from "../nft/render.js";
-import { freshTableOps, type TableState } from "../nft/state.js";
+import { freshTableOps, stateOps, type TableState } from "../nft/state.js";
 import type { Op } from "../nft/transaction.js";
 
 /** What a netns holds, as far as the enforcer knows: a table, no table, or unknown (never seen, or a failed apply). */
@@ -155,13 +155,22 @@ function replacedElements(known: Known, desired: TableState): { added: number; r
   return { added: indexed(desired).elements.size, removed: known.kind === "absent" ? 0 : undefined };
 }
 
+/**
+ * The plan that builds `desired` whole. A netns known to hold no table (read back as not-found, or
+ * emptied by nadguard) gets no `delete table`: deleting a table makes the commit wait in the kernel
+ * (8-16 ms on the bench machine, BENCHMARKS.md section 3).
+ */
+function freshPlan(known: Known, desired: TableState): Plan {
+  return { mode: "fresh", ops: known.kind === "absent" ? stateOps(desired) : freshTableOps(desired), ...replacedElements(known, desired) };
+}
+
 /** The transaction from `known` to `desired` (undefined: no table wanted), with its element counts. Pure. */
 export function planTransaction(known: Known, desired: TableState | undefined): Plan {
   if (desired === undefined) {
     if (known.kind === "absent") return NOTHING;
     return { mode: "remove", ops: REMOVE_TABLE_OPS, added: 0, removed: known.kind === "table" ? indexed(known.state).elements.size : undefined };
   }
-  if (known.kind !== "table" || !sameSkeleton(known.state, desired)) return { mode: "fresh", ops: freshTableOps(desired), ...replacedElements(known, desired) };
+  if (known.kind !== "table" || !sameSkeleton(known.state, desired)) return freshPlan(known, desired);
   if (known.state === desired) return NOTHING;
   const before = indexed(known.state);
   const after = indexed(desired);

@@ -5,6 +5,7 @@ export * from "./transaction.js";
 export * from "./render.js";
 export * from "./errors.js";
 export * from "./exec.js";
+export * from "./addon.js";
 export * from "./listing.js";
 export * from "./state.js";
 export * from "./nft.js";

@@ -1,9 +1,12 @@
 // The real thing: nft 1.0.6 and the kernel, in a network namespace of this run's own
 // (`ngt-<pid>-<random>`, removed in afterAll whatever happens). Nothing is sent: the tests only
-// load and read rules. Runs whenever we are root; skipped, loudly, only when not.
+// load and read rules. Runs whenever we are root; skipped, loudly, only when not. Every test runs
+// through both executors: `nft -f` processes and the native addon (a missing addon fails).
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AddonNftExecutor, loadNftAddon } from "./addon.js";
+import { ExecNftExecutor, type NftExecutor } from "./exec.js";
 import { NftFake } from "./fake.js";
 import type { TableListing } from "./listing.js";
 import { Nft } from "./nft.js";
@@ -56,9 +59,15 @@ function dumpOf(listing: TableListing): string {
   return renderOps({ family: listing.family, name: listing.name }, stateOps(listing)).script;
 }
 
-describe.skipIf(!isRoot)("nft against the kernel", () => {
+const addon = loadNftAddon();
+const EXECUTORS: ReadonlyArray<readonly [string, NftExecutor | string]> = [
+  ["nft -f processes", new ExecNftExecutor()],
+  ["the native addon", addon.ok ? new AddonNftExecutor(addon.value) : addon.error],
+];
+
+describe.skipIf(!isRoot).each(EXECUTORS)("nft against the kernel, through %s", (_label, executor) => {
   const netns = `ngt-${process.pid}-${randomBytes(3).toString("hex")}`;
-  const nft = new Nft({ netns });
+  const nft = new Nft({ netns, ...(typeof executor !== "string" && { executor }) });
 
   async function listed(): Promise<TableListing> {
     const result = await nft.list({ elements: true, text: true });
@@ -67,6 +76,7 @@ describe.skipIf(!isRoot)("nft against the kernel", () => {
   }
 
   beforeAll(() => {
+    if (typeof executor === "string") throw new Error(`the native addon cannot be used: ${executor}`);
     execFileSync("ip", ["netns", "add", netns]);
   });
 
@@ -210,7 +220,7 @@ describe.skipIf(!isRoot)("nft against the kernel", () => {
   });
 
   it("reports a network namespace that does not exist as an exec error, not as a missing table", async () => {
-    const ghost = new Nft({ netns: `${netns}-absent` });
+    const ghost = new Nft({ netns: `${netns}-absent`, ...(typeof executor !== "string" && { executor }) });
     const result = await ghost.run(ghost.transaction().add({ kind: "table" }));
     expect(!result.ok && result.error.reason).toBe("exec");
     const listing = await ghost.list();

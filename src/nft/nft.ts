@@ -2,7 +2,8 @@
 // `new Nft(...)` → `nft.transaction()` → `tx.add(...)` → `await nft.run(tx)` (all or nothing).
 import { fail, ok, type Result } from "../api/errors.js";
 import { execError, invalidTransactionError, nftErrorFromStderr, type NftError } from "./errors.js";
-import { ExecNftExecutor, type ListOptions, type NftExecutor } from "./exec.js";
+import { defaultNftExecutor } from "./addon.js";
+import type { ListOptions, NftExecutor } from "./exec.js";
 import type { TableListing } from "./listing.js";
 import { NADGUARD_TABLE, type Family, type TableRef } from "./objects.js";
 import { opAt } from "./render.js";
@@ -30,7 +31,7 @@ export interface NftOptions {
   readonly family?: Family;
   /** Default `nadguard`. */
   readonly table?: string;
-  /** Default: a real `nft` process per call. */
+  /** Default: `defaultNftExecutor()` (the native addon; `nft -f` processes where it cannot load). */
   readonly executor?: NftExecutor;
   /** The network namespace (path, or name under /run/netns); absent: the caller's. */
   readonly netns?: string;
@@ -46,7 +47,7 @@ export class Nft implements NftInterface {
     this.family = opts.family ?? NADGUARD_TABLE.family;
     this.table = opts.table ?? NADGUARD_TABLE.name;
     this.netns = opts.netns;
-    this.#executor = opts.executor ?? new ExecNftExecutor();
+    this.#executor = opts.executor ?? defaultNftExecutor().executor;
   }
 
   get ref(): TableRef {

@@ -1,7 +1,7 @@
 // The programs the nft executors start, and the Debian packages that ship them. A command that
 // applies or reads tables checks them when it starts, so that a machine without nftables gets one
-// line naming the package instead of `nsenter: failed to execute nft` on the first netns. python3
-// and libnftables are not among them: without them applies fall back to `nsenter … nft -f`.
+// line naming the package instead of `nsenter: failed to execute nft` on the first netns. The
+// native addon's libnftables is not among them: without it applies fall back to `nsenter … nft -f`.
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { delimiter, join } from "node:path";
@@ -12,7 +12,7 @@ export interface Tool {
   readonly debianPackage: string;
 }
 
-/** What `ExecNftExecutor` starts (and `HelperNftExecutor` falls back to): `nsenter --net=PATH nft …`. */
+/** What `ExecNftExecutor` starts (the executor where the native addon cannot load): `nsenter --net=PATH nft …`. */
 export const NFT_TOOLS: readonly Tool[] = [
   { command: "nft", debianPackage: "nftables" },
   { command: "nsenter", debianPackage: "util-linux" },

@@ -69,6 +69,10 @@ describe.skipIf(!isRoot)("e2e: nadguard enforce --once and nadguard status", { t
     expect((await readdir(tmp)).filter((name) => name.startsWith("nadguard-nft-"))).toEqual([]);
     // Its stdout: JSON lines, one per apply at info, then the summary.
     const logs = logLines(r.stdout);
+    // The native addon applied (built by npm ci / scripts/system-deps.sh): a silent fallback to nft -f processes fails here.
+    expect(logs.filter((l) => l.nftExecutor !== undefined)).toEqual([
+      expect.objectContaining({ level: LEVEL.info, nftExecutor: "addon", msg: "nft executor: native addon (libnftables on a worker thread, setns into each netns)" }),
+    ]);
     const applies = logs.filter((l) => l.pod !== undefined).sort((a, b) => String(a.pod).localeCompare(String(b.pod)));
     expect(applies).toEqual(
       ["x/a", "x/b"].map((pod) =>
@@ -78,6 +82,24 @@ describe.skipIf(!isRoot)("e2e: nadguard enforce --once and nadguard status", { t
     // x/a is isolated (its interfaces in the *_isolated sets); x/b, selected by no policy, gets the table without elements.
     expect(applies.map((l) => (l.added as number) > 0)).toEqual([true, false]);
     expect(logs.at(-1)).toMatchObject({ level: LEVEL.info, reconciled: 2, changed: 2, failed: 0, msg: expect.stringMatching(/^2 netns reconciled \(2 changed\), 0 failed, in \d+ ms$/) });
+  });
+
+  it("enforce --once with NADGUARD_NFT_ADDON=none: one warn line says why, and nft -f processes apply the same tables", async () => {
+    const nft = new Nft({ netns: lab.pod("x/a").netnsPath });
+    expect((await nft.run(nft.transaction().append(REMOVE_TABLE_OPS))).ok).toBe(true);
+    const r = await nadguard(["enforce", "--state", lab.stateDir, "--node", NODE, "--netns", lab.netnsTemplate, "--once"], { env: { ...process.env, TMPDIR: tmp, NADGUARD_NFT_ADDON: "none" } });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    const logs = logLines(r.stdout);
+    expect(logs.filter((l) => l.nftExecutor !== undefined)).toEqual([
+      expect.objectContaining({
+        level: LEVEL.warn,
+        nftExecutor: "nft -f",
+        reason: "NADGUARD_NFT_ADDON=none",
+        msg: "nft executor: nft -f processes (nsenter --net=PATH nft -f FILE), because the native addon cannot be used: NADGUARD_NFT_ADDON=none",
+      }),
+    ]);
+    expect(logs.filter((l) => l.pod !== undefined).map((l) => [l.pod, l.mode])).toEqual([["x/a", "fresh"]]);
+    expect(await divergent(lab)).toEqual([]);
   });
 
   it("enforce --once --log-level: debug names what it left alone; warn prints nothing when all went well", async () => {
