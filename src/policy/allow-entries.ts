@@ -27,9 +27,22 @@ function origin(policy: Policy, rule: number, peer: number | undefined): Origin 
   return { policy: policy.key, rule, ...(peer !== undefined && { peer }) };
 }
 
+type SplitPorts = { readonly fixed: "any" | readonly PortRange[]; readonly named: readonly NamedPort[] };
+
+const ANY_PORTS: SplitPorts = { fixed: "any", named: [] };
+
+/** Each port list split once in its life (policies are immutable; a rule's ports are read for every target pod). */
+const splitCache = new WeakMap<readonly Port[], SplitPorts>();
+
 /** The fixed (numeric) ports of a rule (`any`: the rule has no port list) and its named ones. */
-function splitPorts(ports: readonly Port[] | undefined): { fixed: "any" | PortRange[]; named: NamedPort[] } {
-  if (!ports) return { fixed: "any", named: [] };
+function splitPorts(ports: readonly Port[] | undefined): SplitPorts {
+  if (!ports) return ANY_PORTS;
+  let found = splitCache.get(ports);
+  if (!found) splitCache.set(ports, (found = readPorts(ports)));
+  return found;
+}
+
+function readPorts(ports: readonly Port[]): SplitPorts {
   const fixed: PortRange[] = [];
   const named: NamedPort[] = [];
   for (const p of ports) {
