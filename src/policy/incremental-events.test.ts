@@ -210,4 +210,28 @@ describe("recompile fed the events", () => {
       { seed: 1313, numRuns: 150 },
     );
   });
+
+  // A deleted policy's peer set must not outlive it: the pod events after the delete no longer
+  // patch it, so a policy with the same peer added later would read it stale.
+  it("equals a full compile when a policy comes back after a pod entered its peer's selection while it was gone", () => {
+    const spec: PolicySpec = { namespace: "n0", networks: "nets/blue", podSelector: {}, ingress: [{ peers: [{ podSelector: { matchLabels: { app: "a" } } }] }] };
+    const world: World = { namespaces: new Map(NAMESPACES.map((ns) => [ns, {}])), pods: new Map(), policies: new Map(), next: 1 };
+    world.pods.set("n0/p1", { index: 1, labels: { app: "a" } });
+    world.pods.set("n0/p2", { index: 2, labels: { app: "b" } });
+    world.policies.set("n0/q1", spec);
+    let current = compile(snapshotOf(world), DEFAULT_CONFIG);
+    const steps: Step[] = [
+      { op: "delete-policy", policy: 0 },
+      { op: "relabel-pod", pod: 1, labels: { app: "a" } },
+      { op: "add-policy", spec },
+    ];
+    for (const s of steps) {
+      const events = apply(world, s);
+      const snapshot = snapshotOf(world);
+      current = recompile(current, snapshot, DEFAULT_CONFIG, events).compiled;
+      expect(fingerprints(current)).toEqual(fingerprints(compile(snapshot, DEFAULT_CONFIG)));
+    }
+    // n0/p1 allows itself and n0/p2, now app=a too, on blue: two v4 hosts (and two v6) in its table.
+    expect(current.states.get("n0/p1")?.interfaces[0]?.ingress.v4.hostsAll).toHaveLength(2);
+  });
 });

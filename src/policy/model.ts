@@ -13,7 +13,7 @@ import type { Config } from "../config/config.js";
 import { nadCniInfo } from "../networks/nad-config.js";
 import { RuleEntries } from "./allow-entries.js";
 import { type ModelIndex, modelIndex, policyListKey } from "./model-index.js";
-import { IdSource, type PeerPods, PeerSets } from "./peer-sets.js";
+import { IdSource, type PeerPods, PeerSets, retainRead } from "./peer-sets.js";
 import type { Direction, Policy } from "./policy.js";
 import type { Address, PodInfo } from "./pods.js";
 import type { AddrRange, PortRange } from "./ranges.js";
@@ -129,7 +129,9 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
   );
   const ids = previous?.ids ?? new IdSource(0);
   // The closures below must not capture `previous`: each model holding the one before would chain every model ever built.
-  const peers = new PeerSets({ snapshot, ...index }, ids, previous?.reusePeers, previous?.model.peerSets());
+  // The sets carried are those the policies read: a pod event looks only at those (incremental.ts `touchedSets`).
+  const reuse = previous && (index.policies === previous.model.policies ? previous.reusePeers : retainRead(previous.reusePeers, index.policies));
+  const peers = new PeerSets({ snapshot, ...index }, ids, reuse, previous?.model.peerSets());
   const rules = new RuleEntries(peers, ids, previous && ruleEntries.get(previous.model)?.memo);
   const scope: Scope = { snapshot, plugins: new Set(options.networkPlugins ?? config.enforcement.networkPlugins), index, rules, directions: new Map() };
   const selected = new Map<string, ReadonlySet<string>>();

@@ -45,6 +45,65 @@ export function peerSetKey(networks: readonly string[], peer: PodsPeer | undefin
   return `${networks.join(",")}\u0000${peer ? peer.key : "all"}`;
 }
 
+/** A policy reading a peer set: through one of its pod peers, or (absent) every pod for egress named ports without `to`. */
+export interface SetReader {
+  readonly policy: Policy;
+  readonly peer: PodsPeer | undefined;
+}
+
+/** The peer sets the policies of a model read, by `peerSetKey`, indexed by where their members may be. */
+export interface SetIndex {
+  readonly sets: ReadonlyMap<string, { readonly readers: readonly SetReader[]; readonly labelKeys: readonly string[] }>;
+  /** Keys of sets of peers without namespaceSelector, by the namespace they look in (the policy's). */
+  readonly byNamespace: ReadonlyMap<string, readonly string[]>;
+  /** Keys of sets of peers with a namespaceSelector, and of "every pod". */
+  readonly anyNamespace: readonly string[];
+}
+
+/** One index per policies map: carried forward with the policies (model-index.ts). */
+const setIndexes = new WeakMap<ReadonlyMap<string, Policy>, SetIndex>();
+
+/**
+ * The peer sets the policies read, each with its readers and the pod label keys its pod selector
+ * reads (whether a pod is a member changes with its labels only when one of these does: none for a
+ * peer without podSelector, or with `{}`), indexed by the namespaces their members may be in.
+ */
+export function setIndex(policies: ReadonlyMap<string, Policy>): SetIndex {
+  let found = setIndexes.get(policies);
+  if (found) return found;
+  const sets = new Map<string, { readers: SetReader[]; labelKeys: readonly string[] }>();
+  const byNamespace = new Map<string, string[]>();
+  const anyNamespace: string[] = [];
+  const add = (policy: Policy, peer: PodsPeer | undefined): void => {
+    const key = peerSetKey(policy.networks, peer);
+    const known = sets.get(key);
+    if (known) {
+      known.readers.push({ policy, peer });
+      return;
+    }
+    sets.set(key, { readers: [{ policy, peer }], labelKeys: peer?.podSelector?.keys ?? [] });
+    if (peer && !peer.namespaceSelector) {
+      const list = byNamespace.get(policy.namespace);
+      if (list) list.push(key);
+      else byNamespace.set(policy.namespace, [key]);
+    } else anyNamespace.push(key);
+  };
+  for (const policy of policies.values()) {
+    if (policy.egressNamedToAll) add(policy, undefined);
+    for (const peer of policy.podPeers) add(policy, peer);
+  }
+  setIndexes.set(policies, (found = { sets, byNamespace, anyNamespace }));
+  return found;
+}
+
+/** The sets of `sets` that the policies read (see `setIndex`): what a model carries from the one before when its policies changed. */
+export function retainRead(sets: ReadonlyMap<string, PeerPods>, policies: ReadonlyMap<string, Policy>): ReadonlyMap<string, PeerPods> {
+  const read = setIndex(policies).sets;
+  const out = overlay(sets);
+  for (const key of sets.keys()) if (!read.has(key)) out.delete(key);
+  return out;
+}
+
 /** A namespace's labels in a snapshot (none when it does not exist). */
 export function namespaceLabels(snapshot: Snapshot, namespace: string): Labels {
   return snapshot.namespaces.get(namespace)?.metadata.labels ?? {};
