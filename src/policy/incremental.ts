@@ -12,7 +12,7 @@ import type { Compiled } from "./compiler.js";
 import { type DesiredState, onNode, sameState, stateFor } from "./desired-state.js";
 import { type PolicyModel, buildModel } from "./model.js";
 import { type OverlayMap, overlay } from "./overlay-map.js";
-import { IdSource, type PeerPods, type SetIndex, namespaceLabels, patchPeerPods, peerSelects, sameMember, setIndex } from "./peer-sets.js";
+import { IdSource, type PeerPods, type SetIndex, eligibleRanges, namespaceLabels, patchPeerPods, peerSelects, sameMember, setIndex } from "./peer-sets.js";
 import { parsePolicyFor } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
 import type { Labels } from "./selector.js";
@@ -232,10 +232,14 @@ function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly P
       // Only labels changed: a set whose selectors read none of them keeps its members, and they are the same.
       for (const key of touchedSets(index, pods, relabelled)) {
         const set = out.get(key);
-        if (set === undefined || !pods.some((pod, i) => pod !== undefined && peerSelects(set.peer, set.namespace, pod, nsLabels[i]!))) continue;
+        if (set === undefined) continue;
+        const selects = pods.map((pod, i) => pod !== undefined && peerSelects(set.peer, set.namespace, pod, nsLabels[i]!));
+        if (!selects.includes(true)) continue;
         if (!patchable) out.delete(key);
         else {
-          const patched = patchPeerPods(set, event.key, pods[1], nsLabels[1]!, ids);
+          // The set holds the previous snapshot's members (each pod key is patched once: events are unique).
+          const member = selects[0]! && eligibleRanges(set.networks, pods[0]!) !== undefined;
+          const patched = patchPeerPods(set, event.key, pods[1], nsLabels[1]!, ids, { member, pod: pods[0] });
           if (patched !== set) out.set(key, patched);
         }
       }
@@ -256,13 +260,24 @@ function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly P
   return out;
 }
 
+/** The events without repeats (a watch may deliver several for one object between two snapshots). */
+function uniqueEvents(events: readonly PolicyEvent[]): readonly PolicyEvent[] {
+  const seen = new Set<string>();
+  return events.filter((e) => {
+    const id = `${e.kind}\u0000${e.kind === "namespace" ? e.name : e.key}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
 /**
  * Recompiles after `events` (or, when absent, the events `diffSnapshots` finds). Only candidate
  * pods are recompiled; the result's `affected` holds exactly those whose desired state changed.
  */
 export function recompile(previous: Compiled, snapshot: Snapshot, config: Config, events?: readonly PolicyEvent[]): Recompiled {
   const options = previous.options;
-  const list = events ?? diffSnapshots(previous.snapshot, snapshot, previous.texts);
+  const list = events ? uniqueEvents(events) : diffSnapshots(previous.snapshot, snapshot, previous.texts);
   const changedPods = list.flatMap((e) => (e.kind === "pod" ? [e.key] : []));
   // The next generation's ids: patched peer sets take theirs first, then the model its new ones.
   const ids = new IdSource(previous.model.generation + 1);
