@@ -9,7 +9,7 @@ import { SnapshotBuilder } from "../cluster/snapshot-builder.js";
 import { addStateObject } from "../cluster/state-dir.js";
 import { DEFAULT_CONFIG } from "../config/config.js";
 import { type Compiled, compile } from "./compiler.js";
-import { type PolicyEvent, recompile } from "./incremental.js";
+import { type PolicyEvent, diffSnapshots, recompile } from "./incremental.js";
 
 type Labels = Record<string, string>;
 type Selector = { matchLabels?: Labels; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
@@ -233,5 +233,38 @@ describe("recompile fed the events", () => {
     }
     // n0/p1 allows itself and n0/p2, now app=a too, on blue: two v4 hosts (and two v6) in its table.
     expect(current.states.get("n0/p1")?.interfaces[0]?.ingress.v4.hostsAll).toHaveLength(2);
+  });
+});
+
+describe("diffSnapshots", () => {
+  const world = (): World => ({
+    namespaces: new Map(NAMESPACES.map((ns) => [ns, {}])),
+    pods: new Map([1, 2, 3, 4].map((i) => [`n${i % 3}/p${i}`, { index: i, labels: { app: "a" } }])),
+    policies: new Map(),
+    next: 5,
+  });
+
+  // The maps are walked side by side while their keys come in the same order; any other order, an
+  // added or a removed key must give the same events as a lookup of every key.
+  it("finds the changed, added and removed objects whatever the order of the maps' keys", () => {
+    const base = snapshotOf(world());
+    const pods = [...base.pods];
+    const reordered = (entries: typeof pods): Snapshot => ({ ...base, pods: new Map(entries) });
+    const relabelled = { ...pods[1]![1], metadata: { ...pods[1]![1].metadata, labels: { app: "b" } } };
+    const key = (i: number): string => pods[i]![0];
+    // Same order, one object replaced by a changed one.
+    expect(diffSnapshots(base, reordered(pods.map(([k, v], i) => [k, i === 1 ? relabelled : v])))).toEqual([{ kind: "pod", key: key(1) }]);
+    // Another order, nothing changed.
+    expect(diffSnapshots(base, reordered([...pods].reverse()))).toEqual([]);
+    // The first key removed, one added at the end, the second changed: out of step from the first key.
+    const added = { ...pods[0]![1], metadata: { ...pods[0]![1].metadata, name: "p9" } };
+    const next = reordered([...pods.slice(1).map(([k, v], i): [string, (typeof pods)[number][1]] => [k, i === 0 ? relabelled : v]), ["n0/p9", added]]);
+    expect(diffSnapshots(base, next)).toEqual([
+      { kind: "pod", key: key(1) },
+      { kind: "pod", key: "n0/p9" },
+      { kind: "pod", key: key(0) },
+    ]);
+    // The last key removed while the others stay in step.
+    expect(diffSnapshots(base, reordered(pods.slice(0, -1)))).toEqual([{ kind: "pod", key: key(pods.length - 1) }]);
   });
 });

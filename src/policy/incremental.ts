@@ -74,11 +74,27 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, texts: ObjectTe
   const changed = <T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): string[] => {
     if (a === b) return [];
     const keys: string[] = [];
+    // Both maps walked side by side while their keys come in the same order (a source rebuilding
+    // its maps keeps their order): no lookup per key; by lookup from the first key out of place.
+    const olds = a.entries();
+    let aligned = true;
+    let found = 0;
     for (const [k, v] of b) {
+      if (aligned) {
+        const next = olds.next();
+        if (!next.done && next.value[0] === k) {
+          found++;
+          if (!sameObject(next.value[1], v, texts)) keys.push(k);
+          continue;
+        }
+        aligned = false;
+      }
       const old = a.get(k);
+      if (old !== undefined) found++;
       if (old === undefined || !sameObject(old, v, texts)) keys.push(k);
     }
-    if (a.size + keys.length !== b.size) for (const k of a.keys()) if (!b.has(k)) keys.push(k);
+    // Keys of `a` not in `b`: looked for only when some are.
+    if (found !== a.size) for (const k of a.keys()) if (!b.has(k)) keys.push(k);
     return keys;
   };
   for (const key of changed(before.pods, after.pods)) events.push({ kind: "pod", key });
