@@ -19,8 +19,12 @@ function portsText(ports: "any" | readonly PortRange[]): string {
 }
 
 /** `addrId` identifies the addresses: with the ports, it makes the entry's signature. */
-function entry(origin: Origin, addrId: string, addresses: AllowEntry["addresses"], ports: AllowEntry["ports"]): AllowEntry {
-  return { ...origin, addresses, ports, signature: `${addrId}|${portsText(ports)}` };
+function entry(origin: Origin, addrId: string, addresses: AllowEntry["addresses"], ports: AllowEntry["ports"], source?: PeerPods): AllowEntry {
+  const signature = `${addrId}|${portsText(ports)}`;
+  // Literals, not spreads: entries of the rules that read a changed peer set are made again on every recompile.
+  const { policy, rule, peer } = origin;
+  if (source) return peer === undefined ? { policy, rule, addresses, ports, signature, source } : { policy, rule, peer, addresses, ports, signature, source };
+  return peer === undefined ? { policy, rule, addresses, ports, signature } : { policy, rule, peer, addresses, ports, signature };
 }
 
 function origin(policy: Policy, rule: number, peer: number | undefined): Origin {
@@ -138,7 +142,7 @@ export class RuleEntries {
       } else if (peer.kind === "pods") {
         const found = this.#peers.of(policy, peer);
         sets.push(found);
-        if (found.ranges.length > 0) out.push({ ...entry(origin(policy, ruleIndex, i), `p${found.id}`, found.ranges, ports), source: found });
+        if (found.ranges.length > 0) out.push(entry(origin(policy, ruleIndex, i), `p${found.id}`, found.ranges, ports, found));
       }
     });
     return out;

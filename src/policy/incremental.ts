@@ -312,7 +312,8 @@ export function recompile(previous: Compiled, snapshot: Snapshot, config: Config
     if (sameState(before, after)) continue;
     if (after) states.set(key, after);
     else states.delete(key);
-    changes.set(key, { pod: key, ...(before && { before }), ...(after && { after }), ops: transitionOps(before, after, options, options, diffCache) });
+    const ops = transitionOps(before, after, options, options, diffCache);
+    changes.set(key, before && after ? { pod: key, before, after, ops } : before ? { pod: key, before, ops } : { pod: key, after: after!, ops });
   }
   let problems: readonly Problem[] | undefined;
   return {
