@@ -305,8 +305,8 @@ export function recompile(previous: Compiled, snapshot: Snapshot, config: Config
   const diffCache = new DirectionDiffCache();
   const podsOnly = list.every((e) => e.kind === "pod");
   for (const key of candidates(previous.model, model, list, podsOnly ? reused : undefined)) {
-    const raw = snapshot.pods.get(key);
-    const pod = raw ? podInfo(raw) : undefined;
+    // The model's index holds the pod as read from this snapshot (or, unchanged, from an earlier one).
+    const pod = model.pods.get(key);
     const after = pod && onNode(pod, options.node) ? stateFor(model, key, cache) : undefined;
     const before = previous.states.get(key);
     if (sameState(before, after)) continue;
