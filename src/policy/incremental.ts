@@ -298,7 +298,10 @@ export function recompile(previous: Compiled, snapshot: Snapshot, config: Config
   // The next generation's ids: patched peer sets take theirs first, then the model its new ones.
   const ids = new IdSource(previous.model.generation + 1);
   const reused = reusablePeers(previous.model, snapshot, list, ids);
-  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids, policiesUnchanged: list.every((e) => e.kind === "pod" || e.kind === "namespace") } });
+  // Without NAD events, only the policies named by events are read again.
+  const changedPolicies = list.some((e) => e.kind === "nad") ? undefined : list.flatMap((e) => (e.kind === "policy" ? [e.key] : []));
+  const policiesUnchanged = changedPolicies?.length === 0;
+  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids, policiesUnchanged, ...(changedPolicies && { changedPolicies }) } });
   const cache = overlay(previous.setsCache);
   const states = overlay(previous.states);
   const changes = new Map<string, PodChange>();

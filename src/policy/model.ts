@@ -81,6 +81,8 @@ export interface PreviousModel {
   readonly ids: IdSource;
   /** No policy or NAD changed since `model`: its policies are carried even when the snapshot's maps are new objects. */
   readonly policiesUnchanged?: boolean;
+  /** The policies changed since `model`, when no NAD did: the others are carried as read. */
+  readonly changedPolicies?: readonly string[];
 }
 
 /** The model of a snapshot; its indexes are what a later model carries forward (see `PreviousModel`). */
@@ -125,12 +127,18 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
   const previous = options.previousModel;
   const index = modelIndex(
     snapshot,
-    previous && { snapshot: previous.model.snapshot, index: previous.model, changedPods: previous.changedPods, ...(previous.policiesUnchanged && { policiesUnchanged: true }) },
+    previous && {
+      snapshot: previous.model.snapshot,
+      index: previous.model,
+      changedPods: previous.changedPods,
+      ...(previous.policiesUnchanged && { policiesUnchanged: true }),
+      ...(previous.changedPolicies && { changedPolicies: previous.changedPolicies }),
+    },
   );
   const ids = previous?.ids ?? new IdSource(0);
   // The closures below must not capture `previous`: each model holding the one before would chain every model ever built.
   // The sets carried are those the policies read: a pod event looks only at those (incremental.ts `touchedSets`).
-  const reuse = previous && (index.policies === previous.model.policies ? previous.reusePeers : retainRead(previous.reusePeers, index.policies));
+  const reuse = previous && (index.policies === previous.model.policies ? previous.reusePeers : retainRead(previous.reusePeers, previous.model.policies, index.policies));
   const peers = new PeerSets({ snapshot, ...index }, ids, reuse, previous?.model.peerSets());
   const rules = new RuleEntries(peers, ids, previous && ruleEntries.get(previous.model)?.memo);
   const scope: Scope = { snapshot, plugins: new Set(options.networkPlugins ?? config.enforcement.networkPlugins), index, rules, directions: new Map() };

@@ -96,11 +96,28 @@ export function setIndex(policies: ReadonlyMap<string, Policy>): SetIndex {
   return found;
 }
 
-/** The sets of `sets` that the policies read (see `setIndex`): what a model carries from the one before when its policies changed. */
-export function retainRead(sets: ReadonlyMap<string, PeerPods>, policies: ReadonlyMap<string, Policy>): ReadonlyMap<string, PeerPods> {
-  const read = setIndex(policies).sets;
+/** The keys of the peer sets a policy reads. */
+function readKeys(policy: Policy): string[] {
+  const keys = policy.podPeers.map((peer) => peerSetKey(policy.networks, peer));
+  if (policy.egressNamedToAll) keys.push(peerSetKey(policy.networks, undefined));
+  return keys;
+}
+
+/**
+ * The sets of `sets` (all read by the policies `before`) that the policies `after` still read: what
+ * a model carries from the one before when its policies changed. Work in proportion to the
+ * policies that changed, not to the sets.
+ */
+export function retainRead(sets: ReadonlyMap<string, PeerPods>, before: ReadonlyMap<string, Policy>, after: ReadonlyMap<string, Policy>): ReadonlyMap<string, PeerPods> {
+  // Read by a policy gone or changed, and by none that came or changed...
+  const gone = new Set<string>();
+  for (const [key, policy] of before) if (after.get(key) !== policy) for (const k of readKeys(policy)) gone.add(k);
+  for (const [key, policy] of after) if (gone.size > 0 && before.get(key) !== policy) for (const k of readKeys(policy)) gone.delete(k);
+  if (gone.size === 0) return sets;
+  // ...nor by one that stayed.
+  const readers = setIndex(before).sets;
   const out = overlay(sets);
-  for (const key of sets.keys()) if (!read.has(key)) out.delete(key);
+  for (const k of gone) if (!readers.get(k)?.readers.some((r) => after.get(r.policy.key) === r.policy)) out.delete(k);
   return out;
 }
 
