@@ -135,6 +135,14 @@ function snapshotOf(world: World): Snapshot {
 
 const nth = <T>(map: Map<string, T>, i: number): string | undefined => [...map.keys()][i % Math.max(1, map.size)];
 
+/** Deletes the i-th object (modulo their number) and returns its event; none when there is none. */
+function remove(map: Map<string, unknown>, i: number, kind: "pod" | "policy"): PolicyEvent[] {
+  const key = nth(map, i);
+  if (key === undefined) return [];
+  map.delete(key);
+  return [{ kind, key }];
+}
+
 /** Applies a step to the world and returns the events it makes (none when it names nothing that exists). */
 function apply(world: World, s: Step): PolicyEvent[] {
   switch (s.op) {
@@ -150,12 +158,8 @@ function apply(world: World, s: Step): PolicyEvent[] {
       world.pods.set(key, { index, labels: s.labels });
       return [{ kind: "pod", key }];
     }
-    case "delete-pod": {
-      const key = nth(world.pods, s.pod);
-      if (key === undefined) return [];
-      world.pods.delete(key);
-      return [{ kind: "pod", key }];
-    }
+    case "delete-pod":
+      return remove(world.pods, s.pod, "pod");
     case "relabel-ns":
       world.namespaces.set(s.ns, s.labels);
       return [{ kind: "namespace", name: s.ns }];
@@ -171,12 +175,8 @@ function apply(world: World, s: Step): PolicyEvent[] {
       world.policies.set(key, { ...s.spec, namespace: key.split("/")[0]! });
       return [{ kind: "policy", key }];
     }
-    case "delete-policy": {
-      const key = nth(world.policies, s.policy);
-      if (key === undefined) return [];
-      world.policies.delete(key);
-      return [{ kind: "policy", key }];
-    }
+    case "delete-policy":
+      return remove(world.policies, s.policy, "policy");
   }
 }
 
