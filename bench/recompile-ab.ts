@@ -15,7 +15,7 @@ import type { Snapshot } from "../src/api/snapshot.js";
 import type * as ConfigModule from "../src/config/config.js";
 import type * as PolicyModule from "../src/policy/index.js";
 import { forceGc } from "./compile.js";
-import { editPolicy, policyCluster, relabelNamespace, relabelPod } from "./synthetic.js";
+import { type PolicyCluster, editPolicy, policyCluster, relabelNamespace, relabelPod } from "./synthetic.js";
 
 interface Build {
   readonly policy: typeof PolicyModule;
@@ -35,6 +35,24 @@ async function load(dir: string): Promise<Build> {
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const fixed = (x: number): string => x.toFixed(2);
 
+/** The cluster after the change, and the change's events. */
+function changeOf(cluster: PolicyCluster, change: string): { next: Snapshot; events: PolicyModule.PolicyEvent[] } | undefined {
+  if (change === "pod") {
+    const key = cluster.podKeys[0]!;
+    return { next: relabelPod(cluster.snapshot, key, cluster.snapshot.pods.get(key)?.metadata.labels?.app === "api" ? "web" : "api"), events: [{ kind: "pod", key }] };
+  }
+  if (change === "namespace") {
+    const ns = cluster.namespaces[0]!;
+    const team = cluster.snapshot.namespaces.get(ns)?.metadata.labels?.team === "team-1" ? "team-2" : "team-1";
+    return { next: relabelNamespace(cluster.snapshot, ns, { team }), events: [{ kind: "namespace", name: ns }] };
+  }
+  if (change === "policy") {
+    const key = cluster.policyKeys[Math.min(1, cluster.policyKeys.length - 1)]!;
+    return { next: editPolicy(cluster.snapshot, key, 8443), events: [{ kind: "policy", key }] };
+  }
+  return undefined;
+}
+
 async function main(): Promise<number> {
   const before = option("before", "");
   const after = option("after", "");
@@ -50,24 +68,12 @@ async function main(): Promise<number> {
   const gc = process.argv.includes("--gc") ? forceGc() : undefined;
   const builds = [await load(before), await load(after)];
   const cluster = policyCluster({ pods, policies });
-  const podKey = cluster.podKeys[0]!;
-  let next: Snapshot;
-  let events: PolicyModule.PolicyEvent[];
-  if (change === "pod") {
-    next = relabelPod(cluster.snapshot, podKey, cluster.snapshot.pods.get(podKey)?.metadata.labels?.app === "api" ? "web" : "api");
-    events = [{ kind: "pod", key: podKey }];
-  } else if (change === "namespace") {
-    const ns = cluster.namespaces[0]!;
-    next = relabelNamespace(cluster.snapshot, ns, { team: cluster.snapshot.namespaces.get(ns)?.metadata.labels?.team === "team-1" ? "team-2" : "team-1" });
-    events = [{ kind: "namespace", name: ns }];
-  } else if (change === "policy") {
-    const key = cluster.policyKeys[Math.min(1, cluster.policyKeys.length - 1)]!;
-    next = editPolicy(cluster.snapshot, key, 8443);
-    events = [{ kind: "policy", key }];
-  } else {
+  const made = changeOf(cluster, change);
+  if (!made) {
     process.stderr.write(`--change ${change}: expected pod, namespace or policy\n`);
     return 2;
   }
+  const { next, events } = made;
   const compiled = builds.map((b) => b.policy.compile(cluster.snapshot, b.config.DEFAULT_CONFIG));
   const run = (i: number): PolicyModule.Recompiled => builds[i]!.policy.recompile(compiled[i]!, next, builds[i]!.config.DEFAULT_CONFIG, passEvents ? events : undefined);
   const signature = (r: PolicyModule.Recompiled): string =>

@@ -255,7 +255,7 @@ function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly P
         else {
           // The set holds the previous snapshot's members (each pod key is patched once: events are unique).
           const member = selects[0]! && eligibleRanges(set.networks, pods[0]!) !== undefined;
-          const patched = patchPeerPods(set, event.key, pods[1], nsLabels[1]!, ids, { member, pod: pods[0] });
+          const patched = patchPeerPods(set, { key: event.key, member, pod: pods[0] }, pods[1], nsLabels[1]!, ids);
           if (patched !== set) out.set(key, patched);
         }
       }

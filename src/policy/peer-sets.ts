@@ -255,30 +255,31 @@ function samePeerPods(previous: PeerPods | undefined, next: PeerPods): PeerPods 
   return sameList(previous.ranges, next.ranges, sameAddrRange) ? previous : next;
 }
 
-/** What the caller knows of the pod with that key in the set before the change: whether it was a member, and as which object. */
-export interface MemberHint {
-  readonly member: boolean;
+/** The pod that changed, by key, and what the caller knows of it in the set before the change: whether it was a member, and as which object. */
+export interface ChangedPod {
+  readonly key: string;
+  /** Absent: unknown (the members are scanned for the key). */
+  readonly member?: boolean;
   readonly pod?: PodInfo | undefined;
 }
 
-/** The pod's place in the set; without a scan when the hint says it is not there, or names its object. */
-function memberIndex(set: PeerPods, key: string, hint: MemberHint | undefined): number {
-  if (hint && !hint.member) return -1;
+/** The pod's place in the set; without a scan when it is known not to be there, or by its object. */
+function memberIndex(set: PeerPods, changed: ChangedPod): number {
+  if (changed.member === false) return -1;
   // A set untouched by earlier changes of the pod may hold an older object of it: then by key.
-  const found = hint?.pod ? set.pods.indexOf(hint.pod) : -1;
-  return found >= 0 ? found : set.pods.findIndex((p) => p.key === key);
+  const found = changed.pod ? set.pods.indexOf(changed.pod) : -1;
+  return found >= 0 ? found : set.pods.findIndex((p) => p.key === changed.key);
 }
 
 /**
  * The peer set after one pod changed: `after` (absent: the pod is gone) replaces the pod with key
- * `key`, when it belongs to the set under the next snapshot (`nsLabels`: its namespace's labels
- * there). Equal content to what `PeerSets` computes (pod order aside, which nothing reads but
+ * `changed.key`, when it belongs to the set under the next snapshot (`nsLabels`: its namespace's
+ * labels there). Equal content to what `PeerSets` computes (pod order aside, which nothing reads but
  * `samePeerPods`); the same object when nothing changed, else a new id from `ids`. O(peers), no
  * selector evaluation but for the one pod. Valid only when the namespaces and NADs are unchanged.
- * `before`: whether the pod was a member, when the caller knows (it saves the scan of the members).
  */
-export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undefined, nsLabels: Labels, ids: IdSource, before?: MemberHint): PeerPods {
-  const index = memberIndex(set, key, before);
+export function patchPeerPods(set: PeerPods, changed: ChangedPod, after: PodInfo | undefined, nsLabels: Labels, ids: IdSource): PeerPods {
+  const index = memberIndex(set, changed);
   const own = after && peerSelects(set.peer, set.namespace, after, nsLabels) ? eligibleRanges(set.networks, after) : undefined;
   if (index < 0 && !own) return set;
   const old = index >= 0 ? set.pods[index]! : undefined;
