@@ -19,17 +19,34 @@ function portsText(ports: "any" | readonly PortRange[]): string {
 }
 
 /** `addrId` identifies the addresses: with the ports, it makes the entry's signature. */
-function entry(origin: Origin, addrId: string, addresses: AllowEntry["addresses"], ports: AllowEntry["ports"]): AllowEntry {
-  return { ...origin, addresses, ports, signature: `${addrId}|${portsText(ports)}` };
+function entry(origin: Origin, addrId: string, addresses: AllowEntry["addresses"], ports: AllowEntry["ports"], source?: PeerPods): AllowEntry {
+  const signature = `${addrId}|${portsText(ports)}`;
+  // Literals, not spreads: entries of the rules that read a changed peer set are made again on every recompile.
+  const { policy, rule, peer } = origin;
+  if (source) return peer === undefined ? { policy, rule, addresses, ports, signature, source } : { policy, rule, peer, addresses, ports, signature, source };
+  return peer === undefined ? { policy, rule, addresses, ports, signature } : { policy, rule, peer, addresses, ports, signature };
 }
 
 function origin(policy: Policy, rule: number, peer: number | undefined): Origin {
   return { policy: policy.key, rule, ...(peer !== undefined && { peer }) };
 }
 
+type SplitPorts = { readonly fixed: "any" | readonly PortRange[]; readonly named: readonly NamedPort[] };
+
+const ANY_PORTS: SplitPorts = { fixed: "any", named: [] };
+
+/** Each port list split once in its life (policies are immutable; a rule's ports are read for every target pod). */
+const splitCache = new WeakMap<readonly Port[], SplitPorts>();
+
 /** The fixed (numeric) ports of a rule (`any`: the rule has no port list) and its named ones. */
-function splitPorts(ports: readonly Port[] | undefined): { fixed: "any" | PortRange[]; named: NamedPort[] } {
-  if (!ports) return { fixed: "any", named: [] };
+function splitPorts(ports: readonly Port[] | undefined): SplitPorts {
+  if (!ports) return ANY_PORTS;
+  let found = splitCache.get(ports);
+  if (!found) splitCache.set(ports, (found = readPorts(ports)));
+  return found;
+}
+
+function readPorts(ports: readonly Port[]): SplitPorts {
   const fixed: PortRange[] = [];
   const named: NamedPort[] = [];
   for (const p of ports) {
@@ -125,7 +142,7 @@ export class RuleEntries {
       } else if (peer.kind === "pods") {
         const found = this.#peers.of(policy, peer);
         sets.push(found);
-        if (found.ranges.length > 0) out.push({ ...entry(origin(policy, ruleIndex, i), `p${found.id}`, found.ranges, ports), source: found });
+        if (found.ranges.length > 0) out.push(entry(origin(policy, ruleIndex, i), `p${found.id}`, found.ranges, ports, found));
       }
     });
     return out;

@@ -12,8 +12,8 @@ import type { Compiled } from "./compiler.js";
 import { type DesiredState, onNode, sameState, stateFor } from "./desired-state.js";
 import { type PolicyModel, buildModel } from "./model.js";
 import { type OverlayMap, overlay } from "./overlay-map.js";
-import { IdSource, type PeerPods, namespaceLabels, patchPeerPods, peerSelects, peerSetKey, sameMember } from "./peer-sets.js";
-import { type Policy, type PodsPeer, parsePolicyFor } from "./policy.js";
+import { IdSource, type PeerPods, type SetIndex, eligibleRanges, namespaceLabels, patchPeerPods, peerSelects, sameMember, setIndex } from "./peer-sets.js";
+import { parsePolicyFor } from "./policy.js";
 import { type PodInfo, podInfo } from "./pods.js";
 import type { Labels } from "./selector.js";
 import { DirectionDiffCache, transitionOps } from "./transition.js";
@@ -74,11 +74,27 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, texts: ObjectTe
   const changed = <T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): string[] => {
     if (a === b) return [];
     const keys: string[] = [];
+    // Both maps walked side by side while their keys come in the same order (a source rebuilding
+    // its maps keeps their order): no lookup per key; by lookup from the first key out of place.
+    const olds = a.entries();
+    let aligned = true;
+    let found = 0;
     for (const [k, v] of b) {
+      if (aligned) {
+        const next = olds.next();
+        if (!next.done && next.value[0] === k) {
+          found++;
+          if (!sameObject(next.value[1], v, texts)) keys.push(k);
+          continue;
+        }
+        aligned = false;
+      }
       const old = a.get(k);
+      if (old !== undefined) found++;
       if (old === undefined || !sameObject(old, v, texts)) keys.push(k);
     }
-    if (a.size + keys.length !== b.size) for (const k of a.keys()) if (!b.has(k)) keys.push(k);
+    // Keys of `a` not in `b`: looked for only when some are.
+    if (found !== a.size) for (const k of a.keys()) if (!b.has(k)) keys.push(k);
     return keys;
   };
   for (const key of changed(before.pods, after.pods)) events.push({ kind: "pod", key });
@@ -88,55 +104,58 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, texts: ObjectTe
   return events;
 }
 
-/** A policy reading a peer set: through one of its pod peers, or (absent) every pod for egress named ports without `to`. */
-interface SetReader {
-  readonly policy: Policy;
-  readonly peer: PodsPeer | undefined;
+/**
+ * The peer sets a pod event may touch, from the index of the model's policies (`setIndex`): those
+ * that look in the pod's namespace (before or after) or in any namespace; for a pod that changed in
+ * nothing but some labels (`relabelled`), only those whose pod selector reads one of them.
+ */
+function touchedSets(index: SetIndex, pods: readonly (PodInfo | undefined)[], relabelled: ReadonlySet<string> | undefined): Set<string> {
+  const out = new Set<string>();
+  const add = (keys: readonly string[]): void => {
+    for (const key of keys) if (!relabelled || index.sets.get(key)!.labelKeys.some((k) => relabelled.has(k))) out.add(key);
+  };
+  for (const pod of pods) if (pod) add(index.byNamespace.get(pod.namespace) ?? []);
+  add(index.anyNamespace);
+  return out;
 }
 
-/** The policies of a model by the key of each peer set they read; one per policies map (carried forward while the policies are). */
-const readersCache = new WeakMap<ReadonlyMap<string, Policy>, ReadonlyMap<string, readonly SetReader[]>>();
+/** The pods of a pod event in both snapshots, with their namespace's labels there, and the label keys that changed when only labels did. */
+interface PodEvent {
+  readonly key: string;
+  readonly pods: readonly (PodInfo | undefined)[];
+  readonly nsLabels: readonly Labels[];
+  readonly relabelled: ReadonlySet<string> | undefined;
+}
 
-function setReaders(policies: ReadonlyMap<string, Policy>): ReadonlyMap<string, readonly SetReader[]> {
-  let found = readersCache.get(policies);
-  if (found) return found;
-  const index = new Map<string, SetReader[]>();
-  const add = (policy: Policy, peer: PodsPeer | undefined): void => {
-    const key = peerSetKey(policy.networks, peer);
-    const list = index.get(key);
-    if (list) list.push({ policy, peer });
-    else index.set(key, [{ policy, peer }]);
-  };
-  for (const policy of policies.values()) {
-    if (policy.egressNamedToAll) add(policy, undefined);
-    for (const peer of policy.podPeers) add(policy, peer);
-  }
-  readersCache.set(policies, (found = index));
-  return found;
+function podEvent(snapshots: readonly Snapshot[], key: string, patchable: boolean): PodEvent {
+  const pods = snapshots.map((s) => {
+    const raw = s.pods.get(key);
+    return raw ? podInfo(raw) : undefined;
+  });
+  const nsLabels = pods.map((pod, i) => (pod ? namespaceLabels(snapshots[i]!, pod.namespace) : {}));
+  return { key, pods, nsLabels, relabelled: patchable ? changedLabels(pods[0], pods[1]) : undefined };
 }
 
 /**
  * Candidates after pod events only, from the peer sets (`reused`, see `reusablePeers`): the changed
  * pods, and the pods selected by a policy reading a set that changed (patched: it held or now holds
- * a changed pod), or a set the previous model never computed that a changed pod may be in. The
- * same pods as the walk over every policy and peer below, in work proportional to the sets.
+ * a changed pod), or a set the previous model never computed that a changed pod may be in. Only the
+ * sets a changed pod may touch are looked at (`touchedSets`), not every set of the model.
  */
 function podEventCandidates(prev: PolicyModel, next: PolicyModel, events: readonly PolicyEvent[], reused: ReadonlyMap<string, PeerPods>, out: Set<string>, addSelected: (policyKey: string) => void): void {
   const before = prev.peerSets();
-  const pods: { pod: PodInfo; nsLabels: Labels }[] = [];
+  const index = setIndex(next.policies);
+  const snapshots = [prev.snapshot, next.snapshot];
   for (const event of events) {
     if (event.kind !== "pod") continue;
     out.add(event.key);
-    for (const m of [prev, next]) {
-      const pod = m.pods.get(event.key);
-      if (pod) pods.push({ pod, nsLabels: namespaceLabels(m.snapshot, pod.namespace) });
-    }
-  }
-  for (const [key, readers] of setReaders(next.policies)) {
-    const set = before.get(key);
-    if (set !== undefined && reused.get(key) === set) continue;
-    for (const { policy, peer } of readers) {
-      if (set !== undefined || pods.some(({ pod, nsLabels }) => peerSelects(peer, policy.namespace, pod, nsLabels))) addSelected(policy.key);
+    const { pods, nsLabels, relabelled } = podEvent(snapshots, event.key, true);
+    for (const key of touchedSets(index, pods, relabelled)) {
+      const set = before.get(key);
+      if (set !== undefined && reused.get(key) === set) continue;
+      for (const { policy, peer } of index.sets.get(key)!.readers) {
+        if (set !== undefined || pods.some((pod, i) => pod !== undefined && peerSelects(peer, policy.namespace, pod, nsLabels[i]!))) addSelected(policy.key);
+      }
     }
   }
 }
@@ -213,46 +232,59 @@ function changedLabels(before: PodInfo | undefined, after: PodInfo | undefined):
 /**
  * Peer sets of the previous model that the events leave valid, the next model starts from them: a
  * set a pod event touches is patched with that pod (see `patchPeerPods`); one a namespace or NAD
- * event may touch is dropped (recomputed in full).
+ * event may touch is dropped (recomputed in full). A pod event looks only at the sets it may touch
+ * (`touchedSets`): the previous model's sets are all read by its policies (see `buildModel`).
  */
 function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly PolicyEvent[], ids: IdSource): OverlayMap<string, PeerPods> {
   const out = overlay(prev.peerSets());
-  const podIn = (s: Snapshot, key: string): PodInfo | undefined => {
-    const raw = s.pods.get(key);
-    return raw ? podInfo(raw) : undefined;
-  };
   const snapshots = [prev.snapshot, snapshot];
   // Pod events are patched only when no namespace or NAD changed (membership then depends on the pod alone).
   const patchable = events.every((e) => e.kind === "pod" || e.kind === "policy");
+  const index = setIndex(prev.policies);
   for (const event of events) {
     if (event.kind === "policy") continue;
-    const pods = event.kind === "pod" ? snapshots.map((s) => podIn(s, event.key)) : [];
-    const nsLabels = pods.map((pod, i) => (pod ? namespaceLabels(snapshots[i]!, pod.namespace) : {}));
-    const relabelled = event.kind === "pod" && patchable ? changedLabels(pods[0], pods[1]) : undefined;
-    for (const [key, set] of out) {
-      let stale = false;
-      if (event.kind === "pod") {
-        // Only labels changed: a set whose selectors read none of them keeps its members, and they are the same.
-        if (relabelled && !set.peer?.podSelector?.keys.some((k) => relabelled.has(k))) continue;
-        stale = pods.some((pod, i) => pod !== undefined && peerSelects(set.peer, set.namespace, pod, nsLabels[i]!));
-        if (stale && patchable) {
-          const after = pods[1];
-          const patched = patchPeerPods(set, event.key, after, nsLabels[1]!, ids);
+    if (event.kind === "pod") {
+      const { pods, nsLabels, relabelled } = podEvent(snapshots, event.key, patchable);
+      // Only labels changed: a set whose selectors read none of them keeps its members, and they are the same.
+      for (const key of touchedSets(index, pods, relabelled)) {
+        const set = out.get(key);
+        if (set === undefined) continue;
+        const selects = pods.map((pod, i) => pod !== undefined && peerSelects(set.peer, set.namespace, pod, nsLabels[i]!));
+        if (!selects.includes(true)) continue;
+        if (!patchable) out.delete(key);
+        else {
+          // The set holds the previous snapshot's members (each pod key is patched once: events are unique).
+          const member = selects[0]! && eligibleRanges(set.networks, pods[0]!) !== undefined;
+          const patched = patchPeerPods(set, { key: event.key, member, pod: pods[0] }, pods[1], nsLabels[1]!, ids);
           if (patched !== set) out.set(key, patched);
-          continue;
         }
-      } else if (event.kind === "namespace") {
-        stale = set.peer === undefined || snapshots.some((s) => {
-          const labels = s.namespaces.get(event.name)?.metadata.labels;
-          return labels != null && set.peer!.namespaceSelector !== undefined && set.peer!.namespaceSelector.matches(labels ?? {});
-        });
-      } else if (event.kind === "nad") {
-        stale = set.networks.includes(event.key);
       }
+      continue;
+    }
+    for (const [key, set] of out) {
+      const stale =
+        event.kind === "namespace"
+          ? set.peer === undefined ||
+            snapshots.some((s) => {
+              const labels = s.namespaces.get(event.name)?.metadata.labels;
+              return labels != null && set.peer!.namespaceSelector !== undefined && set.peer!.namespaceSelector.matches(labels ?? {});
+            })
+          : set.networks.includes(event.key);
       if (stale) out.delete(key);
     }
   }
   return out;
+}
+
+/** The events without repeats (a watch may deliver several for one object between two snapshots). */
+function uniqueEvents(events: readonly PolicyEvent[]): readonly PolicyEvent[] {
+  const seen = new Set<string>();
+  return events.filter((e) => {
+    const id = `${e.kind}\u0000${e.kind === "namespace" ? e.name : e.key}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 /**
@@ -261,26 +293,30 @@ function reusablePeers(prev: PolicyModel, snapshot: Snapshot, events: readonly P
  */
 export function recompile(previous: Compiled, snapshot: Snapshot, config: Config, events?: readonly PolicyEvent[]): Recompiled {
   const options = previous.options;
-  const list = events ?? diffSnapshots(previous.snapshot, snapshot, previous.texts);
+  const list = events ? uniqueEvents(events) : diffSnapshots(previous.snapshot, snapshot, previous.texts);
   const changedPods = list.flatMap((e) => (e.kind === "pod" ? [e.key] : []));
   // The next generation's ids: patched peer sets take theirs first, then the model its new ones.
   const ids = new IdSource(previous.model.generation + 1);
   const reused = reusablePeers(previous.model, snapshot, list, ids);
-  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids, policiesUnchanged: list.every((e) => e.kind === "pod" || e.kind === "namespace") } });
+  // Without NAD events, only the policies named by events are read again.
+  const changedPolicies = list.some((e) => e.kind === "nad") ? undefined : list.flatMap((e) => (e.kind === "policy" ? [e.key] : []));
+  const policiesUnchanged = changedPolicies?.length === 0;
+  const model = buildModel(snapshot, config, { ...options, previousModel: { model: previous.model, changedPods, reusePeers: reused, ids, policiesUnchanged, ...(changedPolicies && { changedPolicies }) } });
   const cache = overlay(previous.setsCache);
   const states = overlay(previous.states);
   const changes = new Map<string, PodChange>();
   const diffCache = new DirectionDiffCache();
   const podsOnly = list.every((e) => e.kind === "pod");
   for (const key of candidates(previous.model, model, list, podsOnly ? reused : undefined)) {
-    const raw = snapshot.pods.get(key);
-    const pod = raw ? podInfo(raw) : undefined;
+    // The model's index holds the pod as read from this snapshot (or, unchanged, from an earlier one).
+    const pod = model.pods.get(key);
     const after = pod && onNode(pod, options.node) ? stateFor(model, key, cache) : undefined;
     const before = previous.states.get(key);
     if (sameState(before, after)) continue;
     if (after) states.set(key, after);
     else states.delete(key);
-    changes.set(key, { pod: key, ...(before && { before }), ...(after && { after }), ops: transitionOps(before, after, options, options, diffCache) });
+    const ops = transitionOps(before, after, options, options, diffCache);
+    changes.set(key, before && after ? { pod: key, before, after, ops } : before ? { pod: key, before, ops } : { pod: key, after: after!, ops });
   }
   let problems: readonly Problem[] | undefined;
   return {

@@ -23,20 +23,29 @@ export function policyListKey(network: string, namespace: string): string {
 /** The index of `snapshot`; with `previous` (the index of an earlier snapshot, the pods changed since and whether policies and NADs did), carried forward from it. */
 export function modelIndex(
   snapshot: Snapshot,
-  previous?: { readonly snapshot: Snapshot; readonly index: ModelIndex; readonly changedPods: readonly string[]; readonly policiesUnchanged?: boolean },
+  previous?: {
+    readonly snapshot: Snapshot;
+    readonly index: ModelIndex;
+    readonly changedPods: readonly string[];
+    readonly policiesUnchanged?: boolean;
+    /** The policies changed since (no NAD did): the others are carried as read. */
+    readonly changedPolicies?: readonly string[];
+  },
 ): ModelIndex {
   // Unchanged: the same maps, or (`policiesUnchanged`) new maps that the events say hold the same objects.
   const samePolicies = previous && (previous.policiesUnchanged || (previous.snapshot.policies === snapshot.policies && previous.snapshot.nads === snapshot.nads));
-  const { policies, policiesByNetworkNamespace } = samePolicies ? previous.index : indexPolicies(snapshot);
+  const { policies, policiesByNetworkNamespace } = samePolicies ? previous.index : indexPolicies(snapshot, previous?.changedPolicies && { index: previous.index, changed: new Set(previous.changedPolicies) });
   const { pods, podsByNamespace } = previous ? carryPods(previous.index, snapshot, previous.changedPods) : indexPods(snapshot);
   return { policies, policiesByNetworkNamespace, pods, podsByNamespace };
 }
 
-function indexPolicies(snapshot: Snapshot): Pick<ModelIndex, "policies" | "policiesByNetworkNamespace"> {
+/** `carry`: an earlier index whose policies are taken as read but for the `changed` keys (valid while no NAD changed). */
+function indexPolicies(snapshot: Snapshot, carry?: { readonly index: ModelIndex; readonly changed: ReadonlySet<string> }): Pick<ModelIndex, "policies" | "policiesByNetworkNamespace"> {
   const policies = new Map<string, Policy>();
   const byNetworkNamespace = new Map<string, Policy[]>();
-  for (const raw of snapshot.policies.values()) {
-    const policy = readPolicy(raw, snapshot);
+  for (const [key, raw] of snapshot.policies) {
+    const carried = carry && !carry.changed.has(key) ? carry.index.policies.get(key) : undefined;
+    const policy = carried ?? readPolicy(raw, snapshot);
     policies.set(policy.key, policy);
     for (const nad of policy.networks) {
       const key = policyListKey(nad, policy.namespace);

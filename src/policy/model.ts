@@ -13,7 +13,7 @@ import type { Config } from "../config/config.js";
 import { nadCniInfo } from "../networks/nad-config.js";
 import { RuleEntries } from "./allow-entries.js";
 import { type ModelIndex, modelIndex, policyListKey } from "./model-index.js";
-import { IdSource, type PeerPods, PeerSets } from "./peer-sets.js";
+import { IdSource, type PeerPods, PeerSets, retainRead } from "./peer-sets.js";
 import type { Direction, Policy } from "./policy.js";
 import type { Address, PodInfo } from "./pods.js";
 import type { AddrRange, PortRange } from "./ranges.js";
@@ -81,6 +81,8 @@ export interface PreviousModel {
   readonly ids: IdSource;
   /** No policy or NAD changed since `model`: its policies are carried even when the snapshot's maps are new objects. */
   readonly policiesUnchanged?: boolean;
+  /** The policies changed since `model`, when no NAD did: the others are carried as read. */
+  readonly changedPolicies?: readonly string[];
 }
 
 /** The model of a snapshot; its indexes are what a later model carries forward (see `PreviousModel`). */
@@ -117,19 +119,31 @@ interface Scope {
 /** Each model's rule entries, for the model carried forward from it (see `RuleEntries`). */
 const ruleEntries = new WeakMap<PolicyModel, RuleEntries>();
 
+/** Each model's policy selections computed so far (see `selectedPods`), for the model carried forward from it. */
+const selections = new WeakMap<PolicyModel, Map<string, ReadonlySet<string>>>();
+
 /** Builds the model of a snapshot. Cheap: the work happens on first use of each policy and pod. */
 export function buildModel(snapshot: Snapshot, config: Config, options: ModelOptions = {}): PolicyModel {
   const previous = options.previousModel;
   const index = modelIndex(
     snapshot,
-    previous && { snapshot: previous.model.snapshot, index: previous.model, changedPods: previous.changedPods, ...(previous.policiesUnchanged && { policiesUnchanged: true }) },
+    previous && {
+      snapshot: previous.model.snapshot,
+      index: previous.model,
+      changedPods: previous.changedPods,
+      ...(previous.policiesUnchanged && { policiesUnchanged: true }),
+      ...(previous.changedPolicies && { changedPolicies: previous.changedPolicies }),
+    },
   );
   const ids = previous?.ids ?? new IdSource(0);
   // The closures below must not capture `previous`: each model holding the one before would chain every model ever built.
-  const peers = new PeerSets({ snapshot, ...index }, ids, previous?.reusePeers, previous?.model.peerSets());
+  // The sets carried are those the policies read: a pod event looks only at those (incremental.ts `touchedSets`).
+  const reuse = previous && (index.policies === previous.model.policies ? previous.reusePeers : retainRead(previous.reusePeers, previous.model.policies, index.policies));
+  const peers = new PeerSets({ snapshot, ...index }, ids, reuse, previous?.model.peerSets());
   const rules = new RuleEntries(peers, ids, previous && ruleEntries.get(previous.model)?.memo);
   const scope: Scope = { snapshot, plugins: new Set(options.networkPlugins ?? config.enforcement.networkPlugins), index, rules, directions: new Map() };
   const selected = new Map<string, ReadonlySet<string>>();
+  const carried = previous && carriedSelections(previous, index);
   const model: PolicyModel = {
     snapshot,
     ...index,
@@ -138,14 +152,38 @@ export function buildModel(snapshot: Snapshot, config: Config, options: ModelOpt
     podModel: (podKey) => [...(index.pods.get(podKey)?.attachments.keys() ?? [])].map((network) => interfaceModel(scope, podKey, network)!),
     selectedPods: (policyKey) => {
       let found = selected.get(policyKey);
-      if (!found) selected.set(policyKey, (found = selectedPods(index, policyKey)));
+      if (!found) selected.set(policyKey, (found = carried?.(policyKey) ?? selectedPods(index, policyKey)));
       return found;
     },
     peerSets: () => peers.computed,
     problems: () => [...[...index.policies.values()].flatMap((p) => p.problems), ...[...index.pods.values()].flatMap((p) => p.problems)],
   };
   ruleEntries.set(model, rules);
+  selections.set(model, selected);
   return model;
+}
+
+/**
+ * The previous model's selection of a policy, when still valid: the same policy object, and no pod
+ * of its namespace changed (before or after the change). Reads the previous model's map, not the
+ * model (a model holding the one before would chain every model ever built).
+ */
+function carriedSelections(previous: PreviousModel, index: ModelIndex): ((policyKey: string) => ReadonlySet<string> | undefined) | undefined {
+  const before = selections.get(previous.model);
+  if (!before || before.size === 0) return undefined;
+  const oldPolicies = previous.model.policies;
+  const namespaces = new Set<string>();
+  for (const key of previous.changedPods) {
+    for (const pods of [previous.model.pods, index.pods]) {
+      const pod = pods.get(key);
+      if (pod) namespaces.add(pod.namespace);
+    }
+  }
+  return (policyKey) => {
+    const found = before.get(policyKey);
+    const policy = index.policies.get(policyKey);
+    return found && policy && oldPolicies.get(policyKey) === policy && !namespaces.has(policy.namespace) ? found : undefined;
+  };
 }
 
 /** Pods (keys) selected by the policy's podSelector in its namespace. */
@@ -221,19 +259,19 @@ function interfaceModel(scope: Scope, podKey: string, network: string): Interfac
   const applying = applyingPolicies(scope.index, pod, network);
   const ingress = directionModel(scope, applying, "ingress", pod);
   const egress = directionModel(scope, applying, "egress", pod);
-  const warnings = [...ingress.warnings, ...egress.warnings];
-  const base = {
-    pod: podKey,
-    network,
-    ...(attachment.interface !== undefined && { interface: attachment.interface }),
-    addresses: attachment.addresses,
-  };
+  const warnings = ingress.warnings.length + egress.warnings.length === 0 ? [] : [...ingress.warnings, ...egress.warnings];
+  const { addresses } = attachment;
   if (reason !== undefined) {
     // Nothing enforces on this interface: report what the policies say, isolate nothing.
     const open = (d: DirectionModel): DirectionModel => ({ ...d, isolated: false });
+    const base = { pod: podKey, network, ...(attachment.interface !== undefined && { interface: attachment.interface }), addresses };
     return { ...base, managed: false, unmanagedReason: reason, ingress: open(ingress.model), egress: open(egress.model), warnings };
   }
-  return { ...base, managed: true, ingress: ingress.model, egress: egress.model, warnings: dedupe(warnings) };
+  // Literals, not spreads: this runs for every candidate pod of every recompile.
+  const deduped = warnings.length === 0 ? warnings : dedupe(warnings);
+  return attachment.interface === undefined
+    ? { pod: podKey, network, addresses, managed: true, ingress: ingress.model, egress: egress.model, warnings: deduped }
+    : { pod: podKey, network, interface: attachment.interface, addresses, managed: true, ingress: ingress.model, egress: egress.model, warnings: deduped };
 }
 
 function dedupe(problems: Problem[]): Problem[] {

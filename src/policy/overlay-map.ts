@@ -40,17 +40,19 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   #inBase(key: K): boolean {
-    return this.#base.has(key) && !this.#deleted.has(key);
+    return this.#base.has(key) && !(this.#deleted.size > 0 && this.#deleted.has(key));
   }
 
+  // Empty layers are skipped: most lookups are of keys no edit touched, one read of the base.
   get(key: K): V | undefined {
-    if (this.#added.has(key)) return this.#added.get(key);
-    if (!this.#inBase(key)) return undefined;
-    return this.#changed.has(key) ? this.#changed.get(key) : this.#base.get(key);
+    if (this.#added.size > 0 && this.#added.has(key)) return this.#added.get(key);
+    if (this.#deleted.size > 0 && this.#deleted.has(key)) return undefined;
+    if (this.#changed.size > 0 && this.#changed.has(key)) return this.#changed.get(key);
+    return this.#base.get(key);
   }
 
   has(key: K): boolean {
-    return this.#added.has(key) || this.#inBase(key);
+    return (this.#added.size > 0 && this.#added.has(key)) || this.#inBase(key);
   }
 
   set(key: K, value: V): this {

@@ -45,6 +45,82 @@ export function peerSetKey(networks: readonly string[], peer: PodsPeer | undefin
   return `${networks.join(",")}\u0000${peer ? peer.key : "all"}`;
 }
 
+/** A policy reading a peer set: through one of its pod peers, or (absent) every pod for egress named ports without `to`. */
+export interface SetReader {
+  readonly policy: Policy;
+  readonly peer: PodsPeer | undefined;
+}
+
+/** The peer sets the policies of a model read, by `peerSetKey`, indexed by where their members may be. */
+export interface SetIndex {
+  readonly sets: ReadonlyMap<string, { readonly readers: readonly SetReader[]; readonly labelKeys: readonly string[] }>;
+  /** Keys of sets of peers without namespaceSelector, by the namespace they look in (the policy's). */
+  readonly byNamespace: ReadonlyMap<string, readonly string[]>;
+  /** Keys of sets of peers with a namespaceSelector, and of "every pod". */
+  readonly anyNamespace: readonly string[];
+}
+
+/** One index per policies map: carried forward with the policies (model-index.ts). */
+const setIndexes = new WeakMap<ReadonlyMap<string, Policy>, SetIndex>();
+
+/**
+ * The peer sets the policies read, each with its readers and the pod label keys its pod selector
+ * reads (whether a pod is a member changes with its labels only when one of these does: none for a
+ * peer without podSelector, or with `{}`), indexed by the namespaces their members may be in.
+ */
+export function setIndex(policies: ReadonlyMap<string, Policy>): SetIndex {
+  let found = setIndexes.get(policies);
+  if (found) return found;
+  const sets = new Map<string, { readers: SetReader[]; labelKeys: readonly string[] }>();
+  const byNamespace = new Map<string, string[]>();
+  const anyNamespace: string[] = [];
+  const add = (policy: Policy, peer: PodsPeer | undefined): void => {
+    const key = peerSetKey(policy.networks, peer);
+    const known = sets.get(key);
+    if (known) {
+      known.readers.push({ policy, peer });
+      return;
+    }
+    sets.set(key, { readers: [{ policy, peer }], labelKeys: peer?.podSelector?.keys ?? [] });
+    if (peer && !peer.namespaceSelector) {
+      const list = byNamespace.get(policy.namespace);
+      if (list) list.push(key);
+      else byNamespace.set(policy.namespace, [key]);
+    } else anyNamespace.push(key);
+  };
+  for (const policy of policies.values()) {
+    if (policy.egressNamedToAll) add(policy, undefined);
+    for (const peer of policy.podPeers) add(policy, peer);
+  }
+  setIndexes.set(policies, (found = { sets, byNamespace, anyNamespace }));
+  return found;
+}
+
+/** The keys of the peer sets a policy reads. */
+function readKeys(policy: Policy): string[] {
+  const keys = policy.podPeers.map((peer) => peerSetKey(policy.networks, peer));
+  if (policy.egressNamedToAll) keys.push(peerSetKey(policy.networks, undefined));
+  return keys;
+}
+
+/**
+ * The sets of `sets` (all read by the policies `before`) that the policies `after` still read: what
+ * a model carries from the one before when its policies changed. Work in proportion to the
+ * policies that changed, not to the sets.
+ */
+export function retainRead(sets: ReadonlyMap<string, PeerPods>, before: ReadonlyMap<string, Policy>, after: ReadonlyMap<string, Policy>): ReadonlyMap<string, PeerPods> {
+  // Read by a policy gone or changed, and by none that came or changed...
+  const gone = new Set<string>();
+  for (const [key, policy] of before) if (after.get(key) !== policy) for (const k of readKeys(policy)) gone.add(k);
+  for (const [key, policy] of after) if (gone.size > 0 && before.get(key) !== policy) for (const k of readKeys(policy)) gone.delete(k);
+  if (gone.size === 0) return sets;
+  // ...nor by one that stayed.
+  const readers = setIndex(before).sets;
+  const out = overlay(sets);
+  for (const k of gone) if (!readers.get(k)?.readers.some((r) => after.get(r.policy.key) === r.policy)) out.delete(k);
+  return out;
+}
+
 /** A namespace's labels in a snapshot (none when it does not exist). */
 export function namespaceLabels(snapshot: Snapshot, namespace: string): Labels {
   return snapshot.namespaces.get(namespace)?.metadata.labels ?? {};
@@ -179,15 +255,31 @@ function samePeerPods(previous: PeerPods | undefined, next: PeerPods): PeerPods 
   return sameList(previous.ranges, next.ranges, sameAddrRange) ? previous : next;
 }
 
+/** The pod that changed, by key, and what the caller knows of it in the set before the change: whether it was a member, and as which object. */
+export interface ChangedPod {
+  readonly key: string;
+  /** Absent: unknown (the members are scanned for the key). */
+  readonly member?: boolean;
+  readonly pod?: PodInfo | undefined;
+}
+
+/** The pod's place in the set; without a scan when it is known not to be there, or by its object. */
+function memberIndex(set: PeerPods, changed: ChangedPod): number {
+  if (changed.member === false) return -1;
+  // A set untouched by earlier changes of the pod may hold an older object of it: then by key.
+  const found = changed.pod ? set.pods.indexOf(changed.pod) : -1;
+  return found >= 0 ? found : set.pods.findIndex((p) => p.key === changed.key);
+}
+
 /**
  * The peer set after one pod changed: `after` (absent: the pod is gone) replaces the pod with key
- * `key`, when it belongs to the set under the next snapshot (`nsLabels`: its namespace's labels
- * there). Equal content to what `PeerSets` computes (pod order aside, which nothing reads but
+ * `changed.key`, when it belongs to the set under the next snapshot (`nsLabels`: its namespace's
+ * labels there). Equal content to what `PeerSets` computes (pod order aside, which nothing reads but
  * `samePeerPods`); the same object when nothing changed, else a new id from `ids`. O(peers), no
  * selector evaluation but for the one pod. Valid only when the namespaces and NADs are unchanged.
  */
-export function patchPeerPods(set: PeerPods, key: string, after: PodInfo | undefined, nsLabels: Labels, ids: IdSource): PeerPods {
-  const index = set.pods.findIndex((p) => p.key === key);
+export function patchPeerPods(set: PeerPods, changed: ChangedPod, after: PodInfo | undefined, nsLabels: Labels, ids: IdSource): PeerPods {
+  const index = memberIndex(set, changed);
   const own = after && peerSelects(set.peer, set.namespace, after, nsLabels) ? eligibleRanges(set.networks, after) : undefined;
   if (index < 0 && !own) return set;
   const old = index >= 0 ? set.pods[index]! : undefined;

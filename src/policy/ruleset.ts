@@ -128,9 +128,19 @@ export function staticObjects(options: RulesetOptions = {}): { chains: Chain[]; 
 export type ElementMaker = (name: string) => Element;
 
 // The makers of the hash-set elements, one per set: `…_hosts`, `…_hosts_proto`, `…_hosts_all`.
-export const hostPortElement = (names: FamilySetNames, family: Family, h: HostPort): ElementMaker => (name) => element(names.hosts, [name, formatIp(family, h.addr), protocolText(h.protocol), String(h.port)]);
-export const hostProtoElement = (names: FamilySetNames, family: Family, h: HostProto): ElementMaker => (name) => element(names.hostsProto, [name, formatIp(family, h.addr), protocolText(h.protocol)]);
-export const hostAllElement = (names: FamilySetNames, family: Family, addr: bigint): ElementMaker => (name) => element(names.hostsAll, [name, formatIp(family, addr)]);
+// The address is formatted on the first call only: a maker serves every pod that shares a diff (see transition.ts).
+export const hostPortElement = (names: FamilySetNames, family: Family, h: HostPort): ElementMaker => {
+  let text: string | undefined;
+  return (name) => element(names.hosts, [name, (text ??= formatIp(family, h.addr)), protocolText(h.protocol), String(h.port)]);
+};
+export const hostProtoElement = (names: FamilySetNames, family: Family, h: HostProto): ElementMaker => {
+  let text: string | undefined;
+  return (name) => element(names.hostsProto, [name, (text ??= formatIp(family, h.addr)), protocolText(h.protocol)]);
+};
+export const hostAllElement = (names: FamilySetNames, family: Family, addr: bigint): ElementMaker => {
+  let text: string | undefined;
+  return (name) => element(names.hostsAll, [name, (text ??= formatIp(family, addr))]);
+};
 
 /** The maker of a hash-set element of one family. */
 export function hashElementMaker(names: FamilySetNames, family: Family, e: HashElement): ElementMaker {
