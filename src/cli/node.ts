@@ -36,7 +36,7 @@ import { procResolver } from "../enforcer/proc-netns.js";
 import { networkStatusFile } from "../networks/network-status.js";
 import type { NftExecutor } from "../nft/exec.js";
 import { Nft } from "../nft/nft.js";
-import { freshTableOps } from "../nft/state.js";
+import { freshTableOps, stateOps } from "../nft/state.js";
 import { compilePod, desiredTable } from "../policy/compiler.js";
 import { announcedNftExecutor, compilerSource, stopSignal } from "./enforce.js";
 import { envFor, reportStateProblems } from "./env.js";
@@ -103,7 +103,12 @@ async function installTable(config: Config, executor: NftExecutor, podKey: strin
   const state = compilePod(snapshot, config, podKey, options);
   if (state === undefined) return ok("no managed interface: no table installed");
   const nft = new Nft({ netns, executor });
-  const applied = await nft.run(nft.transaction().append(freshTableOps(desiredTable(state, options))));
+  // A new sandbox's netns holds no table: read that back (one list) rather than delete a table in
+  // the transaction, which makes the kernel's commit wait. A repeated ADD finds its table and replaces it whole.
+  const listed = await nft.list();
+  const absent = !listed.ok && listed.error.reason === "not-found";
+  const desired = desiredTable(state, options);
+  const applied = await nft.run(nft.transaction().append(absent ? stateOps(desired) : freshTableOps(desired)));
   return applied.ok ? ok(`table inet nadguard installed for ${state.interfaces.map((i) => `${i.name} (${i.network})`).join(", ")}`) : fail(applied.error.message);
 }
 
