@@ -13,7 +13,8 @@ import { type AdmissionRequest, type AdmissionResponse, AdmissionReviewRequest }
 import { type Problem, type ProblemCode, formatProblem, problemsFromZod } from "../src/api/errors.js";
 import { BodyError, reviewBodyParser } from "./body-parser.js";
 import type { Endpoint, Outcome, ReviewHandler } from "./contract.js";
-import { REVIEW_BODY_LIMITS, RefusedReview, annotationsProblem, refusalResponse } from "./limits.js";
+import type { JsonLimits } from "./json-body.js";
+import { RefusedReview, annotationsProblem, refusalResponse } from "./limits.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { reviewEnvelope, timeoutResponse } from "./response.js";
 import { runReview } from "./review.js";
@@ -33,6 +34,8 @@ const MAX_PROBLEMS = 20;
 export interface AdmissionRoutesOptions {
   handlers: Record<Endpoint, ReviewHandler>;
   defaultTimeoutMs: number;
+  /** What a body may hold (REVIEW_BODY_LIMITS, with the webhook's options applied). */
+  limits: JsonLimits;
 }
 
 /** The JSON body of every 4xx answer of these routes. */
@@ -59,7 +62,7 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions, RawServ
   app.addContentTypeParser(
     "application/json",
     { parseAs: "buffer" },
-    reviewBodyParser({ limits: REVIEW_BODY_LIMITS, deadlineOf: (request) => request.receivedAt + budgetOf(request).budgetMs }),
+    reviewBodyParser({ limits: options.limits, deadlineOf: (request) => request.receivedAt + budgetOf(request).budgetMs }),
   );
   app.setErrorHandler(answerRequestError);
 

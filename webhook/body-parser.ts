@@ -92,6 +92,7 @@ const CODES: Record<JsonBodyError["code"], { status: number; code: ProblemCode }
   "string-too-long": { status: 400, code: "review.string-too-long" },
   "too-many-containers": { status: 400, code: "review.too-many-containers" },
   "too-many-members": { status: 400, code: "review.too-many-members" },
+  "too-many-values": { status: 400, code: "review.too-many-values" },
   deadline: { status: 429, code: "review.overloaded" },
 };
 
