@@ -11,6 +11,7 @@ import type {
 } from "fastify";
 import { type AdmissionRequest, type AdmissionResponse, AdmissionReviewRequest } from "../src/api/admission-review.js";
 import { type Problem, type ProblemCode, formatProblem, problemsFromZod } from "../src/api/errors.js";
+import { BodyChecker } from "./body-check.js";
 import { BodyError, reviewBodyParser } from "./body-parser.js";
 import type { Endpoint, Outcome, ReviewHandler } from "./contract.js";
 import type { JsonLimits } from "./json-body.js";
@@ -59,10 +60,12 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions, RawServ
   const budgetOf = (request: Request): ReviewBudget => reviewBudget(queryParam(request.query, "timeout"), options.defaultTimeoutMs);
   // In place of fastify's JSON.parse of the whole body at once (webhook/json-body.ts says why).
   app.removeContentTypeParser("application/json");
+  const checker = new BodyChecker();
+  app.addHook("onClose", async () => checker.close());
   app.addContentTypeParser(
     "application/json",
     { parseAs: "buffer" },
-    reviewBodyParser({ limits: options.limits, deadlineOf: (request) => request.receivedAt + budgetOf(request).budgetMs }),
+    reviewBodyParser({ limits: options.limits, checker, deadlineOf: (request) => request.receivedAt + budgetOf(request).budgetMs }),
   );
   app.setErrorHandler(answerRequestError);
 

@@ -122,8 +122,25 @@ export async function parseJsonBody(body: Buffer, options: ParseOptions): Promis
   // Every limit is checked over the whole body before anything is built: a body that breaks one
   // costs one scan, not the objects built up to the point where it breaks it (a million empty
   // objects, a hundred thousand members, the garbage they leave).
-  await new BodyParser(body, options, false).run();
+  await checkJsonBody(body, options);
+  return buildJsonBody(body, options);
+}
+
+/**
+ * The first pass alone: resolves when `body` is JSON within `limits`, rejects with a JsonBodyError
+ * otherwise. Builds nothing (webhook/json-worker.ts runs it off the event loop).
+ */
+export async function checkJsonBody(body: Uint8Array, options: ParseOptions): Promise<void> {
+  await new BodyParser(asBuffer(body), options, false).run();
+}
+
+/** The second pass alone, for a body that checkJsonBody accepted with the same limits. */
+export function buildJsonBody(body: Buffer, options: ParseOptions): Promise<unknown> {
   return new BodyParser(body, options).run();
+}
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 const NOT_QUICK = Symbol("not quick");
