@@ -77,8 +77,8 @@ export function reviewBodyParser(options: BodyParserOptions): (request: Request,
     }
     try {
       if (!large) return await parseJsonBody(body, { limits: options.limits, deadline });
-      await options.checker.check(body, options.limits, deadline);
-      return await buildJsonBody(body, { limits: options.limits, deadline });
+      const checked = await options.checker.check(body, options.limits, deadline);
+      return await buildJsonBody(checked, { limits: options.limits, deadline });
     } catch (error) {
       if (!(error instanceof JsonBodyError)) throw error;
       // Not JSON is not a review: a 4xx. A limit broken by what claims to be a review: a denial.

@@ -24,19 +24,23 @@ export interface CheckRefusal {
   readonly envelope: Envelope;
 }
 
-/** The verdict: within every limit, refused (with the error the first pass threw), or failed unexpectedly. */
-export type CheckAnswer = { readonly id: number; readonly ok: true } | { readonly id: number; readonly ok: false; readonly refusal?: CheckRefusal; readonly failure?: string };
+/**
+ * The verdict: within every limit, refused (with the error the first pass threw), or failed
+ * unexpectedly; with the body's bytes, transferred back (the worker keeps nothing of a body).
+ */
+export type CheckAnswer = { readonly id: number; readonly body: Uint8Array } & ({ readonly ok: true } | { readonly ok: false; readonly refusal?: CheckRefusal; readonly failure?: string });
 
 async function check(request: CheckRequest): Promise<CheckAnswer> {
   // performance.now() has its own origin in each thread: the deadline crosses as wall-clock time.
   const deadline = request.deadlineEpochMs - performance.timeOrigin;
+  const { id, body } = request;
   try {
-    await checkJsonBody(request.body, { limits: request.limits, deadline });
-    return { id: request.id, ok: true };
+    await checkJsonBody(body, { limits: request.limits, deadline });
+    return { id, body, ok: true };
   } catch (error) {
-    if (!(error instanceof JsonBodyError)) return { id: request.id, ok: false, failure: error instanceof Error ? error.message : String(error) };
+    if (!(error instanceof JsonBodyError)) return { id, body, ok: false, failure: error instanceof Error ? error.message : String(error) };
     const { code, message, path, offset, envelope } = error;
-    return { id: request.id, ok: false, refusal: { code, message, path, offset, envelope } };
+    return { id, body, ok: false, refusal: { code, message, path, offset, envelope } };
   }
 }
 
@@ -48,6 +52,6 @@ if (port) {
     // Not allowed to change it: the check still runs off the event loop.
   }
   port.on("message", (request: CheckRequest) => {
-    void check(request).then((answer) => port.postMessage(answer));
+    void check(request).then((answer) => port.postMessage(answer, [answer.body.buffer as ArrayBuffer]));
   });
 }
