@@ -294,8 +294,10 @@ describe("nadguard webhook", () => {
         message: "the body has more than 40 values (members of objects and elements of arrays, all together) (at items[38])",
         problems: [{ code: "review.too-many-values", path: "items[38]", message: "the body has more than 40 values (members of objects and elements of arrays, all together) (at items[38])" }],
       });
-      // The default limit (200,000) lets the same review through, allowed.
-      expect((await postHttp1("/mutate", review)).json).toMatchObject({ response: { uid: "0b7c3a52-6f1e-4c1a-9d7e-1a2b3c4d5e6f", allowed: true } });
+      // 40 values are within the limit: the same body one element shorter is read (and is no review).
+      const within = await postHttp1("/mutate", JSON.stringify({ items: Array.from({ length: 39 }, (_, i) => i) }), limitedPort);
+      expect(within.status).toBe(400);
+      expect(within.json).toMatchObject({ code: "review.malformed" });
     } finally {
       limited.child.kill("SIGTERM");
       expect(await exited(limited.child)).toBe(0);
