@@ -4,11 +4,12 @@
 //   POST /floor      answers a constant, precomputed AdmissionReview (the body is still parsed):
 //                    the floor that nadguard's /mutate is compared with;
 //   GET  /bench/memory  runs the GC and reports process.memoryUsage();
-//   GET  /bench/loop    the event loop's delay (ms: p50, p99, max) since the last call, then resets.
+//   GET  /bench/loop    the event loop's delay (ms: p50, p99, max), the GC pauses (ms: total, max)
+//                       and the process's CPU time (ms) since the last call, then resets.
 // Usage: node --expose-gc --import tsx bench/admission-server.ts '{"namespaces":1000,"nadsPerNamespace":10,"certFile":...,"keyFile":...}'
 // Prints one JSON line {"ready":true,"port":…} when listening; SIGTERM closes it.
 import type { AddressInfo } from "node:net";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { PerformanceObserver, monitorEventLoopDelay } from "node:perf_hooks";
 import { AdmissionReviewRequest } from "../src/api/admission-review.js";
 import { review } from "../src/admission/review.js";
 import { envFor } from "../src/cli/env.js";
@@ -61,9 +62,22 @@ async function main(): Promise<void> {
   app.post("/floor", async (_request, reply) => reply.code(200).type("application/json").send(FLOOR_BODY));
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
+  // GC pauses of the main thread's heap (a worker thread's heap has its own, not seen here).
+  const gcPauses = { total: 0, max: 0 };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcPauses.total += entry.duration;
+      gcPauses.max = Math.max(gcPauses.max, entry.duration);
+    }
+  }).observe({ entryTypes: ["gc"] });
+  let cpuSince = process.cpuUsage();
   app.get("/bench/loop", async (_request, reply) => {
-    const delay = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+    const cpu = process.cpuUsage(cpuSince);
+    const delay = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, gcTotal: gcPauses.total, gcMax: gcPauses.max, cpuMs: (cpu.user + cpu.system) / 1000 };
     loop.reset();
+    gcPauses.total = 0;
+    gcPauses.max = 0;
+    cpuSince = process.cpuUsage();
     return reply.send(delay);
   });
   app.get("/bench/memory", async (_request, reply) => {

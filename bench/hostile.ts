@@ -88,11 +88,17 @@ async function runHostile(ctx: BenchContext, planFile: string): Promise<HostileR
   return JSON.parse(stdout) as HostileResult;
 }
 
-/** The server's event-loop delay over a phase, ms. */
+/** A share of the phase's time, to 0.1%. */
+const share = (value: number): string => (Number.isFinite(value) ? `${(value * 100).toFixed(1)}%` : "–");
+
+/** The server's event-loop delay, GC pauses and CPU time over a phase, ms. */
 interface LoopDelay {
   readonly p50: number;
   readonly p99: number;
   readonly max: number;
+  readonly gcTotal: number;
+  readonly gcMax: number;
+  readonly cpuMs: number;
 }
 
 interface Phase {
@@ -180,11 +186,14 @@ function describe(
       loopP99: summarize(list.map((p) => p.loop.p99)).median,
       loopMax: Math.max(...list.map((p) => p.loop.max)),
       peak: Math.max(...list.map((p) => p.peak)),
+      gcShare: summarize(list.map((p) => p.loop.gcTotal / (settings.phaseS * 1000))).median,
+      gcMax: Math.max(...list.map((p) => p.loop.gcMax)),
+      cpuShare: summarize(list.map((p) => p.loop.cpuMs / (settings.phaseS * 1000))).median,
     };
   });
   const normal: Table = {
     title: `Normal reviews (the 3-attachment pod of section 1, ${settings.normalRate}/s paced h2) alone and beside the hostile client (${settings.reps} repetition${settings.reps > 1 ? "s" : ""} of ${settings.phaseS} s per phase)`,
-    columns: ["hostile bodies/s", "reviews", "p50", "p99", "p99.9", "max", "p99 / p99 alone", "errors", "server loop delay p99 / max", "server RSS peak"],
+    columns: ["hostile bodies/s", "reviews", "p50", "p99", "p99.9", "max", "p99 / p99 alone", "errors", "server loop delay p99 / max", "server GC pauses: share / longest", "server CPU", "server RSS peak"],
     rows: facts.map((f) => [
       f.rate === 0 ? "none (alone)" : String(f.rate),
       count(f.list.reduce((s, p) => s + p.normal.latencies.length, 0)),
@@ -195,11 +204,14 @@ function describe(
       f.rate === 0 ? "1×" : ratioPair(f.ratio),
       String(f.failures),
       `${ms(f.loopP99)} / ${ms(f.loopMax)}`,
+      `${share(f.gcShare)} / ${ms(f.gcMax)}`,
+      share(f.cpuShare),
       bytes(f.peak),
     ]),
     notes: [
       "Percentiles over every review of every repetition pooled; p99 / p99 alone: the ratio within each repetition (its phases run back to back), median (p99) over repetitions.",
       "server loop delay: how late the server's event loop ran (perf_hooks monitorEventLoopDelay, 1 ms resolution), median over repetitions of each phase's p99 / the largest max: how long a review that arrived could not be looked at.",
+      "server GC pauses: the main thread's GC pauses (perf_hooks 'gc' entries) as a share of the phase, median over repetitions / the longest one; server CPU: the whole process's CPU time (every thread) as a share of one core over the phase, median over repetitions.",
       "server RSS peak: the server's VmRSS sampled every 50 ms from /proc, the largest of the phases.",
     ],
   };

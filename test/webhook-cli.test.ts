@@ -76,9 +76,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function postHttp1(path: string, body: string): Promise<{ status: number; json: unknown; alpn: string }> {
+function postHttp1(path: string, body: string, to = port): Promise<{ status: number; json: unknown; alpn: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: "127.0.0.1", port, path, method: "POST", ca, headers: { "content-type": "application/json" } }, (res) => {
+    const req = httpsRequest({ host: "127.0.0.1", port: to, path, method: "POST", ca, headers: { "content-type": "application/json" } }, (res) => {
       let data = "";
       // Read now: a keep-alive agent detaches the socket from the response once it has ended.
       const alpn = String((res.socket as TLSSocket).alpnProtocol || "http/1.1");
@@ -267,6 +267,53 @@ describe("nadguard webhook", () => {
     again.child.kill("SIGTERM");
     expect(await exited(again.child)).toBe(0);
   });
+
+  it("refuses a review body with more values than --max-body-values: a denial echoing its uid, or a 400 naming the limit", async () => {
+    const limited = startServer(["--state", stateDir, "--listen", "127.0.0.1:0", "--certs-dir", certsDir, "--max-body-values", "40"]);
+    const limitedPort = await limited.ready;
+    try {
+      // The example review holds 46 values (members and elements); the 40th is its container's name.
+      const review = await readFile(join(EXAMPLES, "reviews", "pod-tenant-a-allowed.json"), "utf8");
+      const denied = await postHttp1("/mutate", review, limitedPort);
+      expect(denied.status).toBe(200);
+      expect(denied.json).toEqual({
+        apiVersion: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        response: {
+          uid: "0b7c3a52-6f1e-4c1a-9d7e-1a2b3c4d5e6f",
+          allowed: false,
+          status: { code: 400, reason: "BadRequest", message: "nadguard refused the review: the body has more than 40 values (members of objects and elements of arrays, all together) (at request.object.spec.containers[0].name)" },
+          auditAnnotations: { "nadguard.io/reason": "too-many-values" },
+        },
+      });
+      // Without a uid read before the limit: a 400 with the problem code and the same message.
+      const bare = await postHttp1("/mutate", JSON.stringify({ items: Array.from({ length: 41 }, (_, i) => i) }), limitedPort);
+      expect(bare.status).toBe(400);
+      expect(bare.json).toEqual({
+        code: "review.too-many-values",
+        message: "the body has more than 40 values (members of objects and elements of arrays, all together) (at items[38])",
+        problems: [{ code: "review.too-many-values", path: "items[38]", message: "the body has more than 40 values (members of objects and elements of arrays, all together) (at items[38])" }],
+      });
+      // 40 values are within the limit: the same body one element shorter is read (and is no review).
+      const within = await postHttp1("/mutate", JSON.stringify({ items: Array.from({ length: 39 }, (_, i) => i) }), limitedPort);
+      expect(within.status).toBe(400);
+      expect(within.json).toMatchObject({ code: "review.malformed" });
+    } finally {
+      limited.child.kill("SIGTERM");
+      expect(await exited(limited.child)).toBe(0);
+    }
+  });
+
+  it.each([
+    ["0", "--max-body-values 0: expected a whole number of at least 1"],
+    ["many", "--max-body-values many: expected a whole number"],
+  ])("refuses --max-body-values %s with one line and exit 2", async (value, message) => {
+    const result = await nadguard(["webhook", "--state", join(EXAMPLES, "cluster"), "--listen", "127.0.0.1:0", "--certs-dir", join(dir, "unused-certs"), "--max-body-values", value]);
+    expect({ code: result.code, out: result.out }).toEqual({ code: 2, out: "" });
+    const [line, usage] = result.stderr.split("\n");
+    expect(line).toBe(`nadguard webhook: ${message}`);
+    expect(usage).toMatch(/^usage: nadguard webhook .* \[--max-body-values N\]$/);
+  }, 90_000);
 
   it("refuses a port already in use with one line and exit 2, leaving --certs-dir as it was", async () => {
     const holder: Server = createServer();

@@ -11,9 +11,11 @@ import type {
 } from "fastify";
 import { type AdmissionRequest, type AdmissionResponse, AdmissionReviewRequest } from "../src/api/admission-review.js";
 import { type Problem, type ProblemCode, formatProblem, problemsFromZod } from "../src/api/errors.js";
+import { BodyChecker } from "./body-check.js";
 import { BodyError, reviewBodyParser } from "./body-parser.js";
 import type { Endpoint, Outcome, ReviewHandler } from "./contract.js";
-import { REVIEW_BODY_LIMITS, RefusedReview, annotationsProblem, refusalResponse } from "./limits.js";
+import type { JsonLimits } from "./json-body.js";
+import { RefusedReview, annotationsProblem, refusalResponse } from "./limits.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { reviewEnvelope, timeoutResponse } from "./response.js";
 import { runReview } from "./review.js";
@@ -33,6 +35,8 @@ const MAX_PROBLEMS = 20;
 export interface AdmissionRoutesOptions {
   handlers: Record<Endpoint, ReviewHandler>;
   defaultTimeoutMs: number;
+  /** What a body may hold (REVIEW_BODY_LIMITS, with the webhook's options applied). */
+  limits: JsonLimits;
 }
 
 /** The JSON body of every 4xx answer of these routes. */
@@ -56,10 +60,12 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions, RawServ
   const budgetOf = (request: Request): ReviewBudget => reviewBudget(queryParam(request.query, "timeout"), options.defaultTimeoutMs);
   // In place of fastify's JSON.parse of the whole body at once (webhook/json-body.ts says why).
   app.removeContentTypeParser("application/json");
+  const checker = new BodyChecker();
+  app.addHook("onClose", async () => checker.close());
   app.addContentTypeParser(
     "application/json",
     { parseAs: "buffer" },
-    reviewBodyParser({ limits: REVIEW_BODY_LIMITS, deadlineOf: (request) => request.receivedAt + budgetOf(request).budgetMs }),
+    reviewBodyParser({ limits: options.limits, checker, deadlineOf: (request) => request.receivedAt + budgetOf(request).budgetMs }),
   );
   app.setErrorHandler(answerRequestError);
 

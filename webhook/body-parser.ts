@@ -1,11 +1,13 @@
 // The application/json parser of the review routes, in place of fastify's: bodies are parsed
 // within REVIEW_BODY_LIMITS (webhook/json-body.ts), a small body at once and a large one in slices,
 // one large body at a time, so that the reviews of others are answered between the slices and at
-// most one large object is being built in memory. A body refused by a limit whose envelope can be
+// most one large object is being built in memory. A large body's limits are checked in a worker
+// thread (webhook/body-check.ts) before it is built here. A body refused by a limit whose envelope can be
 // read becomes a RefusedReview (answered as a denial with its uid); any other refusal is a 4xx.
 import type { FastifyRequest, RawServerBase, RouteGenericInterface } from "fastify";
 import type { ProblemCode } from "../src/api/errors.js";
-import { JsonBodyError, type JsonLimits, parseJsonBody } from "./json-body.js";
+import type { BodyChecker } from "./body-check.js";
+import { JsonBodyError, type JsonLimits, buildJsonBody, parseJsonBody } from "./json-body.js";
 import { SMALL_BODY_BYTES, refusedReview } from "./limits.js";
 
 /** A parse error in the shape fastify's error handler reads: a 4xx status and a code. */
@@ -60,6 +62,8 @@ export interface BodyParserOptions {
   limits: JsonLimits;
   /** When the review must be answered by (performance.now() time), from its arrival and ?timeout. */
   deadlineOf: (request: Request) => number;
+  /** Checks the limits of bodies over SMALL_BODY_BYTES off the event loop. */
+  checker: BodyChecker;
 }
 
 /** fastify's content-type parser signature with `parseAs: "buffer"`. */
@@ -72,7 +76,9 @@ export function reviewBodyParser(options: BodyParserOptions): (request: Request,
       throw new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: larger bodies were ahead of it", "");
     }
     try {
-      return await parseJsonBody(body, { limits: options.limits, deadline });
+      if (!large) return await parseJsonBody(body, { limits: options.limits, deadline });
+      const checked = await options.checker.check(body, options.limits, deadline);
+      return await buildJsonBody(checked, { limits: options.limits, deadline });
     } catch (error) {
       if (!(error instanceof JsonBodyError)) throw error;
       // Not JSON is not a review: a 4xx. A limit broken by what claims to be a review: a denial.
@@ -92,6 +98,7 @@ const CODES: Record<JsonBodyError["code"], { status: number; code: ProblemCode }
   "string-too-long": { status: 400, code: "review.string-too-long" },
   "too-many-containers": { status: 400, code: "review.too-many-containers" },
   "too-many-members": { status: 400, code: "review.too-many-members" },
+  "too-many-values": { status: 400, code: "review.too-many-values" },
   deadline: { status: 429, code: "review.overloaded" },
 };
 

@@ -42,6 +42,8 @@ export interface WebhookOptions {
   registry?: Registry;
   /** Time budget of a review when the request has no `?timeout=`; default 10 s (kube-apiserver's default timeoutSeconds). */
   defaultTimeoutMs?: number;
+  /** Members and elements of one request body, all together (`--max-body-values`); default REVIEW_BODY_LIMITS.maxValues. */
+  maxBodyValues?: number;
   /** Interval of the certificate files' stat fallback beside fs.watch; default 30 s. */
   tlsPollIntervalMs?: number;
 }

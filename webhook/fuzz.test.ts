@@ -135,9 +135,11 @@ function timeoutMs(timeout: string | undefined): number {
   return match ? Math.min(Number(match[1]) * 1000, 30_000) : 10_000;
 }
 
-/** Depth, longest string (as written, escapes included), objects and arrays, members, as the limits count them. */
+/** Depth, longest string (as written, escapes included), objects and arrays, members, values, as the limits count them. */
 function withinLimits(value: unknown): boolean {
   let containers = 0;
+  /** Members and elements of the whole value (maxValues). */
+  let total = 0;
   const tooLong = (text: string): boolean => text.length > REVIEW_BODY_LIMITS.maxStringBytes / 6 && Buffer.byteLength(JSON.stringify(text)) - 2 > REVIEW_BODY_LIMITS.maxStringBytes;
   const values: unknown[] = [value];
   const depths: number[] = [1];
@@ -148,7 +150,7 @@ function withinLimits(value: unknown): boolean {
     if (typeof item !== "object" || item === null) continue;
     if (depth > REVIEW_BODY_LIMITS.maxDepth || ++containers > REVIEW_BODY_LIMITS.maxContainers) return false;
     if (Array.isArray(item)) {
-      if (item.length > REVIEW_BODY_LIMITS.maxMembers) return false;
+      if (item.length > REVIEW_BODY_LIMITS.maxMembers || (total += item.length) > REVIEW_BODY_LIMITS.maxValues) return false;
       for (let i = 0; i < item.length; i++) {
         const child: unknown = item[i];
         if (typeof child === "object" || typeof child === "string") {
@@ -158,9 +160,9 @@ function withinLimits(value: unknown): boolean {
       }
       continue;
     }
-    let members = 0;
+    let inObject = 0;
     for (const key in item) {
-      if (tooLong(key) || ++members > REVIEW_BODY_LIMITS.maxMembers) return false;
+      if (tooLong(key) || ++inObject > REVIEW_BODY_LIMITS.maxMembers || ++total > REVIEW_BODY_LIMITS.maxValues) return false;
       values.push((item as Record<string, unknown>)[key]);
       depths.push(depth + 1);
     }

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import { hostileBody } from "../test/support/hostile-reviews.js";
 import { type JsonLimits, type ParseOptions, JsonBodyError, parseJsonBody } from "./json-body.js";
 
-const OPEN: JsonLimits = { maxDepth: 1000, maxStringBytes: 1 << 30, maxContainers: 1 << 30, maxMembers: 1 << 30 };
+const OPEN: JsonLimits = { maxDepth: 1000, maxStringBytes: 1 << 30, maxContainers: 1 << 30, maxMembers: 1 << 30, maxValues: 1 << 30 };
 
 /** Tiny pieces and slices, so that every path of the piecewise build runs on small inputs. */
 const TINY: Partial<ParseOptions> = { chunkBytes: 8, sliceMs: 0, quick: false };
@@ -150,6 +150,20 @@ describe("parseJsonBody", () => {
       expect(object.message).toBe("the body has an object with more than 50 members (at m.k49)");
       const array = await refusal(`[[${"1,".repeat(50)}1]]`, { ...options, limits });
       expect(array.message).toBe("the body has an array with more than 50 elements (at [0][49])");
+    }
+  });
+
+  it("refuses a body with more than maxValues members and elements in all, each object and array within maxMembers", async () => {
+    const limits = { ...OPEN, maxValues: 100, maxMembers: 60 };
+    // 2 top-level members + 50 + 48 = 100 values; the 101st is k48, and the path names the last value allowed.
+    const body = (inB: number) => `{"a":[${"0,".repeat(49)}0],"b":{${Array.from({ length: inB }, (_, i) => `"k${i}":${i}`).join(",")}}}`;
+    for (const options of [TINY, SCANNED, {}]) {
+      expect(await parse(body(48), { ...options, limits })).toStrictEqual(JSON.parse(body(48)));
+      const error = await refusal(body(49), { ...options, limits });
+      expect(error.code).toBe("too-many-values");
+      expect(error.message).toBe("the body has more than 100 values (members of objects and elements of arrays, all together) (at b.k47)");
+      const array = await refusal(`[[${"0,".repeat(49)}0],[${"0,".repeat(48)}0]]`, { ...options, limits });
+      expect(array.message).toBe("the body has more than 100 values (members of objects and elements of arrays, all together) (at [1][47])");
     }
   });
 

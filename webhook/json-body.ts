@@ -1,6 +1,6 @@
 // JSON request bodies with the work per body bounded. A first pass over the raw bytes checks the
-// syntax, the nesting depth, the length of every string and the number of objects and arrays
-// before anything is built (a body that breaks a limit costs that scan only), and a second pass
+// syntax, the nesting depth, the length of every string, the number of objects and arrays and the
+// number of values (members and elements) before anything is built (a body that breaks a limit costs that scan only), and a second pass
 // builds the values with the native JSON.parse in pieces of at most CHUNK_BYTES: a small body is
 // parsed in one call, a large one piece by piece with the event loop given back between slices
 // (in both passes), so that a 7 MiB body never blocks the reviews of others for more than a slice. The envelope fields kube-apiserver writes first (apiVersion, kind,
@@ -18,6 +18,8 @@ export interface JsonLimits {
   readonly maxContainers: number;
   /** Members of one object, elements of one array. */
   readonly maxMembers: number;
+  /** Members of every object and elements of every array of the body, together. */
+  readonly maxValues: number;
 }
 
 /** What the body says about itself before the point where it was refused. */
@@ -27,7 +29,7 @@ export interface Envelope {
   uid?: string;
 }
 
-export type JsonBodyErrorCode = "invalid-json" | "forbidden-key" | "too-deep" | "string-too-long" | "too-many-containers" | "too-many-members" | "deadline";
+export type JsonBodyErrorCode = "invalid-json" | "forbidden-key" | "too-deep" | "string-too-long" | "too-many-containers" | "too-many-members" | "too-many-values" | "deadline";
 
 /** Why a body was refused: a code, a sentence naming the limit, where in the body, and the envelope read so far. */
 export class JsonBodyError extends Error {
@@ -120,8 +122,25 @@ export async function parseJsonBody(body: Buffer, options: ParseOptions): Promis
   // Every limit is checked over the whole body before anything is built: a body that breaks one
   // costs one scan, not the objects built up to the point where it breaks it (a million empty
   // objects, a hundred thousand members, the garbage they leave).
-  await new BodyParser(body, options, false).run();
+  await checkJsonBody(body, options);
+  return buildJsonBody(body, options);
+}
+
+/**
+ * The first pass alone: resolves when `body` is JSON within `limits`, rejects with a JsonBodyError
+ * otherwise. Builds nothing (webhook/json-worker.ts runs it off the event loop).
+ */
+export async function checkJsonBody(body: Uint8Array, options: ParseOptions): Promise<void> {
+  await new BodyParser(asBuffer(body), options, false).run();
+}
+
+/** The second pass alone, for a body that checkJsonBody accepted with the same limits. */
+export function buildJsonBody(body: Buffer, options: ParseOptions): Promise<unknown> {
   return new BodyParser(body, options).run();
+}
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 const NOT_QUICK = Symbol("not quick");
@@ -135,7 +154,7 @@ const QUICK_BYTES = 64 * 1024;
  * scanner decides those, with its messages.
  */
 function quickParse(body: Buffer, limits: JsonLimits): unknown {
-  const fits = body.length <= QUICK_BYTES && body.length <= limits.maxStringBytes && body.length / 2 < Math.min(limits.maxMembers, limits.maxContainers);
+  const fits = body.length <= QUICK_BYTES && body.length <= limits.maxStringBytes && body.length / 2 < Math.min(limits.maxMembers, limits.maxContainers, limits.maxValues);
   if (!fits || body[0] === 0xef || countBrackets(body, limits.maxDepth) > limits.maxDepth) return NOT_QUICK;
   if (body.includes("__proto__") || body.includes("prototype") || body.includes("\\u")) return NOT_QUICK;
   try {
@@ -169,6 +188,8 @@ class BodyParser {
   /** The innermost open frame. */
   #topFrame: Frame | undefined = undefined;
   #containers = 0;
+  /** Members and elements started so far, in the whole body. */
+  #values = 0;
   #root: unknown = undefined;
   #rootStart = -1;
   readonly #envelope: Envelope = {};
@@ -289,6 +310,10 @@ class BodyParser {
     if (++frame.count > this.#limits.maxMembers) {
       frame.count--; // the path names the last member allowed
       throw this.#error("too-many-members", `the body has an ${frame.object ? "object with more than" : "array with more than"} ${this.#limits.maxMembers.toLocaleString("en-US")} ${frame.object ? "members" : "elements"}`, at);
+    }
+    if (++this.#values > this.#limits.maxValues) {
+      frame.count--; // as above: the path names the last value allowed
+      throw this.#error("too-many-values", `the body has more than ${this.#limits.maxValues.toLocaleString("en-US")} values (members of objects and elements of arrays, all together)`, at);
     }
     frame.childStart = at;
   }

@@ -42,7 +42,8 @@ describe("limits on what a review body may hold", () => {
     ["deep-arrays", "the body nests objects and arrays deeper than 100 levels (at request.object.spec.containers[0].env[0][0]"],
     ["deep-objects", "the body nests objects and arrays deeper than 100 levels (at request.object.spec.containers[0].env.a.a."],
     ["long-string", "the body has a string longer than 3,145,728 bytes (at request.object.spec.containers[0].env[0].value)"],
-    ["dense-objects", "the body has more than 1,000,000 objects and arrays (at request.object.spec.containers[0].env[19][49967])"],
+    ["dense-objects", "the body has more than 200,000 values (members of objects and elements of arrays, all together) (at request.object.spec.containers[0].env[3][49962])"],
+    ["dense-numbers", "the body has more than 200,000 values (members of objects and elements of arrays, all together) (at request.object.spec.containers[0].env[3][49962])"],
     ["wide-array", "the body has an array with more than 100,000 elements (at request.object.spec.containers[0].env[99999])"],
     ["wide-object", "the body has an object with more than 100,000 members (at request.object.spec.containers[0].env.k99999)"],
   ] as const)("denies a review with %s, echoing its uid and naming the limit", async (shape, message) => {
@@ -56,6 +57,14 @@ describe("limits on what a review body may hold", () => {
     expect(body.response.allowed).toBe(false);
     expect(body.response.status).toMatchObject({ code: 400, reason: "BadRequest" });
     expect(body.response.status.message).toContain(`nadguard refused the review: ${message}`);
+    expect(seen).toEqual([]);
+  });
+
+  it("counts objects and arrays against their own limit once the values' limit is raised (maxBodyValues)", async () => {
+    const { app, seen } = await build({ maxBodyValues: 2_000_000 });
+    const { body } = await post(app, hostileBody("dense-objects", 3.5 * MiB, "uid-dense").body);
+    expect(body.response).toMatchObject({ uid: "uid-dense", allowed: false, auditAnnotations: { "nadguard.io/reason": "too-many-containers" } });
+    expect(body.response.status.message).toBe("nadguard refused the review: the body has more than 1,000,000 objects and arrays (at request.object.spec.containers[0].env[19][49967])");
     expect(seen).toEqual([]);
   });
 

@@ -27,6 +27,13 @@ export const REVIEW_BODY_LIMITS: JsonLimits = {
   // container cannot have more than 65,536 supplemental groups, Linux's NGROUPS_MAX; a policy of
   // /32 ipBlocks reaches ~45,000 peers at etcd's 1.5 MiB object limit).
   maxMembers: 100_000,
+  // The default of `nadguard webhook --max-body-values`. The work of building a body grows with its
+  // values far more than with its bytes (a 6 MiB body of small members costs over a second of CPU,
+  // a 6 MiB string a few ms), so this is what bounds the work of a body that breaks no other limit.
+  // Reviews from kube-apiserver hold 20 to 30 bytes per value (a Pod review of a few KiB has a few
+  // hundred values, a large one with managedFields a few thousand): a Pod at etcd's 1.5 MiB object
+  // limit has ~80,000, its object and oldObject on an UPDATE ~160,000.
+  maxValues: 200_000,
 };
 
 /** Kubernetes' TotalAnnotationSizeLimitB: keys and values of an object's annotations together. */

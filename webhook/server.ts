@@ -7,7 +7,7 @@ import Fastify, { type FastifyHttp2SecureOptions, type FastifyHttpOptions, LogCo
 import { admissionRoutes } from "./admission-routes.js";
 import type { WebhookApp, WebhookOptions } from "./contract.js";
 import { healthPlugin } from "./health.js";
-import { BODY_LIMIT } from "./limits.js";
+import { BODY_LIMIT, REVIEW_BODY_LIMITS } from "./limits.js";
 import { metricsPlugin } from "./metrics.js";
 import { DEFAULT_TIMEOUT_MS } from "./timeout.js";
 import { readTlsMaterial, tlsReloadPlugin } from "./tls.js";
@@ -43,6 +43,7 @@ export async function buildWebhook(options: WebhookOptions): Promise<WebhookApp>
   await app.register(admissionRoutes, {
     handlers: { mutate: options.mutate, validate: options.validate },
     defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+    limits: { ...REVIEW_BODY_LIMITS, ...(options.maxBodyValues !== undefined && { maxValues: options.maxBodyValues }) },
   });
   return app;
 }

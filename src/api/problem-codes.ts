@@ -181,6 +181,7 @@ export const PROBLEM_CODES = {
   "review.string-too-long": "a string of the body is longer than the limit",
   "review.too-many-members": "an object or array of the body has more members than the limit",
   "review.too-many-containers": "the body holds more objects and arrays than the limit",
+  "review.too-many-values": "the body holds more values (members and elements, all together) than the limit",
   "review.unsupported-media-type": "the body is not application/json",
   "review.overloaded": "the body could not be read before the review's deadline",
   "review.bad-request": "the request is malformed",

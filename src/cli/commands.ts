@@ -84,7 +84,7 @@ export const COMMANDS: Record<string, Command> = {
   webhook: {
     summary: "serve the admission webhook (POST /mutate, /validate; GET /healthz, /readyz, /metrics)",
     usage:
-      "nadguard webhook (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) [--config FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--certs-dir DIR] [--log-level LEVEL] [--sar-failure-policy fail-closed|fail-open]",
+      "nadguard webhook (--state DIR | --kube [--kubeconfig FILE | --in-cluster] [--context NAME]) [--config FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--certs-dir DIR] [--log-level LEVEL] [--sar-failure-policy fail-closed|fail-open] [--max-body-values N]",
     options: {
       state: { type: "string" },
       ...KUBE_OPTIONS,
@@ -95,6 +95,7 @@ export const COMMANDS: Record<string, Command> = {
       "tls-key": { type: "string" },
       "certs-dir": { type: "string" },
       "log-level": { type: "string", default: "info" },
+      "max-body-values": { type: "string" },
     },
     // webhook and enforce load the Kubernetes client (~1 s); the one-shot commands should not wait for it.
     run: async (values) =>
@@ -108,6 +109,7 @@ export const COMMANDS: Record<string, Command> = {
           tlsKey: str(values, "tls-key"),
           certsDir: str(values, "certs-dir"),
           logLevel: str(values, "log-level")!,
+          maxBodyValues: integer(values, "max-body-values"),
         },
         out,
         err,

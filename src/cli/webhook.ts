@@ -35,6 +35,8 @@ export interface WebhookCommandOptions {
   certsDir?: string | undefined;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: string;
+  /** Members and elements of one review body, all together; default REVIEW_BODY_LIMITS.maxValues. */
+  maxBodyValues?: number | undefined;
 }
 
 export const DEFAULT_CERTS_DIR = join(PACKAGE_ROOT, "certs", "generated");
@@ -44,6 +46,7 @@ export async function runWebhook(options: WebhookCommandOptions, _out: (line: st
   const { host, port } = parseListen(listen);
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) throw new UsageError("--tls-cert and --tls-key go together");
   parseLogLevel(options.logLevel);
+  checkMaxBodyValues(options.maxBodyValues);
   const config = await loadConfig(options.config);
   if (options.state !== undefined) await checkStateDir(options.state);
   // Problems of the cluster state and of authorization go to the JSON log once the server has one.
@@ -77,6 +80,7 @@ export async function runWebhook(options: WebhookCommandOptions, _out: (line: st
       tls,
       handleSignals: true,
       logger: { level: options.logLevel },
+      maxBodyValues: options.maxBodyValues,
       registry,
       isReady: () => state.ready(),
       // The review's context carries its deadline: SubjectAccessReviews still pending then are aborted.
@@ -109,6 +113,11 @@ export async function runWebhook(options: WebhookCommandOptions, _out: (line: st
   await server.closed;
   await state.stop();
   return 0;
+}
+
+/** `--max-body-values`: a whole number of at least 1 (a bad spelling is refused before, by the parser). */
+function checkMaxBodyValues(value: number | undefined): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) throw new UsageError(`--max-body-values ${value}: expected a whole number of at least 1`);
 }
 
 /** One line for a listen failure, naming the address as given. */
