@@ -20,6 +20,7 @@ import type { KubeFlags } from "./kube.js";
 import { CommandError, UsageError, checkStateDir, parseListen } from "./io.js";
 import { parseLogLevel } from "./log.js";
 import { PACKAGE_ROOT } from "./package.js";
+import { importKube } from "./kube-import.js";
 
 export interface WebhookCommandOptions {
   /** A state directory; or `kube`, to read the cluster through informers and authorize by SubjectAccessReview. */
@@ -135,7 +136,7 @@ async function clusterSource(
   }
   // Loaded only here: importing the Kubernetes client costs about a second of CPU, which
   // `--state` (and `npm start`) should not pay.
-  const { kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } = await import("./kube.js");
+  const { kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } = await importKube();
   const kubeConfig = loadKubeConfig(options.kube);
   const failurePolicy = parseFailurePolicy(options.sarFailurePolicy);
   return {
