@@ -20,7 +20,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
  * The CLI as the image runs it: compiled with tsconfig.build.json into a scratch folder (never into
  * the repository's dist/, which bin/nadguard.js would then prefer), node_modules linked beside it.
  */
-async function compiledCli(): Promise<{ main: string; dir: string }> {
+export async function compiledCli(): Promise<{ main: string; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), "nadguard-bench-build-"));
   const built = await run(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", join(ROOT, "tsconfig.build.json"), "--outDir", join(dir, "dist")], { timeoutMs: 180_000 });
   if (built.code !== 0) {
@@ -38,7 +38,7 @@ interface Sample {
   readonly rssAfterEvents: number;
 }
 
-function seed(fake: FakeApiServer, objects: number): void {
+export function seed(fake: FakeApiServer, objects: number): void {
   const namespaces = Math.max(1, Math.round(objects / 10));
   const ns = (i: number): string => `tenant-${String(i % namespaces).padStart(5, "0")}`;
   fake.seed(
@@ -79,11 +79,11 @@ function seed(fake: FakeApiServer, objects: number): void {
   );
 }
 
-function rssOf(pid: number): Promise<number> {
+export function rssOf(pid: number): Promise<number> {
   return readFile(`/proc/${pid}/status`, "utf8").then((text) => Number(/VmRSS:\s+(\d+) kB/.exec(text)?.[1] ?? Number.NaN) * 1024);
 }
 
-function readyz(port: number, ca: string): Promise<number> {
+export function readyz(port: number, ca: string): Promise<number> {
   return new Promise((resolve) => {
     const req = request({ host: "127.0.0.1", port, path: "/readyz", ca, timeout: 1000 }, (res) => {
       res.resume();
