@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { benchCertificates } from "./admission.js";
 import { compiledCli, readyz, rssOf } from "./kube.js";
 import type { Section } from "./report.js";
 import { type Table, bytes, count, ms, summarize } from "./stats.js";
@@ -25,6 +26,39 @@ export async function webhookNodeOptions(): Promise<string> {
   const value = /- name: NODE_OPTIONS\s*\n\s*value: (.+)/.exec(manifest)?.[1]?.trim();
   if (!value) throw new Error("manifests/webhook/deployment.yaml sets no NODE_OPTIONS");
   return value;
+}
+
+/** The Deployment's NODE_OPTIONS and a serving certificate for 127.0.0.1 written below `dir`. */
+export async function productionStart(dir: string): Promise<Production> {
+  const certs = join(dir, "certs");
+  await mkdir(certs, { recursive: true });
+  const { ca, files } = await benchCertificates(certs);
+  return { nodeOptions: await webhookNodeOptions(), certFile: files.certFile, keyFile: files.keyFile, ca: ca.cert };
+}
+
+/**
+ * The port of a webhook started with --tls-cert at the default log level: its JSON log's
+ * "nadguard webhook listening" line carries the address. Rejects after 60 s or when it exits.
+ */
+export function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => reject(new Error(`nadguard webhook did not listen in 60 s: ${err.slice(0, 500)}`)), 60_000);
+    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
+    child.stdout!.on("data", (chunk: Buffer) => {
+      if (out.length < 100_000) out += chunk.toString();
+      const match = /"address":"https:\/\/127\.0\.0\.1:(\d+)"/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`nadguard webhook exited with ${code}: ${err.slice(0, 500)}`));
+    });
+  });
 }
 
 /** The synthetic cluster as state files: cluster-scoped objects in one file, each namespace's objects in its own. */
@@ -79,27 +113,26 @@ async function load(port: number, ca: string, body: string, seconds: number, str
   return { reviews, errors };
 }
 
-async function measure(main: string, nodeOptions: string, stateDir: string, body: string, loadSeconds: number, track: (child: ChildProcess) => ChildProcess): Promise<Sample> {
-  const dir = await mkdtemp(join(tmpdir(), "nadguard-bench-memory-"));
+/** How the Deployment starts the webhook: its NODE_OPTIONS, a serving certificate from files. */
+export interface Production {
+  readonly nodeOptions: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly ca: string;
+}
+
+async function measure(main: string, production: Production, stateDir: string, body: string, loadSeconds: number, track: (child: ChildProcess) => ChildProcess): Promise<Sample> {
   let child: ChildProcess | undefined;
   try {
     const started = performance.now();
     child = track(
-      spawn(process.execPath, [main, "webhook", "--state", stateDir, "--listen", "127.0.0.1:0", "--certs-dir", join(dir, "certs"), "--log-level", "error"], {
+      spawn(process.execPath, [main, "webhook", "--state", stateDir, "--listen", "127.0.0.1:0", "--tls-cert", production.certFile, "--tls-key", production.keyFile], {
         stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, NODE_OPTIONS: nodeOptions },
+        env: { ...process.env, NODE_OPTIONS: production.nodeOptions },
       }),
     );
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      child!.stderr!.on("data", (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-        if (match) resolve(Number(match[1]));
-      });
-      child!.once("exit", (code) => reject(new Error(`webhook exited with ${code}: ${out.slice(0, 500)}`)));
-    });
-    const ca = await readFile(join(dir, "certs", "ca.crt"), "utf8");
+    const port = await listeningPort(child);
+    const ca = production.ca;
     const deadline = Date.now() + 180_000;
     while ((await readyz(port, ca)) !== 200) {
       if (Date.now() > deadline) throw new Error("the webhook did not become ready in 180 s");
@@ -117,7 +150,6 @@ async function measure(main: string, nodeOptions: string, stateDir: string, body
       child.kill("SIGTERM");
       await exited;
     }
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -129,8 +161,8 @@ export const memory: Section = {
     const loadSeconds = ctx.full ? 10 : 3;
     const cluster: AdmissionClusterOptions = { namespaces: 1_000, nadsPerNamespace: 10 };
     const track = (child: ChildProcess): ChildProcess => ctx.cleanup.track(child);
-    const nodeOptions = await webhookNodeOptions();
     const work = await mkdtemp(join(tmpdir(), "nadguard-bench-memory-state-"));
+    const production = await productionStart(work);
     ctx.log("memory: compiling the CLI (tsconfig.build.json) into a scratch folder");
     const build = await compiledCli();
     const rows: { label: string; samples: Sample[] }[] = [
@@ -146,8 +178,8 @@ export const memory: Section = {
       const plain = JSON.stringify(podReview(cluster, false));
       for (let r = 0; r < repetitions; r++) {
         ctx.log(`memory: repetition ${r + 1}/${repetitions}`);
-        rows[0]!.samples.push(await measure(build.main, nodeOptions, join(ROOT, "examples", "cluster"), plain, loadSeconds, track));
-        rows[1]!.samples.push(await measure(build.main, nodeOptions, big, annotated, loadSeconds, track));
+        rows[0]!.samples.push(await measure(build.main, production, join(ROOT, "examples", "cluster"), plain, loadSeconds, track));
+        rows[1]!.samples.push(await measure(build.main, production, big, annotated, loadSeconds, track));
       }
     } finally {
       await rm(build.dir, { recursive: true, force: true });
@@ -166,7 +198,7 @@ export const memory: Section = {
         count(samples.reduce((sum, s) => sum + s.errors, 0)),
       ]),
       notes: [
-        `node dist/src/cli/main.js webhook --state DIR (the image's ENTRYPOINT), NODE_OPTIONS=${nodeOptions} (manifests/webhook/deployment.yaml); no --expose-gc, no forced collection: RSS as the container's memory limit sees it.`,
+        `node dist/src/cli/main.js webhook --state DIR --tls-cert FILE --tls-key FILE (the image's ENTRYPOINT, certificate files as the Deployment mounts them), NODE_OPTIONS=${production.nodeOptions} (manifests/webhook/deployment.yaml); no --expose-gc, no forced collection: RSS as the container's memory limit sees it.`,
         `RSS from /proc/PID/status 1 s after /readyz first answered 200, and 1 s after ${loadSeconds} s of reviews (8 concurrent streams on one HTTP/2 session); median of ${repetitions} process(es) per row.`,
       ],
     };

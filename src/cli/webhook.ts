@@ -7,7 +7,6 @@
 import { isIP } from "node:net";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { Registry } from "prom-client";
-import { ensureDevCertificates } from "../../certs/dev-certificates.js";
 import type { WebhookApp } from "../../webhook/contract.js";
 import { type RunningWebhook, checkListenAddress, startWebhook } from "../../webhook/start.js";
 import type { AdmissionEnv } from "../admission/decision.js";
@@ -150,6 +149,9 @@ async function devCertificates(options: WebhookCommandOptions, host: string, hin
   const dir = options.certsDir ?? DEFAULT_CERTS_DIR;
   const listenIp = host !== "0.0.0.0" && host !== "::" && isIP(host) !== 0 ? [host] : [];
   const ipAddresses = [...new Set(["127.0.0.1", "::1", ...listenIp])];
+  // Loaded only here: node-forge (about 12 MiB of RSS) is for the development certificate alone,
+  // not for a webhook started with --tls-cert and --tls-key.
+  const { ensureDevCertificates } = await import("../../certs/dev-certificates.js");
   const certs = await ensureDevCertificates(dir, { dnsNames: ["localhost", "nadguard-webhook.nadguard.svc"], ipAddresses });
   hint(certs.generated ? `generated a development CA and serving certificate in ${shown(dir)} (${certs.reason})` : `reusing the development CA and serving certificate in ${shown(dir)}`);
   hint(`CA bundle (caBundle, base64): ${Buffer.from(certs.caBundle).toString("base64")}`);
