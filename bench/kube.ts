@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type FakeApiServer, startFakeApiServer } from "../test/kube/fake-apiserver.js";
-import { type Production, listeningPort, productionStart } from "./memory.js";
+import { type Production, type ReadyWebhook, productionStart, readyWebhook } from "./memory.js";
 import type { Section } from "./report.js";
 import { run } from "./system.js";
 import { type Table, bytes, ms, ratio, size, summarize } from "./stats.js";
@@ -99,41 +99,23 @@ export function readyz(port: number, ca: string): Promise<number> {
 async function measure(main: string, production: Production, objects: number, events: number, track: (child: ChildProcess) => ChildProcess): Promise<Sample> {
   const fake = await startFakeApiServer({});
   const dir = await mkdtemp(join(tmpdir(), "nadguard-bench-kube-"));
-  let child: ChildProcess | undefined;
+  let webhook: ReadyWebhook | undefined;
   try {
     if (objects > 0) seed(fake, objects);
     const kubeconfig = join(dir, "kubeconfig");
     await writeFile(kubeconfig, fake.kubeConfig().exportConfig());
     await writeFile(join(dir, "config.yaml"), "nads:\n  protectInUse: true\n");
-    const started = performance.now();
-    child = track(
-      spawn(process.execPath, [main, "webhook", "--kubeconfig", kubeconfig, "--config", join(dir, "config.yaml"), "--listen", "127.0.0.1:0", "--tls-cert", production.certFile, "--tls-key", production.keyFile], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, NODE_OPTIONS: production.nodeOptions },
-      }),
-    );
-    const port = await listeningPort(child);
-    const ca = production.ca;
-    const deadline = Date.now() + 120_000;
-    while ((await readyz(port, ca)) !== 200) {
-      if (Date.now() > deadline) throw new Error("the webhook did not become ready in 120 s");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    const readyMs = performance.now() - started;
-    const rssReady = await rssOf(child.pid!);
+    webhook = await readyWebhook(main, production, ["--kubeconfig", kubeconfig, "--config", join(dir, "config.yaml")], track, 120_000);
+    const rssReady = await rssOf(webhook.child.pid!);
     // Watch events: relabel pods through the API, as a busy cluster would.
     for (let i = 0; i < events; i++) {
       const ns = `tenant-${String(i % Math.max(1, Math.round(objects / 10))).padStart(5, "0")}`;
       fake.seed("Pod", [{ apiVersion: "v1", kind: "Pod", metadata: { name: `churn-${i}`, namespace: ns, labels: { app: "churn" } }, spec: { containers: [{ name: "c" }] } }]);
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
-    return { readyMs, rssReady, rssAfterEvents: await rssOf(child.pid!) };
+    return { readyMs: webhook.readyMs, rssReady, rssAfterEvents: await rssOf(webhook.child.pid!) };
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    await webhook?.stop();
     await fake.close();
     await rm(dir, { recursive: true, force: true });
   }

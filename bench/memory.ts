@@ -121,35 +121,55 @@ export interface Production {
   readonly ca: string;
 }
 
-async function measure(main: string, production: Production, stateDir: string, body: string, loadSeconds: number, track: (child: ChildProcess) => ChildProcess): Promise<Sample> {
-  let child: ChildProcess | undefined;
+/** A webhook process started as the Deployment starts it, once /readyz answered 200. */
+export interface ReadyWebhook {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** From the spawn to the first 200 of /readyz. */
+  readonly readyMs: number;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts `node MAIN webhook ARGS… --listen 127.0.0.1:0 --tls-cert … --tls-key …` with the Deployment's NODE_OPTIONS; stops it again when it does not become ready. */
+export async function readyWebhook(main: string, production: Production, args: readonly string[], track: (child: ChildProcess) => ChildProcess, readyWithinMs: number): Promise<ReadyWebhook> {
+  const started = performance.now();
+  const child = track(
+    spawn(process.execPath, [main, "webhook", ...args, "--listen", "127.0.0.1:0", "--tls-cert", production.certFile, "--tls-key", production.keyFile], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NODE_OPTIONS: production.nodeOptions },
+    }),
+  );
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  };
   try {
-    const started = performance.now();
-    child = track(
-      spawn(process.execPath, [main, "webhook", "--state", stateDir, "--listen", "127.0.0.1:0", "--tls-cert", production.certFile, "--tls-key", production.keyFile], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, NODE_OPTIONS: production.nodeOptions },
-      }),
-    );
     const port = await listeningPort(child);
-    const ca = production.ca;
-    const deadline = Date.now() + 180_000;
-    while ((await readyz(port, ca)) !== 200) {
-      if (Date.now() > deadline) throw new Error("the webhook did not become ready in 180 s");
+    const deadline = Date.now() + readyWithinMs;
+    while ((await readyz(port, production.ca)) !== 200) {
+      if (Date.now() > deadline) throw new Error(`the webhook did not become ready in ${readyWithinMs / 1000} s`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const readyMs = performance.now() - started;
+    return { child, port, readyMs: performance.now() - started, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function measure(main: string, production: Production, stateDir: string, body: string, loadSeconds: number, track: (child: ChildProcess) => ChildProcess): Promise<Sample> {
+  const webhook = await readyWebhook(main, production, ["--state", stateDir], track, 180_000);
+  try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const rssReady = await rssOf(child.pid!);
-    const { reviews, errors } = await load(port, ca, body, loadSeconds, 8);
+    const rssReady = await rssOf(webhook.child.pid!);
+    const { reviews, errors } = await load(webhook.port, production.ca, body, loadSeconds, 8);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    return { readyMs, rssReady, rssAfterLoad: await rssOf(child.pid!), reviews, errors };
+    return { readyMs: webhook.readyMs, rssReady, rssAfterLoad: await rssOf(webhook.child.pid!), reviews, errors };
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    await webhook.stop();
   }
 }
 
