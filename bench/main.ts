@@ -27,6 +27,7 @@ const SECTIONS: readonly { id: string; title: string; optIn?: true; load: () => 
   { id: "matrix", title: "9. Matrix: every pod pair of a network against verdict pair by pair", load: async () => (await import("./matrix.js")).matrix },
   { id: "cni", title: "10. CNI meta-plugin: ADD and DEL through the shim and the daemon vs the delegates run directly", load: async () => (await import("./cni.js")).cni },
   { id: "crinode", title: "12. A pod sandbox through containerd's CRI: nadguard (eth0 + 2) vs the cluster network's conflist alone", load: async () => (await import("./crinode.js")).crinode },
+  { id: "memory", title: "13. Webhook memory as production runs it: `nadguard webhook --state` from the build", load: async () => (await import("./memory.js")).memory },
   { id: "firstrun", title: "11. First run: a fresh clone's npm start and npx nadguard admit", optIn: true, load: async () => (await import("./firstrun.js")).firstRun },
 ];
 
@@ -46,7 +47,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === "--out" || arg.startsWith("--out=")) args.out = arg.includes("=") ? arg.split("=")[1]! : (argv[++i] ?? args.out);
     else if (arg === "--help" || arg === "-h") {
       process.stdout.write(
-        "usage: npm run bench [-- --full] [--only admission,compile,apply,datapath,convergence,kube,state,hostile,matrix,cni,crinode,firstrun] [--out FILE]\n" +
+        "usage: npm run bench [-- --full] [--only admission,compile,apply,datapath,convergence,kube,state,hostile,matrix,cni,crinode,memory,firstrun] [--out FILE]\n" +
           "sections run by default: all but firstrun (opt-in: a fresh clone and its npm ci)\n",
       );
       process.exit(0);

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { generateCa, generateServingCertificate } from "../certs/generate.js";
 import { type JobOutcome, runLoad } from "./admission.js";
 import type { LoadJob } from "./admission-load.js";
+import { listeningPort } from "./memory.js";
 import type { BenchContext, Section } from "./report.js";
 import { type Table, count, ms, pairedRatios, ratioPair, size, summarize } from "./stats.js";
 import { must, sleep } from "./system.js";
@@ -34,24 +35,7 @@ async function startWebhook(ctx: BenchContext, state: string, certFile: string, 
       stdio: ["ignore", "pipe", "pipe"],
     }),
   );
-  let output = "";
-  child.stderr?.on("data", (c: Buffer) => (output += c.toString("utf8")));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nadguard webhook did not start in 60 s: ${output}`)), 60_000);
-    child.stdout?.on("data", (c: Buffer) => {
-      output += c.toString("utf8");
-      // The JSON log's "nadguard webhook listening" line carries the address.
-      const match = /"address":"https:\/\/127\.0\.0\.1:(\d+)"/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`nadguard webhook exited with ${code}: ${output}`));
-    });
-  });
+  const port = await listeningPort(child);
   return { child, port, pid: child.pid! };
 }
 

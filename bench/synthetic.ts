@@ -56,7 +56,7 @@ export function tenantName(i: number): string {
   return `tenant-${String(i).padStart(5, "0")}`;
 }
 
-function* admissionObjects(options: AdmissionClusterOptions): Generator<Obj> {
+export function* admissionObjects(options: AdmissionClusterOptions): Generator<Obj> {
   const n = options.namespaces;
   yield {
     apiVersion: "rbac.authorization.k8s.io/v1",

@@ -8,10 +8,11 @@
 // is logged and counted; failures are never cached. A review's caller passes the deadline of its
 // decision: once every caller waiting on a request has given up, the HTTP request is aborted, so
 // no SubjectAccessReview outlives the admission review that asked it.
-import { AuthorizationV1Api, type KubeConfig, Observable, type ObservableMiddleware, type V1SubjectAccessReview } from "@kubernetes/client-node";
+import type { KubeConfig, V1SubjectAccessReview } from "@kubernetes/client-node";
 import { Counter, Histogram, type Registry } from "prom-client";
 import type { AccessReviewer } from "./nad-access.js";
 import type { AccessAttributes, AccessResult } from "./rbac.js";
+import { kubeRequest } from "./kube-http.js";
 
 export type FailurePolicy = "fail-closed" | "fail-open";
 export const FAILURE_POLICIES: readonly FailurePolicy[] = ["fail-closed", "fail-open"];
@@ -61,6 +62,9 @@ export interface SarReviewer extends AccessReviewer {
   size(): number;
   clear(): void;
 }
+
+/** Where SubjectAccessReviews are created. */
+const SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
 export const SAR_DEFAULTS = {
   failurePolicy: "fail-closed" as FailurePolicy,
@@ -117,18 +121,21 @@ export function cacheKey(attrs: SarAttributes): string {
   ]);
 }
 
-/** Sends reviews with client-node's AuthorizationV1Api; the signal aborts the request. */
+/**
+ * Sends reviews as one POST each (kube-http.ts: the kubeconfig's credentials, plain JSON), not
+ * through client-node's AuthorizationV1Api, whose serializer loads every generated model class
+ * (about 28 MiB of the webhook's RSS); the signal aborts the request.
+ */
 export function apiSender(kubeConfig: KubeConfig): SarSender {
-  const api = kubeConfig.makeApiClient(AuthorizationV1Api);
   return async (review, signal) => {
-    const withSignal: ObservableMiddleware = {
-      pre: (context) => {
-        context.setSignal(signal);
-        return new Observable(Promise.resolve(context));
-      },
-      post: (context) => new Observable(Promise.resolve(context)),
-    };
-    const answer = await api.createSubjectAccessReview({ body: review }, { middleware: [withSignal], middlewareMergeStrategy: "append" });
+    let answer: V1SubjectAccessReview;
+    try {
+      answer = await kubeRequest<V1SubjectAccessReview>(kubeConfig, { method: "POST", path: SAR_PATH, body: review, signal });
+    } catch (error) {
+      // The abort's own reason (a TimeoutError for the deadline), not the transport's AbortError.
+      if (signal.aborted) throw signal.reason;
+      throw error;
+    }
     const status = answer.status;
     if (!status || typeof status.allowed !== "boolean") throw new Error("the SubjectAccessReview answer has no status.allowed");
     return {

@@ -15,6 +15,7 @@ import { loadEnv, reportStateProblems } from "./env.js";
 import type { KubeFlags } from "./kube.js";
 import { loadConfig } from "../config/config.js";
 import { type ManifestItem, type Manifests, readManifests } from "./manifests.js";
+import { importKube } from "./kube-import.js";
 
 export interface AdmitOptions {
   file: string;
@@ -62,7 +63,7 @@ async function withEnv(options: AdmitOptions, err: (line: string) => void, judge
   if (!options.kube) return judge(await loadEnv(options.state!, options.config, err));
   const config = await loadConfig(options.config);
   // Loaded only here: the Kubernetes client takes about a second to load.
-  const { kubeStateFor, loadKubeConfig, sarReviewerFor } = await import("./kube.js");
+  const { kubeStateFor, loadKubeConfig, sarReviewerFor } = await importKube();
   const kubeConfig = loadKubeConfig(options.kube);
   const state = kubeStateFor(kubeConfig, { log: err, allPods: config.nads.protectInUse, syncTimeoutMs: KUBE_SYNC_TIMEOUT_MS });
   try {

@@ -25,6 +25,7 @@ import { reportStateProblems } from "./env.js";
 import type { KubeFlags } from "./kube.js";
 import { EXIT, UsageError, nftToolsProblem, parseListen } from "./io.js";
 import { jsonLogger, parseLogLevel } from "./log.js";
+import { importKube } from "./kube-import.js";
 
 export interface EnforceOptions {
   /** A state directory, or `kube` to follow the cluster (every pod: peers live on other nodes too). */
@@ -264,7 +265,7 @@ function logSummary(report: SyncReport, logger: Logger): void {
 async function clusterState(options: EnforceOptions, logger: Logger): Promise<ClusterState> {
   if (options.kube) {
     // The Kubernetes client is loaded only here: a `--state` enforcer never pays for it.
-    const { kubeStateFor, loadKubeConfig } = await import("./kube.js");
+    const { kubeStateFor, loadKubeConfig } = await importKube();
     return kubeStateFor(loadKubeConfig(options.kube), { allPods: true, log: (line) => logger.error(line) });
   }
   if (!options.state) throw new UsageError("--state DIR is required (or --kube)");

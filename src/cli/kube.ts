@@ -4,7 +4,7 @@
 // policies with the SAR reviewer; the enforcer adds the pods of its node.
 import type { Registry } from "prom-client";
 import { FAILURE_POLICIES, type FailurePolicy, type SarReviewer, sarReviewer } from "../authz/sar.js";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node/dist/config.js";
 import { type KubeState, type WatchSelection, kubeState } from "../cluster/kube-state.js";
 import { UsageError } from "./io.js";
 

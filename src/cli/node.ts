@@ -43,6 +43,7 @@ import { envFor, reportStateProblems } from "./env.js";
 import { CommandError, EXIT, UsageError, checkStateDir, nftToolsProblem, parseListen } from "./io.js";
 import type { KubeFlags, loadKubeConfig } from "./kube.js";
 import { jsonLogger, parseLogLevel } from "./log.js";
+import { importKube } from "./kube-import.js";
 
 export interface NodeOptions {
   state?: string | undefined;
@@ -172,7 +173,7 @@ export async function runNode(options: NodeOptions, out: (line: string) => void,
   const level = parseLogLevel(options.logLevel ?? "info");
   const listen = options.metricsListen ? parseListen(options.metricsListen) : undefined;
   // Loaded only with --kube: importing the Kubernetes client costs about a second of CPU.
-  const kube = options.kube ? await import("./kube.js") : undefined;
+  const kube = options.kube ? await importKube() : undefined;
   const kubeConfig = kube && options.kube ? kube.loadKubeConfig(options.kube) : undefined;
   if (options.state) await checkStateDir(options.state);
   const missing = await nftToolsProblem("node");
@@ -209,7 +210,7 @@ async function nodeSource(options: ServeOptions, registry: ReturnType<typeof cre
       description: `state ${dir}`,
     };
   }
-  const { kubeStateFor, sarReviewerFor } = await import("./kube.js");
+  const { kubeStateFor, sarReviewerFor } = await importKube();
   const { addedInterfaceEvents, writeNetworkStatus } = await import("../cluster/kube-pod-status.js");
   const log = (line: string): void => void logger.error(line);
   return {

@@ -7,7 +7,6 @@
 import { isIP } from "node:net";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { Registry } from "prom-client";
-import { ensureDevCertificates } from "../../certs/dev-certificates.js";
 import type { WebhookApp } from "../../webhook/contract.js";
 import { type RunningWebhook, checkListenAddress, startWebhook } from "../../webhook/start.js";
 import type { AdmissionEnv } from "../admission/decision.js";
@@ -20,6 +19,7 @@ import type { KubeFlags } from "./kube.js";
 import { CommandError, UsageError, checkStateDir, parseListen } from "./io.js";
 import { parseLogLevel } from "./log.js";
 import { PACKAGE_ROOT } from "./package.js";
+import { importKube } from "./kube-import.js";
 
 export interface WebhookCommandOptions {
   /** A state directory; or `kube`, to read the cluster through informers and authorize by SubjectAccessReview. */
@@ -144,7 +144,7 @@ async function clusterSource(
   }
   // Loaded only here: importing the Kubernetes client costs about a second of CPU, which
   // `--state` (and `npm start`) should not pay.
-  const { kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } = await import("./kube.js");
+  const { kubeStateFor, loadKubeConfig, parseFailurePolicy, sarReviewerFor } = await importKube();
   const kubeConfig = loadKubeConfig(options.kube);
   const failurePolicy = parseFailurePolicy(options.sarFailurePolicy);
   return {
@@ -158,6 +158,9 @@ async function devCertificates(options: WebhookCommandOptions, host: string, hin
   const dir = options.certsDir ?? DEFAULT_CERTS_DIR;
   const listenIp = host !== "0.0.0.0" && host !== "::" && isIP(host) !== 0 ? [host] : [];
   const ipAddresses = [...new Set(["127.0.0.1", "::1", ...listenIp])];
+  // Loaded only here: node-forge (about 12 MiB of RSS) is for the development certificate alone,
+  // not for a webhook started with --tls-cert and --tls-key.
+  const { ensureDevCertificates } = await import("../../certs/dev-certificates.js");
   const certs = await ensureDevCertificates(dir, { dnsNames: ["localhost", "nadguard-webhook.nadguard.svc"], ipAddresses });
   hint(certs.generated ? `generated a development CA and serving certificate in ${shown(dir)} (${certs.reason})` : `reusing the development CA and serving certificate in ${shown(dir)}`);
   hint(`CA bundle (caBundle, base64): ${Buffer.from(certs.caBundle).toString("base64")}`);

@@ -29,8 +29,10 @@
 // - A throw inside a watch callback is swallowed by Watch (it sits in its JSON.parse try): the
 //   event would be lost silently. ingest() never throws.
 import { setTimeout as sleep } from "node:timers/promises";
-import { type KubeConfig, type KubernetesListObject, ListWatch, Watch } from "@kubernetes/client-node";
-import { kubeRequest } from "./kube-http.js";
+import type { KubeConfig, KubernetesListObject } from "@kubernetes/client-node";
+import { ListWatch } from "@kubernetes/client-node/dist/cache.js";
+import { Watch } from "@kubernetes/client-node/dist/watch.js";
+import { kubeRequest } from "../authz/kube-http.js";
 import { type KubeResource, ingest } from "./kube-resources.js";
 import type { KubeObject } from "./kube-strip.js";
 

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type Result, fail, ok } from "../api/errors.js";
 import { ANNOTATION_NETWORK_STATUS } from "../api/objects.js";
-import { KubeApiError, kubeRequest } from "./kube-http.js";
+import { KubeApiError, kubeRequest } from "../authz/kube-http.js";
 
 export interface PodName {
   readonly namespace: string;

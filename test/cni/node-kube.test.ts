@@ -12,7 +12,7 @@ import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from "node:fs/pr
 import { type Server, type Socket, connect, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kubeRequest } from "../../src/cluster/kube-http.js";
+import { kubeRequest } from "../../src/authz/kube-http.js";
 import { NADGUARD_BIN, type RunResult, must, nadguard, run } from "../e2e/sys.js";
 import { type Obj, type TestCluster, eventually, grantNadUse, nad, startTestCluster } from "../kube/cluster.js";
 import { readyzStatus } from "../support/nadguard-node.js";

@@ -5,7 +5,7 @@
 // `nadguard-test-<run>-<suffix>`, deleted by cleanup(). See README.md beside this file.
 import { randomBytes } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
-import { KubeApiError, kubeRequest } from "../../src/cluster/kube-http.js";
+import { KubeApiError, kubeRequest } from "../../src/authz/kube-http.js";
 import { type FakeApiServer, type FakeApiServerOptions, startFakeApiServer } from "./fake-apiserver.js";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.js";
 

@@ -1,5 +1,6 @@
 // One JSON request to the Kubernetes API with a KubeConfig's credentials, for what client-node's
-// ListWatch leaves to its caller: the list. node:http(s) rather than the generated clients, so
+// ListWatch leaves to its caller (the list) and for SubjectAccessReviews (sar.ts; here in authz/ so
+// that both the informers and the reviewer use it). node:http(s) rather than the generated clients, so
 // that a page of 500 pods is parsed once as plain JSON (no model classes, no Date objects) and
 // stripped at once; KubeConfig.applyToHTTPSOptions supplies CA, client certificate, token, exec
 // credentials and proxy agent exactly as for every other client-node request.
@@ -15,13 +16,16 @@ export class KubeApiError extends Error {
   readonly code: number;
   /** Status.reason, e.g. `Expired`, `NotFound`, `Forbidden`. */
   readonly reason: string | undefined;
+  /** The answer: the Status object when it was one, else its text (as client-node's ApiException). */
+  readonly body: unknown;
 
-  constructor(statusCode: number, message: string, reason?: string) {
+  constructor(statusCode: number, message: string, reason?: string, body?: unknown) {
     super(message);
     this.name = "KubeApiError";
     this.statusCode = statusCode;
     this.code = statusCode;
     this.reason = reason;
+    this.body = body;
   }
 }
 
@@ -89,9 +93,9 @@ async function readBody(response: IncomingMessage): Promise<string> {
 function errorOf(status: number, text: string, what: string): KubeApiError {
   try {
     const body = JSON.parse(text) as { kind?: string; message?: string; reason?: string };
-    if (body.kind === "Status") return new KubeApiError(status, `${what}: HTTP ${status}: ${body.message ?? body.reason ?? ""}`, body.reason);
+    if (body.kind === "Status") return new KubeApiError(status, `${what}: HTTP ${status}: ${body.message ?? body.reason ?? ""}`, body.reason, body);
   } catch {
     // not JSON: fall through to the raw text
   }
-  return new KubeApiError(status, `${what}: HTTP ${status}: ${text.slice(0, 200)}`);
+  return new KubeApiError(status, `${what}: HTTP ${status}: ${text.slice(0, 200)}`, undefined, text);
 }
