@@ -4,7 +4,7 @@
 // (1,000 namespaces × 10 NADs, RBAC) written as one YAML file per namespace. RSS is read from
 // /proc/PID/status once /readyz answers 200 (the state loaded) and again after a load phase of
 // admission reviews over HTTP/2, against the same process over an almost empty state directory.
-// The target (issue 13): ≤ 100 MiB with 10,000 NADs.
+// The target: ≤ 100 MiB with 10,000 NADs.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:http2";
