@@ -32,11 +32,11 @@ import { type Config, loadConfig } from "../config/config.js";
 import { Enforcer } from "../enforcer/enforcer.js";
 import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enforcer/metrics.js";
 import { type NetnsLookup, type NetnsResolver, netnsAt, podRefKey } from "../enforcer/netns.js";
+import { type Known, planTransaction } from "../enforcer/plan.js";
 import { procResolver } from "../enforcer/proc-netns.js";
 import { networkStatusFile } from "../networks/network-status.js";
 import type { NftExecutor } from "../nft/exec.js";
 import { Nft } from "../nft/nft.js";
-import { freshTableOps, stateOps } from "../nft/state.js";
 import { compilePod, desiredTable } from "../policy/compiler.js";
 import { announcedNftExecutor, compilerSource, stopSignal } from "./enforce.js";
 import { envFor, reportStateProblems } from "./env.js";
@@ -104,12 +104,11 @@ async function installTable(config: Config, executor: NftExecutor, podKey: strin
   const state = compilePod(snapshot, config, podKey, options);
   if (state === undefined) return ok("no managed interface: no table installed");
   const nft = new Nft({ netns, executor });
-  // A new sandbox's netns holds no table: read that back (one list) rather than delete a table in
-  // the transaction, which makes the kernel's commit wait. A repeated ADD finds its table and replaces it whole.
+  // A new sandbox's netns holds no table: read that back (one list, no elements) and let the
+  // enforcer's planner build it without a `delete table`; a repeated ADD finds its table and has it replaced whole.
   const listed = await nft.list();
-  const absent = !listed.ok && listed.error.reason === "not-found";
-  const desired = desiredTable(state, options);
-  const applied = await nft.run(nft.transaction().append(absent ? stateOps(desired) : freshTableOps(desired)));
+  const known: Known = !listed.ok && listed.error.reason === "not-found" ? { kind: "absent" } : { kind: "unknown" };
+  const applied = await nft.run(nft.transaction().append(planTransaction(known, desiredTable(state, options)).ops));
   return applied.ok ? ok(`table inet nadguard installed for ${state.interfaces.map((i) => `${i.name} (${i.network})`).join(", ")}`) : fail(applied.error.message);
 }
 
