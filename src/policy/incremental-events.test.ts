@@ -9,6 +9,7 @@ import { SnapshotBuilder } from "../cluster/snapshot-builder.js";
 import { addStateObject } from "../cluster/state-dir.js";
 import { DEFAULT_CONFIG } from "../config/config.js";
 import { type Compiled, compile } from "./compiler.js";
+import { expectRecompileLikeFull, fingerprints } from "../../test/support/recompile.js";
 import { type PolicyEvent, diffSnapshots, recompile } from "./incremental.js";
 
 type Labels = Record<string, string>;
@@ -180,7 +181,6 @@ function apply(world: World, s: Step): PolicyEvent[] {
   }
 }
 
-const fingerprints = (c: Compiled): Record<string, string> => Object.fromEntries([...c.states].map(([k, s]) => [k, s.fingerprint]));
 
 describe("recompile fed the events", () => {
   it("equals a full compile after every step of random event sequences, and reports exactly the pods that changed", () => {
@@ -197,13 +197,7 @@ describe("recompile fed the events", () => {
           for (const batch of steps) {
             const events = batch.flatMap((s) => apply(world, s));
             const snapshot = snapshotOf(world);
-            const result = recompile(current, snapshot, DEFAULT_CONFIG, events);
-            const full = fingerprints(compile(snapshot, DEFAULT_CONFIG));
-            expect(fingerprints(result.compiled)).toEqual(full);
-            const old = fingerprints(current);
-            const changed = [...new Set([...Object.keys(old), ...Object.keys(full)])].filter((k) => old[k] !== full[k]).sort();
-            expect([...result.affected].sort()).toEqual(changed);
-            current = result.compiled;
+            current = expectRecompileLikeFull(current, snapshot, events);
           }
         },
       ),

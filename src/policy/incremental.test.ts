@@ -7,6 +7,7 @@ import { DEFAULT_CONFIG } from "../config/config.js";
 import { GRID, gridYaml, policy } from "../../test/policy-conformance/grid.js";
 import { scenarios } from "../../test/policy-conformance/scenarios.js";
 import { snapshotFrom } from "../../test/support/cluster.js";
+import { expectRecompileLikeFull, fingerprints } from "../../test/support/recompile.js";
 import { type Compiled, compile } from "./compiler.js";
 import { recompile } from "./incremental.js";
 
@@ -41,7 +42,6 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ op: fc.constant("delete-nad" as const) }),
 );
 
-const fingerprints = (c: Compiled): Record<string, string> => Object.fromEntries([...c.states].map(([k, s]) => [k, s.fingerprint]));
 
 describe("recompile", () => {
   it("equals a full compile after any edit, and reports exactly the pods that changed", () => {
@@ -51,12 +51,7 @@ describe("recompile", () => {
         const before = compile(snapshotFrom(base.map((o) => stringify(o)).join("---\n"), ...policies), DEFAULT_CONFIG);
         const edited = edits.reduce(apply, base);
         const after = snapshotFrom(edited.map((o) => stringify(o)).join("---\n"), ...policies);
-        const result = recompile(before, after, DEFAULT_CONFIG);
-        const full = fingerprints(compile(after, DEFAULT_CONFIG));
-        expect(fingerprints(result.compiled)).toEqual(full);
-        const old = fingerprints(before);
-        const changed = [...new Set([...Object.keys(old), ...Object.keys(full)])].filter((k) => old[k] !== full[k]).sort();
-        expect([...result.affected].sort()).toEqual(changed);
+        expectRecompileLikeFull(before, after);
       }),
       { numRuns: 60 },
     );
@@ -79,13 +74,7 @@ describe("recompile", () => {
         for (const edits of steps) {
           objects = edits.reduce(apply, objects);
           const after = snapshotFrom(objects.map((o) => stringify(o)).join("---\n"), ...policies);
-          const result = recompile(current, after, DEFAULT_CONFIG);
-          const full = fingerprints(compile(after, DEFAULT_CONFIG));
-          expect(fingerprints(result.compiled)).toEqual(full);
-          const old = fingerprints(current);
-          const changed = [...new Set([...Object.keys(old), ...Object.keys(full)])].filter((k) => old[k] !== full[k]).sort();
-          expect([...result.affected].sort()).toEqual(changed);
-          current = result.compiled;
+          current = expectRecompileLikeFull(current, after);
         }
       }),
       { numRuns: 80 },
