@@ -42,8 +42,10 @@
 // global to all netns, which waits for an RCU grace period whenever any commit anywhere deleted
 // something (nft_rcv_nl_event on NETLINK_URELEASE). Measured with the lock held: 10-20 ms asleep in
 // close(2) per run after element deletes, one run at a time, so that 100 netns losing an element
-// took 0.5-0.6 s; dropped, those waits overlap as the commits' do. nft_ctx_free reaches the close
-// before it releases the context's own state, which stays this thread's until the lock is back.
+// took 0.5-0.6 s. The close is handed to one of CLOSERS threads of the addon's own instead, and the
+// run ends without waiting for it (the transaction was committed in sendmsg; the socket, still
+// open, keeps its fd number until the closer closes it); past CLOSE_BACKLOG sockets waiting, the
+// run closes its own, with the lock dropped.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -80,14 +82,59 @@ static ssize_t unlocked_sendmsg(int fd, const struct msghdr *msg, int flags) {
   return n;
 }
 
+// Sockets waiting for a closer thread (see unlocked_close), at most CLOSE_BACKLOG.
+#define CLOSERS 4
+#define CLOSE_BACKLOG 64
+static pthread_mutex_t close_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t close_wake = PTHREAD_COND_INITIALIZER;
+static int close_queue[CLOSE_BACKLOG];
+static int close_count = 0;
+static int closers = 0;
+
+static void *closer(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&close_lock);
+  for (;;) {
+    while (close_count == 0) pthread_cond_wait(&close_wake, &close_lock);
+    int fd = close_queue[--close_count];
+    pthread_mutex_unlock(&close_lock);
+    real_close(fd);
+    pthread_mutex_lock(&close_lock);
+  }
+  return NULL;
+}
+
+// libmnl's close of a run's netlink socket: handed to a closer thread, so that the run ends (and its
+// libuv thread is free) without waiting for the kernel's flush; closed here, without the lock, when
+// the closers are behind by CLOSE_BACKLOG sockets or could not be started.
 static int unlocked_close(int fd) {
   if (!in_nft) return real_close(fd);
+  pthread_mutex_lock(&close_lock);
+  if (closers > 0 && close_count < CLOSE_BACKLOG) {
+    close_queue[close_count++] = fd;
+    pthread_cond_signal(&close_wake);
+    pthread_mutex_unlock(&close_lock);
+    return 0;
+  }
+  pthread_mutex_unlock(&close_lock);
   pthread_mutex_unlock(&nft_lock);
   int rc = real_close(fd);
   int saved = errno;
   pthread_mutex_lock(&nft_lock);
   errno = saved;
   return rc;
+}
+
+// Starts the closer threads (detached: they live as long as the process).
+static void start_closers(void) {
+  for (int i = 0; i < CLOSERS; i++) {
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&thread, &attr, closer, NULL) == 0) closers++;
+    pthread_attr_destroy(&attr);
+  }
 }
 
 // A dynamic-section address: relocated in place by glibc on most architectures, not on some.
@@ -357,7 +404,7 @@ static napi_value init(napi_env env, napi_value exports) {
   struct nft_ctx *ctx = nft_ctx_new(1);
   if (ctx != NULL) nft_ctx_free(ctx);
   parallel_commits = route("libnftables.so.1", "sendmsg", (void *)unlocked_sendmsg, (void **)&real_sendmsg);
-  if (parallel_commits) route("libmnl.so.0", "close", (void *)unlocked_close, (void **)&real_close);
+  if (parallel_commits && route("libmnl.so.0", "close", (void *)unlocked_close, (void **)&real_close)) start_closers();
   pthread_mutex_unlock(&nft_lock);
   napi_value fn;
   static int apply_marker;
