@@ -83,8 +83,8 @@ static ssize_t unlocked_sendmsg(int fd, const struct msghdr *msg, int flags) {
 }
 
 // Sockets waiting for a closer thread (see unlocked_close), at most CLOSE_BACKLOG.
-#define CLOSERS 4
-#define CLOSE_BACKLOG 64
+#define CLOSERS 16
+#define CLOSE_BACKLOG 256
 static pthread_mutex_t close_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t close_wake = PTHREAD_COND_INITIALIZER;
 static int close_queue[CLOSE_BACKLOG];
