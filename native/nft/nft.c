@@ -132,6 +132,7 @@ static void start_closers(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024); // a close(2) and a queue: not the default 8 MiB
     if (pthread_create(&thread, &attr, closer, NULL) == 0) closers++;
     pthread_attr_destroy(&attr);
   }
