@@ -36,6 +36,16 @@
 // by then the batch is built (the set and chain ids are in it, the cache was fetched), and the
 // syscall reads only this run's own batch buffers. Where the patch cannot be made, the lock is held
 // throughout: `parallelCommits` says which (src/nft/addon.ts queues its calls accordingly).
+//
+// And while the netlink socket closes (libmnl's close, routed the same way through
+// unlocked_close): closing an nfnetlink socket makes the kernel flush nf_tables' destroy work,
+// global to all netns, which waits for an RCU grace period whenever any commit anywhere deleted
+// something (nft_rcv_nl_event on NETLINK_URELEASE). Measured with the lock held: 10-20 ms asleep in
+// close(2) per run after element deletes, one run at a time, so that 100 netns losing an element
+// took 0.5-0.6 s. The close is handed to one of CLOSERS threads of the addon's own instead, and the
+// run ends without waiting for it (the transaction was committed in sendmsg; the socket, still
+// open, keeps its fd number until the closer closes it); past CLOSE_BACKLOG sockets waiting, the
+// run closes its own, with the lock dropped.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -55,10 +65,11 @@
 
 static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;
 
-// Whether this thread holds nft_lock inside a libnftables call (unlocked_sendmsg's precondition).
+// Whether this thread holds nft_lock inside a libnftables call (unlocked_sendmsg's and unlocked_close's precondition).
 static __thread int in_nft = 0;
 
 static ssize_t (*real_sendmsg)(int, const struct msghdr *, int) = NULL;
+static int (*real_close)(int) = NULL;
 static int parallel_commits = 0;
 
 static ssize_t unlocked_sendmsg(int fd, const struct msghdr *msg, int flags) {
@@ -71,14 +82,72 @@ static ssize_t unlocked_sendmsg(int fd, const struct msghdr *msg, int flags) {
   return n;
 }
 
+// Sockets waiting for a closer thread (see unlocked_close), at most CLOSE_BACKLOG.
+#define CLOSERS 16
+#define CLOSE_BACKLOG 256
+static pthread_mutex_t close_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t close_wake = PTHREAD_COND_INITIALIZER;
+static int close_queue[CLOSE_BACKLOG];
+static int close_count = 0;
+static int closers = 0;
+
+static void *closer(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&close_lock);
+  for (;;) {
+    while (close_count == 0) pthread_cond_wait(&close_wake, &close_lock);
+    int fd = close_queue[--close_count];
+    pthread_mutex_unlock(&close_lock);
+    real_close(fd);
+    pthread_mutex_lock(&close_lock);
+  }
+  return NULL;
+}
+
+// libmnl's close of a run's netlink socket: handed to a closer thread, so that the run ends (and its
+// libuv thread is free) without waiting for the kernel's flush; closed here, without the lock, when
+// the closers are behind by CLOSE_BACKLOG sockets or could not be started.
+static int unlocked_close(int fd) {
+  if (!in_nft) return real_close(fd);
+  pthread_mutex_lock(&close_lock);
+  if (closers > 0 && close_count < CLOSE_BACKLOG) {
+    close_queue[close_count++] = fd;
+    pthread_cond_signal(&close_wake);
+    pthread_mutex_unlock(&close_lock);
+    return 0;
+  }
+  pthread_mutex_unlock(&close_lock);
+  pthread_mutex_unlock(&nft_lock);
+  int rc = real_close(fd);
+  int saved = errno;
+  pthread_mutex_lock(&nft_lock);
+  errno = saved;
+  return rc;
+}
+
+// Starts the closer threads (detached: they live as long as the process).
+static void start_closers(void) {
+  for (int i = 0; i < CLOSERS; i++) {
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024); // a close(2) and a queue: not the default 8 MiB
+    if (pthread_create(&thread, &attr, closer, NULL) == 0) closers++;
+    pthread_attr_destroy(&attr);
+  }
+}
+
 // A dynamic-section address: relocated in place by glibc on most architectures, not on some.
 static uintptr_t dyn_addr(const struct link_map *lm, ElfW(Addr) value) {
   return value >= lm->l_addr ? (uintptr_t)value : lm->l_addr + (uintptr_t)value;
 }
 
-// Points libnftables' PLT slot for sendmsg at unlocked_sendmsg; 1 when done.
-static int route_sendmsg(void) {
-  void *lib = dlopen("libnftables.so.1", RTLD_NOW | RTLD_NOLOAD);
+// Points `library`'s PLT slot for `symbol` at `replacement`, after storing the real function in
+// `*real` (which the replacement calls); 1 when done, 0 when it cannot be (the library is not
+// loaded, has no such slot, or the slot cannot be written).
+static int route(const char *library, const char *symbol, void *replacement, void **real) {
+  void *lib = dlopen(library, RTLD_NOW | RTLD_NOLOAD);
   struct link_map *lm = NULL;
   if (lib == NULL || dlinfo(lib, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL) return 0;
   const ElfW(Rela) *rela = NULL;
@@ -99,16 +168,16 @@ static int route_sendmsg(void) {
 #else
     size_t sym = ELF32_R_SYM(rela[i].r_info);
 #endif
-    if (strcmp(strtab + symtab[sym].st_name, "sendmsg") != 0) continue;
+    if (strcmp(strtab + symtab[sym].st_name, symbol) != 0) continue;
     void **slot = (void **)(lm->l_addr + rela[i].r_offset);
     long page = sysconf(_SC_PAGESIZE);
     void *start = (void *)((uintptr_t)slot & ~((uintptr_t)page - 1));
     // Full RELRO: the slot is read-only after loading; made writable for the one store.
     if (mprotect(start, (size_t)page, PROT_READ | PROT_WRITE) != 0) return 0;
-    real_sendmsg = (ssize_t (*)(int, const struct msghdr *, int))dlsym(RTLD_DEFAULT, "sendmsg");
-    if (real_sendmsg != NULL) *slot = (void *)unlocked_sendmsg;
+    *real = dlsym(RTLD_DEFAULT, symbol);
+    if (*real != NULL) *slot = replacement;
     mprotect(start, (size_t)page, PROT_READ);
-    return real_sendmsg != NULL;
+    return *real != NULL;
   }
   return 0;
 }
@@ -335,7 +404,8 @@ static napi_value init(napi_env env, napi_value exports) {
   pthread_mutex_lock(&nft_lock);
   struct nft_ctx *ctx = nft_ctx_new(1);
   if (ctx != NULL) nft_ctx_free(ctx);
-  parallel_commits = route_sendmsg();
+  parallel_commits = route("libnftables.so.1", "sendmsg", (void *)unlocked_sendmsg, (void **)&real_sendmsg);
+  if (parallel_commits && route("libmnl.so.0", "close", (void *)unlocked_close, (void **)&real_close)) start_closers();
   pthread_mutex_unlock(&nft_lock);
   napi_value fn;
   static int apply_marker;

@@ -16,7 +16,7 @@ import { Enforcer, type DesiredStateSource, type DesiredTable, type EnforcerLog,
 import { createEnforcerMetrics, serveMetrics, type MetricsServer } from "../enforcer/metrics.js";
 import { templateProblems, templateResolver, type NetnsResolver } from "../enforcer/netns.js";
 import { procResolver } from "../enforcer/proc-netns.js";
-import { defaultNftExecutor } from "../nft/addon.js";
+import { AddonNftExecutor, defaultNftExecutor } from "../nft/addon.js";
 import type { NftExecutor } from "../nft/exec.js";
 import type { TableState } from "../nft/state.js";
 import { type Compiled, compile, desiredTable, recompile } from "../policy/compiler.js";
@@ -179,6 +179,7 @@ export function announcedNftExecutor(logger: Logger): NftExecutor {
   const choice = defaultNftExecutor();
   if (choice.kind === "addon") logger.info({ nftExecutor: choice.kind }, choice.message);
   else logger.warn({ nftExecutor: choice.kind, reason: choice.reason }, choice.message);
+  if (choice.executor instanceof AddonNftExecutor) choice.executor.onFallback((message) => logger.error({ nftExecutor: "nft -f" }, message));
   return choice.executor;
 }
 

@@ -6,7 +6,8 @@
 // fallback to `nft -f` processes fails this file.
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readlinkSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADDON_ENV, AddonNftExecutor, addonConcurrency, chooseNftExecutor, defaultNftExecutor, loadNftAddon } from "./addon.js";
@@ -148,6 +149,45 @@ describe.skipIf(!isRoot)("the native nft executor", () => {
     expect(!result.ok && result.error).toMatchObject({ code: "nft.exec", path: `netns ${missing}`, message: `cannot open network namespace ${missing}: No such file or directory` });
     const listing = await nft.list();
     expect(!listing.ok && listing.error.code).toBe("nft.exec");
+  });
+
+  it("fails a call that outlives its time limit, says once that it falls back, and applies through nft -f processes from then on", async () => {
+    // A netns path that is a FIFO: the worker thread's open(2) blocks until a writer comes, a thread really stuck in the addon.
+    const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+    const fifo = join(dir, "stuck");
+    execFileSync("mkfifo", [fifo]);
+    const processes = new ExecNftExecutor();
+    const viaProcesses: string[] = [];
+    const limited = new AddonNftExecutor(loaded.ok ? loaded.value : (undefined as never), {
+      timeoutMs: 300,
+      fallback: () => ({
+        run: (script, opts) => (viaProcesses.push(`run ${opts.netns}`), processes.run(script, opts)),
+        list: (table, opts) => (viaProcesses.push(`list ${opts.netns}`), processes.list(table, opts)),
+      }),
+    });
+    const said: string[] = [];
+    limited.onFallback((line) => said.push(line));
+    try {
+      expect(limited.fallenBack).toBeUndefined();
+      expect(await limited.run("add table inet nadguard\n", { netns: fifo })).toEqual({
+        exitCode: -1,
+        stdout: "",
+        stderr: `the native nft addon did not finish within 300 ms in ${fifo}; nadguard applies through nft -f processes from now on\n`,
+      });
+      expect(said).toEqual([`nft executor: nft -f processes from now on, because the native nft addon did not finish within 300 ms in ${fifo} (its worker thread cannot be stopped and may hold the addon's lock on libnftables)`]);
+      expect(limited.fallenBack).toBe(`the native nft addon did not finish within 300 ms in ${fifo}`);
+      const other = netns("stuck-after");
+      const nft = new Nft({ netns: other, executor: limited });
+      expect(await nft.run(nft.transaction().add({ kind: "table" }).add({ kind: "set", name: "s", type: ["ipv4_addr"] }).add(element("s", ["198.18.9.9"])))).toEqual({ ok: true, value: undefined });
+      expect(kernelTable(other).stdout).toContain("elements = { 198.18.9.9 }");
+      expect((await nft.list({ elements: true })).ok).toBe(true);
+      expect(viaProcesses).toEqual([`run ${other}`, `list ${other}`]);
+      expect(said).toHaveLength(1);
+    } finally {
+      // Let the stuck open(2) return (setns then fails on a FIFO): the thread goes back to libuv's pool.
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("lists exactly as the nft processes do", async () => {

@@ -64,31 +64,95 @@ export function addonConcurrency(addon: Pick<NftAddon, "parallelCommits">, threa
   return addon.parallelCommits ? Math.max(1, (Number.isInteger(threads) && threads > 0 ? threads : 4) - 1) : 1;
 }
 
-/** Applies and lists through the native addon. Holds no process or file: nothing to close. */
+export interface AddonExecutorOptions {
+  /** A call not finished after this long fails (exit code -1); default 30 s, as `nft -f` processes are killed after. */
+  readonly timeoutMs?: number;
+  /** Where calls go once one has timed out; default `nft -f` processes (`new ExecNftExecutor()`). */
+  readonly fallback?: () => NftExecutor;
+}
+
+/**
+ * Applies and lists through the native addon. Holds no process or file: nothing to close.
+ *
+ * Each call has a time limit (`timeoutMs`). A thread cannot be killed: a call past its limit fails
+ * with exit code -1 and a message saying so, and its libuv worker thread stays where it is stuck,
+ * possibly inside libnftables holding the addon's lock, which every later call would wait for. The
+ * executor is therefore broken from then on: this and later calls (those already queued included)
+ * go through the fallback, `nft -f` processes, and the listeners of `onFallback` get one line
+ * saying why (the commands log it at error). Should the stuck call end after all, its result is
+ * dropped; the thread returns to libuv's pool, one fewer for file system work until then.
+ */
 export class AddonNftExecutor implements NftExecutor {
   readonly #addon: NftAddon;
   readonly #queue: <T>(call: () => Promise<T>) => Promise<T>;
+  readonly #timeoutMs: number;
+  readonly #makeFallback: () => NftExecutor;
+  #fallback: NftExecutor | undefined;
+  #broken: string | undefined;
+  readonly #listeners: ((message: string) => void)[] = [];
 
-  constructor(addon: NftAddon) {
+  constructor(addon: NftAddon, options: AddonExecutorOptions = {}) {
     this.#addon = addon;
     this.#queue = callQueue(addonConcurrency(addon));
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#makeFallback = options.fallback ?? (() => new ExecNftExecutor());
+  }
+
+  /** Why calls go through `nft -f` processes now (a call timed out); undefined while the addon is used. */
+  get fallenBack(): string | undefined {
+    return this.#broken;
+  }
+
+  /** Calls `listener` once, with a line for the log, when the executor falls back to `nft -f` processes. */
+  onFallback(listener: (message: string) => void): void {
+    this.#listeners.push(listener);
   }
 
   run(script: string, opts: RunOptions): Promise<NftRunResult> {
     const netns = opts.netns === undefined ? null : netnsPath(opts.netns);
-    return this.#queue(() => this.#addon.apply(script, netns, opts.check === true));
+    return this.#queue(() => (this.#broken === undefined ? this.#limited(this.#addon.apply(script, netns, opts.check === true), netns) : this.#fallbackExecutor().run(script, opts)));
   }
 
   async list(table: TableRef, opts: ListOptions): Promise<Result<TableListing, NftError>> {
+    if (this.#broken !== undefined) return this.#fallbackExecutor().list(table, opts);
     const cmd = `list table ${table.family} ${table.name}`;
     const netns = opts.netns === undefined ? null : netnsPath(opts.netns);
-    const [json, text] = await Promise.all([
-      this.#queue(() => this.#addon.command(cmd, netns, opts.elements ? OUTPUT_JSON : OUTPUT_JSON | OUTPUT_TERSE)),
-      opts.text ? this.#queue(() => this.#addon.command(cmd, netns, OUTPUT_HANDLE | OUTPUT_TERSE)) : Promise.resolve(undefined),
-    ]);
+    const command = (flags: number): Promise<NftRunResult> => this.#queue(() => (this.#broken === undefined ? this.#limited(this.#addon.command(cmd, netns, flags), netns) : Promise.resolve(BROKEN_COMMAND)));
+    const [json, text] = await Promise.all([command(opts.elements ? OUTPUT_JSON : OUTPUT_JSON | OUTPUT_TERSE), opts.text ? command(OUTPUT_HANDLE | OUTPUT_TERSE) : Promise.resolve(undefined)]);
+    // A listing cut short by the executor breaking is asked again of the fallback, whole.
+    if (json === BROKEN_COMMAND || text === BROKEN_COMMAND) return this.#fallbackExecutor().list(table, opts);
     return listingResult(table, opts, json, text);
   }
+
+  /** The addon's result, or exit code -1 once the time limit passed (the executor then falls back). */
+  async #limited(call: Promise<NftRunResult>, netns: string | null): Promise<NftRunResult> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), this.#timeoutMs);
+    });
+    try {
+      const result = await Promise.race([call, late]);
+      if (result !== "late") return result;
+    } finally {
+      clearTimeout(timer);
+    }
+    const stuck = `the native nft addon did not finish within ${this.#timeoutMs} ms in ${netns ?? "the host's network namespace"}`;
+    if (this.#broken === undefined) {
+      this.#broken = stuck;
+      const line = `nft executor: nft -f processes from now on, because ${stuck} (its worker thread cannot be stopped and may hold the addon's lock on libnftables)`;
+      for (const listener of this.#listeners) listener(line);
+    }
+    return { exitCode: -1, stdout: "", stderr: `${stuck}; nadguard applies through nft -f processes from now on\n` };
+  }
+
+  #fallbackExecutor(): NftExecutor {
+    this.#fallback ??= this.#makeFallback();
+    return this.#fallback;
+  }
 }
+
+/** A listing command not run because the executor broke while it waited in the queue. */
+const BROKEN_COMMAND: NftRunResult = Object.freeze({ exitCode: -1, stdout: "", stderr: "" });
 
 /** Where `npm ci` builds the addon, from src/nft/ (tsx) and from dist/src/nft/ (the build and the image). */
 const BUILT = ["../../native/nft/build/Release/nadguard_nft.node", "../../../native/nft/build/Release/nadguard_nft.node"].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
