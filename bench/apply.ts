@@ -13,7 +13,7 @@ import { type Section, skipped } from "./report.js";
 import { type IptablesBackend, iptablesCommand, rivalInstall, rivalRestore, rivalRestoreScript } from "./rival.js";
 import { type Table, bytes, ms, msPair, pairedRatios, ratio, ratioPair, size, summarize } from "./stats.js";
 import { SERVER_KEY, peerAddress, peerSnapshot } from "./synthetic.js";
-import { addNetns, available, inNetns, netnsPath } from "./system.js";
+import { addNetns, available, engineModule, inNetns, netnsPath } from "./system.js";
 
 export const SERVER = { address: "198.19.255.1", interface: "net1" } as const;
 export const PORTS = { tcp: 5201, udp: 5202 } as const;
@@ -27,14 +27,14 @@ export async function netnsUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-export async function loadEngine(): Promise<{ policy: typeof PolicyModule; nft: typeof NftModule } | string> {
+export async function loadEngine(): Promise<{ policy: typeof PolicyModule; nft: typeof NftModule; from: "dist" | "tsx" } | string> {
   try {
-    const [policy, nft] = await Promise.all([import("../src/policy/index.js"), import("../src/nft/index.js")]);
-    if (typeof policy.compilePod !== "function" || typeof policy.podScript !== "function" || typeof policy.transitionOps !== "function") {
+    const [policy, nft] = await Promise.all([engineModule<typeof PolicyModule>("policy/index.js"), engineModule<typeof NftModule>("nft/index.js")]);
+    if (typeof policy.module.compilePod !== "function" || typeof policy.module.podScript !== "function" || typeof policy.module.transitionOps !== "function") {
       return "src/policy does not export compilePod, podScript and transitionOps yet";
     }
-    if (typeof nft.ExecNftExecutor !== "function") return "src/nft does not export ExecNftExecutor yet";
-    return { policy, nft };
+    if (typeof nft.module.ExecNftExecutor !== "function") return "src/nft does not export ExecNftExecutor yet";
+    return { policy: policy.module, nft: nft.module, from: nft.from };
   } catch (error) {
     return `src/policy or src/nft cannot be loaded: ${(error as Error).message.split("\n")[0]}`;
   }
@@ -253,6 +253,7 @@ export const apply: Section = {
       },
     ];
     const method = [
+      `nadguard's modules as \`nadguard enforce\` runs them: ${engine.from === "dist" ? "the compiled build (dist/), current with the sources" : "the sources through tsx (dist/ missing or older than the sources; tsx's output is slower than tsc's)"}.`,
       "Server pod selected by one policy: ingress from pods labelled role=client on TCP 5201 and UDP 5202 over net-system/data; N peer pods at every other address of 198.18.0.0/15 (so no two merge into one interval). nadguard's table comes from src/policy compilePod/podScript; the rival's chains from bench/rival.ts (the multi-networkpolicy-iptables layout, one MARK rule per peer).",
       "Each layout in its own empty netns of the bench (`<prefix>-ap-ng`, `-ap-nft`, `-ap-legacy`); floors and layouts alternate within each repetition.",
     ];

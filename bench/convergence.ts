@@ -11,7 +11,7 @@ import { loadEngine, netnsUnavailable } from "./apply.js";
 import { type Section, skipped } from "./report.js";
 import { type Table, ms, msPair, size, summarize } from "./stats.js";
 import { CV_NS, convergenceCluster, editPolicy, relabelPod, withRemotePod } from "./synthetic.js";
-import { addNetns, delNetns, sleep } from "./system.js";
+import { addNetns, delNetns, engineModule, sleep } from "./system.js";
 
 /** A ClusterState the bench publishes snapshots to. */
 function publishedState(initial: Snapshot): ClusterState & { publish(next: Snapshot): void } {
@@ -81,7 +81,12 @@ export const convergence: Section = {
     let netnsModule: typeof import("../src/enforcer/netns.js");
     let cli: typeof import("../src/cli/enforce.js");
     try {
-      [enforcerModule, netnsModule, cli] = await Promise.all([import("../src/enforcer/enforcer.js"), import("../src/enforcer/netns.js"), import("../src/cli/enforce.js")]);
+      const loaded = await Promise.all([
+        engineModule<typeof import("../src/enforcer/enforcer.js")>("enforcer/enforcer.js"),
+        engineModule<typeof import("../src/enforcer/netns.js")>("enforcer/netns.js"),
+        engineModule<typeof import("../src/cli/enforce.js")>("cli/enforce.js"),
+      ]);
+      [enforcerModule, netnsModule, cli] = [loaded[0].module, loaded[1].module, loaded[2].module];
     } catch (error) {
       return skipped(`src/enforcer cannot be loaded: ${(error as Error).message.split("\n")[0]}`);
     }
@@ -195,6 +200,7 @@ export const convergence: Section = {
       },
     ];
     const method = [
+      `nadguard's modules as \`nadguard enforce\` runs them: ${engine.from === "dist" ? "the compiled build (dist/), current with the sources" : "the sources through tsx (dist/ missing or older than the sources; tsx's output is slower than tsc's)"}.`,
       "Pods: N local pods on node-0 (netns <prefix>-cv-<pod>, empty but for the table) and N remote client pods on node-1; policy isolate-all selects every pod and allows TCP 8080 from app=client; policy db allows TCP 5432 to the one db pod from role=admin.",
       "The bench publishes snapshots to the enforcer through an in-memory ClusterState (what the state directory or informers would deliver), so file-watch debounce and API latency are not included.",
     ];
