@@ -84,15 +84,18 @@ export class CniRunner {
     };
   }
 
-  /** ADD: the last plugin's result, in the version it answered in (convert with convertResult). */
-  async add(list: NetworkConfigList, rt: RuntimeConf): Promise<Result<CniResult, CniError>> {
+  /**
+   * ADD: the last plugin's result, in the version it answered in (convert with convertResult).
+   * `onStart` is called once the first plugin's process is started.
+   */
+  async add(list: NetworkConfigList, rt: RuntimeConf, onStart?: () => void): Promise<Result<CniResult, CniError>> {
     const usable = usableVersion(list, "ADD");
     if (!usable.ok) return usable;
     const keyProblem = attachmentKeyProblem(keyOf(list, rt));
     if (keyProblem !== undefined) return fail({ ...cniError(CNI_ERROR.invalidEnvironment, keyProblem), network: list.name, command: "ADD" });
     let result: CniResult | undefined;
     for (const plugin of list.plugins) {
-      const out = await this.#run("ADD", list, plugin, result, rt);
+      const out = await this.#run("ADD", list, plugin, result, rt, plugin === list.plugins[0] ? onStart : undefined);
       if (!out.ok) return out;
       const read = readResult(out.value, plugin.type, list.cniVersion);
       if (!read.ok) return fail({ ...read.error, network: list.name });
@@ -197,9 +200,9 @@ export class CniRunner {
     return converted;
   }
 
-  async #run(command: CniCommand, list: NetworkConfigList, plugin: PluginConfig, prevResult: CniResult | undefined, rt: RuntimeConf): Promise<Result<string, CniError>> {
+  async #run(command: CniCommand, list: NetworkConfigList, plugin: PluginConfig, prevResult: CniResult | undefined, rt: RuntimeConf, onStart?: () => void): Promise<Result<string, CniError>> {
     const stdin = JSON.stringify(pluginStdin(list, plugin, prevResult, rt.capabilityArgs));
-    const out = await invokePlugin(this.#context, plugin.type, stdin, { command, containerId: rt.containerId, netns: rt.netns, ifname: rt.ifname, args: rt.args });
+    const out = await invokePlugin(this.#context, plugin.type, stdin, { command, containerId: rt.containerId, netns: rt.netns, ifname: rt.ifname, args: rt.args, ...(onStart && { onStart }) });
     return out.ok ? out : fail({ ...out.error, network: list.name });
   }
 }

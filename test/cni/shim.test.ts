@@ -18,6 +18,7 @@ describe("the nadguard-cni shim", () => {
   let dir: string;
   let server: Server;
   let received: Received[] = [];
+  let readyzCalls = 0;
   let readyStatus = 200;
   let answer: { status: number; body: string; chunked?: boolean } = { status: 200, body: "" };
 
@@ -26,7 +27,15 @@ describe("the nadguard-cni shim", () => {
     // Run from a directory of its own, as installed: no package.json beside it.
     await copyFile(join(dirname(NADGUARD_BIN), "nadguard-cni"), join(dir, "nadguard-cni"));
     server = createServer((req, res) => {
-      if (req.url === "/readyz") return void res.writeHead(readyStatus).end(readyStatus === 200 ? "ok" : "not ready");
+      if (req.url === "/readyz") {
+        readyzCalls++;
+        return void res.writeHead(readyStatus).end(readyStatus === 200 ? "ok" : "not ready");
+      }
+      // As the daemon (src/cni/server.ts): a call that requires readiness is not served while not ready.
+      if (req.headers["nadguard-require-ready"] === "1" && readyStatus !== 200) {
+        req.resume();
+        return void req.on("end", () => res.writeHead(503).end("not ready"));
+      }
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
@@ -47,6 +56,7 @@ describe("the nadguard-cni shim", () => {
   });
   beforeEach(() => {
     received = [];
+    readyzCalls = 0;
     readyStatus = 200;
     answer = { status: 200, body: "" };
   });
@@ -79,6 +89,22 @@ describe("the nadguard-cni shim", () => {
 
     const same = await shim("ADD", "1.0.0");
     expect(JSON.parse(same.stdout)).toEqual(RESULT);
+    // A ready daemon is asked once: no GET /readyz before the call.
+    expect(readyzCalls).toBe(0);
+  });
+
+  it("waits when the daemon answers that it is not ready, then posts again once /readyz says it is", async () => {
+    readyStatus = 503;
+    answer = { status: 200, body: JSON.stringify({ Result: RESULT }) };
+    const becomesReady = setTimeout(() => (readyStatus = 200), 300);
+    try {
+      const added = await shim("ADD", "1.0.0", { NADGUARD_CNI_READY_TIMEOUT_MS: "5000" });
+      expect({ code: added.code, stderr: added.stderr, out: JSON.parse(added.stdout) as unknown }).toEqual({ code: 0, stderr: "", out: RESULT });
+    } finally {
+      clearTimeout(becomesReady);
+    }
+    expect(received.map((r) => r.env.CNI_COMMAND)).toEqual(["ADD"]);
+    expect(readyzCalls).toBeGreaterThan(0);
   });
 
   it("reads an answer sent in chunks as a whole (a daemon that streams its answer)", async () => {
