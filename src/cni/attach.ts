@@ -170,9 +170,20 @@ export class Attachments {
       return fail({ error: cniError(CNI_ERROR.ioFailure, `${prefix} cannot record the delegates before running them: ${written.error.map(formatProblem).join("; ")}`), cleanup: [], warnings: [] });
     }
     const attached: AttachedDelegate[] = [];
+    // Each delegate's result cache write runs beside the next delegate; all are awaited before ADD
+    // returns or undoes anything (a write landing after the undo's DEL would leave its file behind).
+    const cacheWrites: { delegate: PlannedDelegate; written: Promise<Result<void, CniError>> }[] = [];
+    const cacheError = async (): Promise<CniError | undefined> => {
+      for (const { delegate, written } of cacheWrites) {
+        const w = await written;
+        if (!w.ok) return named(w.error, `${prefix} ${describeDelegate(delegate)}`);
+      }
+      return undefined;
+    };
     // Nothing is undone while the task beside the cluster network still runs (one never started stays so).
     const undo = async (error: CniError, failed?: PlannedDelegate): Promise<Result<AttachedDelegate[], AddFailure>> => {
       await beside;
+      await cacheError();
       return this.#undo(request, attached.map((a) => a.delegate), error, failed);
     };
     let secondariesReady: Promise<CniError | undefined> | undefined;
@@ -181,13 +192,16 @@ export class Attachments {
         const error = await (secondariesReady ??= this.#beforeSecondaries(request, prefix, settled));
         if (error !== undefined) return undo(error);
       }
-      const added = await this.#options.runner.add(delegate.config, runtimeFor(delegate, request), delegate.clusterNetwork ? start : undefined);
+      const added = await this.#options.runner.add(delegate.config, runtimeFor(delegate, request), {
+        ...(delegate.clusterNetwork && { onStart: start }),
+        cacheWrite: (written) => cacheWrites.push({ delegate, written }),
+      });
       if (!added.ok) return undo(named(added.error, `${prefix} ${describeDelegate(delegate)}`), delegate);
       attached.push({ delegate, result: added.value });
       const after = request.afterDelegate === undefined ? ok(undefined) : await request.afterDelegate(delegate, added.value);
       if (!after.ok) return undo(cniError(CNI_ERROR.internal, `${prefix} ${describeDelegate(delegate)}: ${after.error}`));
     }
-    const error = await settled();
+    const error = (await settled()) ?? (await cacheError());
     if (error !== undefined) return undo(error);
     return ok(attached);
   }
