@@ -105,7 +105,7 @@ export class CniRunner {
     if (keyProblem !== undefined) return fail({ ...cniError(CNI_ERROR.invalidEnvironment, keyProblem), network: list.name, command: "ADD" });
     let result: CniResult | undefined;
     for (const plugin of list.plugins) {
-      const out = await this.#run("ADD", list, plugin, result, rt, plugin === list.plugins[0] ? hooks.onStart : undefined);
+      const out = await this.#run("ADD", list, plugin, result, plugin === list.plugins[0] && hooks.onStart ? { ...rt, onStart: hooks.onStart } : rt);
       if (!out.ok) return out;
       const read = readResult(out.value, plugin.type, list.cniVersion);
       if (!read.ok) return fail({ ...read.error, network: list.name });
@@ -216,9 +216,10 @@ export class CniRunner {
     return converted;
   }
 
-  async #run(command: CniCommand, list: NetworkConfigList, plugin: PluginConfig, prevResult: CniResult | undefined, rt: RuntimeConf, onStart?: () => void): Promise<Result<string, CniError>> {
+  /** One plugin run; `rt.onStart` is called once its process is started. */
+  async #run(command: CniCommand, list: NetworkConfigList, plugin: PluginConfig, prevResult: CniResult | undefined, rt: RuntimeConf & { readonly onStart?: () => void }): Promise<Result<string, CniError>> {
     const stdin = JSON.stringify(pluginStdin(list, plugin, prevResult, rt.capabilityArgs));
-    const out = await invokePlugin(this.#context, plugin.type, stdin, { command, containerId: rt.containerId, netns: rt.netns, ifname: rt.ifname, args: rt.args, ...(onStart && { onStart }) });
+    const out = await invokePlugin(this.#context, plugin.type, stdin, { command, containerId: rt.containerId, netns: rt.netns, ifname: rt.ifname, args: rt.args, ...(rt.onStart && { onStart: rt.onStart }) });
     return out.ok ? out : fail({ ...out.error, network: list.name });
   }
 }
