@@ -20,7 +20,7 @@ describe("the nadguard-cni shim", () => {
   let received: Received[] = [];
   let readyzCalls = 0;
   let readyStatus = 200;
-  let answer: { status: number; body: string; chunked?: boolean } = { status: 200, body: "" };
+  let answer: { status: number; body: string; chunked?: boolean; hangUp?: boolean } = { status: 200, body: "" };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "nadguard-shim-"));
@@ -40,6 +40,8 @@ describe("the nadguard-cni shim", () => {
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         received.push(JSON.parse(Buffer.concat(chunks).toString()) as Received);
+        // A daemon that dies with the call: the connection goes without an answer.
+        if (answer.hangUp) return void req.socket.destroy();
         if (!answer.chunked) return void res.writeHead(answer.status, { "Content-Type": "application/json" }).end(answer.body);
         // No Content-Length: node sends the body chunked, piece by piece.
         res.writeHead(answer.status, { "Content-Type": "application/json" });
@@ -134,6 +136,18 @@ describe("the nadguard-cni shim", () => {
       out: { cniVersion: "1.0.0", code: 11, msg: `nadguard-cni: the nadguard daemon at ${dir}/nadguard.sock is not ready after 400 ms (NADGUARD_CNI_READY_TIMEOUT_MS)`, details: "GET /readyz answered 503 (not ready)" },
     });
     expect(received).toEqual([]);
+  });
+
+  it("fails at once with code 11 naming the socket when the daemon took the call and the connection went without an answer (no waiting)", async () => {
+    answer = { status: 200, body: "", hangUp: true };
+    const started = Date.now();
+    const lost = await shim("ADD", "1.0.0", { NADGUARD_CNI_READY_TIMEOUT_MS: "5000" });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect({ code: lost.code, out: JSON.parse(lost.stdout) }).toEqual({
+      code: 1,
+      out: { cniVersion: "1.0.0", code: 11, msg: `nadguard-cni: cannot reach the nadguard daemon at ${dir}/nadguard.sock`, details: "the connection closed before a whole answer" },
+    });
+    expect({ calls: received.length, readyzCalls }).toEqual({ calls: 1, readyzCalls: 0 });
   });
 
   it("DEL does not wait for readiness and exits 0 even when the daemon fails it, saying so on stderr", async () => {
