@@ -218,7 +218,7 @@ export const cni: Section = {
           "Shim start-up: the shim's VERSION (answered without the daemon) against `node -e ''`, alternated.",
         ],
         reading: [
-          `Through the meta-plugin an ADD of eth0 + 1 costs ${rows[0]?.[4] ?? "–"} times the delegates alone; the extra is the shim's process start and its two requests, the daemon's decision and plan, the pod's table install (beside the delegate cache's write and the cluster network's delegate, awaited before the first secondary delegate), and the result cache and network-status written after the delegates (not fsync'ed).`,
+          `Through the meta-plugin an ADD of eth0 + 1 costs ${rows[0]?.[4] ?? "–"} times the delegates alone; the extra is the shim's process start and its one request (a daemon that is not ready answers it 503 and the shim waits for /readyz only then), the daemon's decision and plan, the delegate cache's write, the pod's table install (started once the cluster network's plugin has started, awaited before the first secondary delegate), each delegate's result cache written beside the next delegate, and network-status (neither fsync'ed).`,
           ...addMedians.map(
             (m) =>
               `Against the target for eth0 + ${m.n} (ADD ≤ 1.25× the direct delegates plus the shim's start): median ADD ${ms(m.meta)} vs ${ms(m.direct + summarize(startup.shim).median)} = ${ratio(m.meta / (m.direct + summarize(startup.shim).median))}.`,

@@ -4,7 +4,8 @@
 // again until it succeeds):
 // - the delegate cache (delegate-cache.ts) is written before the first delegate runs, so a DEL
 //   after any crash knows what to undo, with the configs as run (the NAD may have changed or gone);
-// - a task runs beside the cache write and the cluster network's delegate and must succeed before
+// - a task runs beside the cluster network's delegate, started once that plugin's process is (its
+//   CPU work then overlaps the plugin's instead of delaying its start), and must succeed before
 //   the first secondary delegate runs (the node daemon installs the pod's nft table there: nft
 //   matches interface names that do not exist yet); a hook runs after the cluster network and
 //   before the first secondary delegate, another after each delegate (default routes, routes.ts);
@@ -49,10 +50,12 @@ export interface AddRequest {
   /** Cluster network first. */
   readonly delegates: readonly PlannedDelegate[];
   /**
-   * Starts with the delegate cache's write and runs beside it and the cluster network's delegate
-   * (disk and kernel waits: the fsync, the nft transaction, the cluster network's plugins); the
-   * first secondary delegate runs only after it succeeded, and ADD returns only after it settled.
-   * Its error fails the ADD as it is and undoes what ran.
+   * Starts once the cluster network's first plugin process is started (or as soon as something
+   * waits for it, when that plugin could not run) and runs beside the cluster network's delegate:
+   * its work (compiling, the nft transaction) overlaps the plugins' instead of delaying their
+   * start. The first secondary delegate runs only after it succeeded, and ADD returns only after
+   * it settled; a failed delegate cache write never starts it. Its error fails the ADD as it is
+   * and undoes what ran.
    */
   readonly besideClusterNetwork?: () => Promise<Result<void, CniError>>;
   /** Runs after the cluster network, before the first secondary delegate; an error undoes the ADD. */
@@ -151,18 +154,36 @@ export class Attachments {
 
   async #add(request: AddRequest): Promise<Result<AttachedDelegate[], AddFailure>> {
     const prefix = `[${podText(request.pod)}]`;
-    const beside = request.besideClusterNetwork?.() ?? Promise.resolve(ok(undefined));
-    let besideError: Promise<CniError | undefined> | undefined;
-    const settled = (): Promise<CniError | undefined> => (besideError ??= beside.then((r) => (r.ok ? undefined : r.error)));
+    let beside: Promise<CniError | undefined> | undefined;
+    // Called from the plugin's start: the task itself runs a microtask later, outside the exec code.
+    const start = (): void => {
+      beside ??= Promise.resolve()
+        .then(() => request.besideClusterNetwork?.() ?? ok(undefined))
+        .then((r) => (r.ok ? undefined : r.error));
+    };
+    const settled = (): Promise<CniError | undefined> => {
+      start();
+      return beside!;
+    };
     const written = await writeDelegateCache(this.#options.cacheDir, request.containerId, request.delegates);
     if (!written.ok) {
-      await settled();
       return fail({ error: cniError(CNI_ERROR.ioFailure, `${prefix} cannot record the delegates before running them: ${written.error.map(formatProblem).join("; ")}`), cleanup: [], warnings: [] });
     }
     const attached: AttachedDelegate[] = [];
-    // Nothing is undone while the task beside the cluster network still runs.
+    // Each delegate's result cache write runs beside the next delegate; all are awaited before ADD
+    // returns or undoes anything (a write landing after the undo's DEL would leave its file behind).
+    const cacheWrites: { delegate: PlannedDelegate; written: Promise<Result<void, CniError>> }[] = [];
+    const cacheError = async (): Promise<CniError | undefined> => {
+      for (const { delegate, written } of cacheWrites) {
+        const w = await written;
+        if (!w.ok) return named(w.error, `${prefix} ${describeDelegate(delegate)}`);
+      }
+      return undefined;
+    };
+    // Nothing is undone while the task beside the cluster network still runs (one never started stays so).
     const undo = async (error: CniError, failed?: PlannedDelegate): Promise<Result<AttachedDelegate[], AddFailure>> => {
-      await settled();
+      await beside;
+      await cacheError();
       return this.#undo(request, attached.map((a) => a.delegate), error, failed);
     };
     let secondariesReady: Promise<CniError | undefined> | undefined;
@@ -171,13 +192,16 @@ export class Attachments {
         const error = await (secondariesReady ??= this.#beforeSecondaries(request, prefix, settled));
         if (error !== undefined) return undo(error);
       }
-      const added = await this.#options.runner.add(delegate.config, runtimeFor(delegate, request));
+      const added = await this.#options.runner.add(delegate.config, runtimeFor(delegate, request), {
+        ...(delegate.clusterNetwork && { onStart: start }),
+        cacheWrite: (written) => cacheWrites.push({ delegate, written }),
+      });
       if (!added.ok) return undo(named(added.error, `${prefix} ${describeDelegate(delegate)}`), delegate);
       attached.push({ delegate, result: added.value });
       const after = request.afterDelegate === undefined ? ok(undefined) : await request.afterDelegate(delegate, added.value);
       if (!after.ok) return undo(cniError(CNI_ERROR.internal, `${prefix} ${describeDelegate(delegate)}: ${after.error}`));
     }
-    const error = await settled();
+    const error = (await settled()) ?? (await cacheError());
     if (error !== undefined) return undo(error);
     return ok(attached);
   }

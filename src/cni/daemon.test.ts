@@ -140,9 +140,10 @@ describe("the node daemon's ADD", () => {
     const { daemon, events, statuses } = harness({ config: { defaultNetworks: ["shared/lan"] }, tableDelayMs: 300 });
     const added = await daemon.handle(call("ADD", "tenant-a/web"));
     expect(added).toMatchObject({ ok: true, value: { interfaces: [{ name: "eth0" }], ips: [{ address: "198.18.0.2/24" }] } });
+    // The table starts once the cluster network's plugin has (its work overlaps the plugin's, not the plugin's start).
     expect(events).toEqual([
-      'table tenant-a/web /run/netns/web [{"name":"cluster","interface":"eth0","ips":[],"default":true},{"name":"shared/lan","interface":"net1","ips":[],"default":false},{"name":"tenant-a/blue","interface":"net2","ips":[],"default":false}]',
       "bridge ADD eth0",
+      'table tenant-a/web /run/netns/web [{"name":"cluster","interface":"eth0","ips":[],"default":true},{"name":"shared/lan","interface":"net1","ips":[],"default":false},{"name":"tenant-a/blue","interface":"net2","ips":[],"default":false}]',
       "table tenant-a/web in place",
       "macvlan ADD net1",
       "macvlan ADD net2",

@@ -202,9 +202,9 @@ export class NodeDaemon implements CniHandler {
     if (!delegates.ok) return fail(cniError(CNI_ERROR.invalidNetworkConfig, `${prefix} ${delegates.error}`));
 
     phase("plan");
-    // The pod's table is installed beside the delegate cache's write and the cluster network's
-    // delegate (eth0 needs no table: the rules match the secondary interfaces only), and is in the
-    // netns before the first secondary delegate runs.
+    // The pod's table is installed beside the cluster network's delegate, from the moment its plugin
+    // process is started (eth0 needs no table: the rules match the secondary interfaces only), and
+    // is in the netns before the first secondary delegate runs.
     const installTable = async (): Promise<Result<void, CniError>> => {
       const started = performance.now();
       const table = await this.#o.installTable(podKey, withPlannedStatus(snapshot, pod, podKey, delegates.value), call.netns).catch((error: Error): Result<string, string> => fail(error.message));

@@ -14,6 +14,12 @@ export interface PluginRequest {
   readonly stdin: string;
   /** Kill the plugin, and every process it started, after this long. */
   readonly timeoutMs: number;
+  /**
+   * Called once the process is started (or could not be), before it is waited for: the caller's
+   * own work from then on runs while the plugin does (the node daemon compiles a pod's table
+   * there). Possibly more than once when a busy binary is retried.
+   */
+  readonly onStart?: () => void;
 }
 
 export interface PluginOutcome {
@@ -88,6 +94,7 @@ export class SpawnPluginExec implements PluginExec {
       // Its own process group, so that a time limit kills what the plugin started too: a
       // child that kept stdout open would otherwise keep the call waiting after the kill.
       const child = spawn(command, args, { env: request.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+      request.onStart?.();
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;

@@ -47,6 +47,7 @@ export class FakePluginExec implements PluginExec {
     if (!plugin) return { exitCode: null, stdout: "", stderr: "", timedOut: false, startError: `spawn ${request.path} ENOENT` };
     const call: FakeCall = { type, command: request.env.CNI_COMMAND as CniCommand, env: request.env, config: JSON.parse(request.stdin) as JsonObject };
     this.calls.push(call);
+    request.onStart?.();
     const answer = await plugin(call);
     if ("result" in answer) return { exitCode: 0, stdout: JSON.stringify(answer.result), stderr: "", timedOut: false };
     if ("ok" in answer) return { exitCode: 0, stdout: "", stderr: "", timedOut: false };

@@ -20,6 +20,8 @@ export interface InvokeParams {
   readonly ifname?: string;
   /** CNI_ARGS as pairs, e.g. `[["K8S_POD_NAME", "web"]]`. */
   readonly args?: CniArgs;
+  /** Called once the plugin's process is started (PluginRequest.onStart). */
+  readonly onStart?: () => void;
 }
 
 export interface InvokeContext {
@@ -72,7 +74,7 @@ export async function invokePlugin(context: InvokeContext, type: string, stdin: 
   const found = await findPlugin(context, type);
   if (!found.ok) return fail({ ...found.error, command: params.command });
   const origin = { plugin: type, command: params.command };
-  const outcome = await context.exec.run({ path: found.value, env: pluginEnv(context.env, params, context.pluginDirs), stdin, timeoutMs: context.timeoutMs });
+  const outcome = await context.exec.run({ path: found.value, env: pluginEnv(context.env, params, context.pluginDirs), stdin, timeoutMs: context.timeoutMs, ...(params.onStart && { onStart: params.onStart }) });
   if (outcome.startError !== undefined) {
     return fail({ ...cniError(CNI_ERROR.internal, `cannot start ${found.value}: ${outcome.startError}`), ...origin });
   }

@@ -1,12 +1,14 @@
 // The runner against the fake exec: what each plugin of a list receives (stdin and environment,
 // exactly as a real plugin would read them), in which order, and what is left in the cache.
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type NetworkConfigList, parseNetworkConfig } from "./config.js";
 import { formatCniError } from "./errors.js";
 import { type FakeAnswer, type FakeCall, FakePluginExec } from "./fake.js";
+import { SpawnPluginExec } from "./exec.js";
 import { CniRunner, type RuntimeConf } from "./runner.js";
 
 const BIN = "/fake/cni/bin";
@@ -115,6 +117,23 @@ describe("ADD", () => {
     expect(cached.result.ips).toEqual([{ interface: 0, address: "198.18.0.9/24", gateway: "198.18.0.1" }]);
   });
 
+  it("with a cacheWrite hook, hands over the result cache's write and returns the result; the file is there once it settles, and its error is ADD's", async () => {
+    const exec = new FakePluginExec({ bridge: plugin(result100("net1", "198.18.0.9/24")), tuning: plugin(), portmap: plugin() });
+    const runner = new CniRunner({ pluginDirs: [BIN], cacheDir: dir, exec });
+    const writes: Promise<unknown>[] = [];
+    const added = await runner.add(list(THREE), RT, { cacheWrite: (written) => writes.push(written) });
+    expect(added.ok).toBe(true);
+    expect(writes).toHaveLength(1);
+    expect(await writes[0]).toEqual({ ok: true, value: undefined });
+    expect(await readdir(join(dir, "results"))).toEqual(["lan-c0ffee-net1"]);
+    // A results directory that cannot be made: the write's error names the file, as ADD's own would.
+    const blocked = new CniRunner({ pluginDirs: [BIN], cacheDir: join(dir, "results", "lan-c0ffee-net1"), exec });
+    const failed: Promise<unknown>[] = [];
+    expect((await blocked.add(list(THREE), RT, { cacheWrite: (written) => failed.push(written) })).ok).toBe(true);
+    expect(await failed[0]).toMatchObject({ ok: false, error: { code: 5, network: "lan", command: "ADD", msg: expect.stringContaining(`cannot write the result cache file ${join(dir, "results", "lan-c0ffee-net1", "results", "lan-c0ffee-net1")}`) } });
+    expect(await blocked.add(list(THREE), RT)).toMatchObject({ ok: false, error: { code: 5, network: "lan", command: "ADD" } });
+  });
+
   it("stops at a failing plugin with its code, message and details, and caches nothing", async () => {
     const exec = new FakePluginExec({
       bridge: plugin(result100("net1", "198.18.0.9/24")),
@@ -127,6 +146,24 @@ describe("ADD", () => {
     expect(added.ok ? "" : formatCniError(added.error)).toBe('plugin type="tuning" name="lan" failed (add): invalid mac; 02:zz is not a MAC');
     expect(exec.calls.map((c) => c.type)).toEqual(["bridge", "tuning"]);
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("calls onStart once, when the first plugin's process has started and before it answers (a real process)", async () => {
+    const bin = join(dir, "bin");
+    await mkdir(bin);
+    // Answers only once the caller has seen the start: the file onStart writes.
+    const started = join(dir, "started");
+    await writeFile(join(bin, "slow"), `#!/bin/sh\nwhile [ ! -e ${started} ]; do sleep 0.01; done\necho '{"cniVersion":"1.0.0","ips":[{"address":"198.18.0.7/24"}]}'\n`, { mode: 0o755 });
+    await writeFile(join(bin, "second"), `#!/bin/sh\nread -r config\necho '{"cniVersion":"1.0.0","ips":[{"address":"198.18.0.7/24"}]}'\n`, { mode: 0o755 });
+    const runner = new CniRunner({ pluginDirs: [bin], cacheDir: dir, exec: new SpawnPluginExec(), env: { PATH: "/usr/bin:/bin" } });
+    let calls = 0;
+    const added = await runner.add(list({ cniVersion: "1.0.0", name: "n", plugins: [{ type: "slow" }, { type: "second" }] }), RT, {
+      onStart: () => {
+        calls++;
+        writeFileSync(started, "");
+      },
+    });
+    expect({ ok: added.ok, calls }).toEqual({ ok: true, calls: 1 });
   });
 
   it("names the type and every directory searched when a plugin binary is missing", async () => {

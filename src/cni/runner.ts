@@ -46,6 +46,19 @@ export interface CniRunnerOptions {
 
 export const DEFAULT_PLUGIN_TIMEOUT_MS = 60_000;
 
+/** What a caller of ADD may hook into. */
+export interface AddHooks {
+  /** Called once the first plugin's process is started. */
+  readonly onStart?: () => void;
+  /**
+   * Given, ADD returns its result as soon as the last plugin answered and hands the result
+   * cache's write here instead of waiting for it (the caller's next delegate then runs beside the
+   * write); the caller must wait for it before it answers, or DELs, this attachment. Its error is
+   * the one ADD would have returned.
+   */
+  readonly cacheWrite?: (written: Promise<Result<void, CniError>>) => void;
+}
+
 /** What a DEL did besides succeeding: problems it stepped over (an unreadable cache file), for the log. */
 export interface DelReport {
   readonly warnings: readonly string[];
@@ -85,22 +98,28 @@ export class CniRunner {
   }
 
   /** ADD: the last plugin's result, in the version it answered in (convert with convertResult). */
-  async add(list: NetworkConfigList, rt: RuntimeConf): Promise<Result<CniResult, CniError>> {
+  async add(list: NetworkConfigList, rt: RuntimeConf, hooks: AddHooks = {}): Promise<Result<CniResult, CniError>> {
     const usable = usableVersion(list, "ADD");
     if (!usable.ok) return usable;
     const keyProblem = attachmentKeyProblem(keyOf(list, rt));
     if (keyProblem !== undefined) return fail({ ...cniError(CNI_ERROR.invalidEnvironment, keyProblem), network: list.name, command: "ADD" });
     let result: CniResult | undefined;
     for (const plugin of list.plugins) {
-      const out = await this.#run("ADD", list, plugin, result, rt);
+      const out = await this.#run("ADD", list, plugin, result, plugin === list.plugins[0] && hooks.onStart ? { ...rt, onStart: hooks.onStart } : rt);
       if (!out.ok) return out;
       const read = readResult(out.value, plugin.type, list.cniVersion);
       if (!read.ok) return fail({ ...read.error, network: list.name });
       result = read.value;
     }
-    const written = await this.cache.write({ ...keyOf(list, rt), config: list.bytes, netns: rt.netns, cniArgs: rt.args, capabilityArgs: rt.capabilityArgs, result });
-    if (!written.ok) return fail({ ...written.error, network: list.name, command: "ADD" });
-    return ok(result!);
+    const written = this.cache
+      .write({ ...keyOf(list, rt), config: list.bytes, netns: rt.netns, cniArgs: rt.args, capabilityArgs: rt.capabilityArgs, result })
+      .then((w): Result<void, CniError> => (w.ok ? ok(undefined) : fail({ ...w.error, network: list.name, command: "ADD" })));
+    if (hooks.cacheWrite !== undefined) {
+      hooks.cacheWrite(written);
+      return ok(result!);
+    }
+    const cached = await written;
+    return cached.ok ? ok(result!) : cached;
   }
 
   /** DEL, idempotent: a second DEL runs the plugins again without prevResult (plugins must tolerate it, spec "DEL"). */
@@ -197,9 +216,10 @@ export class CniRunner {
     return converted;
   }
 
-  async #run(command: CniCommand, list: NetworkConfigList, plugin: PluginConfig, prevResult: CniResult | undefined, rt: RuntimeConf): Promise<Result<string, CniError>> {
+  /** One plugin run; `rt.onStart` is called once its process is started. */
+  async #run(command: CniCommand, list: NetworkConfigList, plugin: PluginConfig, prevResult: CniResult | undefined, rt: RuntimeConf & { readonly onStart?: () => void }): Promise<Result<string, CniError>> {
     const stdin = JSON.stringify(pluginStdin(list, plugin, prevResult, rt.capabilityArgs));
-    const out = await invokePlugin(this.#context, plugin.type, stdin, { command, containerId: rt.containerId, netns: rt.netns, ifname: rt.ifname, args: rt.args });
+    const out = await invokePlugin(this.#context, plugin.type, stdin, { command, containerId: rt.containerId, netns: rt.netns, ifname: rt.ifname, args: rt.args, ...(rt.onStart && { onStart: rt.onStart }) });
     return out.ok ? out : fail({ ...out.error, network: list.name });
   }
 }

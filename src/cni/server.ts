@@ -1,8 +1,11 @@
 // The node daemon's CNI socket: HTTP/1.1 on a unix socket (directory 0700, socket 0600, as
 // Multus' daemon keeps /run/multus), with the routes multus-shim and nadguard's shim speak:
 // `POST /cni` (request.ts), `GET /healthz` (200 while the process serves) and `GET /readyz` (200
-// only while the handler is ready: the cluster state loaded, no SIGTERM yet). node:http, no
-// framework: the socket is local and the routes are three.
+// only while the handler is ready: the cluster state loaded, no SIGTERM yet). A `POST /cni` with the
+// header `Nadguard-Require-Ready: 1` (nadguard's shim sends it for every command but DEL) is
+// answered 503 `not ready`, unserved, while the handler is not ready, so that the shim needs no
+// GET /readyz before each call; without the header (multus-shim) the call is served as it comes.
+// node:http, no framework: the socket is local and the routes are three.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -33,6 +36,9 @@ export interface CniServer {
 }
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
+
+/** The request header (lower case, as node:http gives it) asking for 503 instead of a call served while not ready. */
+export const REQUIRE_READY_HEADER = "nadguard-require-ready";
 
 function send(res: ServerResponse, answer: CniAnswer): void {
   res.writeHead(answer.status, answer.body === "" ? {} : { "Content-Type": "application/json" });
@@ -88,6 +94,12 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
   const server: Server = createServer((req, res) => {
     const url = req.url ?? "";
     if (req.method === "POST" && url === "/cni") {
+      if (req.headers[REQUIRE_READY_HEADER] === "1" && !options.handler.ready()) {
+        // The body is read (and dropped) first: a unix socket closed with unread data resets its peer.
+        req.resume();
+        req.on("end", () => res.writeHead(503).end("not ready"));
+        return;
+      }
       serveCni(req, options).then(
         (answer) => send(res, answer),
         (error: Error) => send(res, errorAnswer(cniError(CNI_ERROR.ioFailure, `cannot read the request: ${error.message}`))),

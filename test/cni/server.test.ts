@@ -18,9 +18,9 @@ interface Reply {
   readonly body: string;
 }
 
-function call(socketPath: string, method: string, path: string, body?: unknown): Promise<Reply> {
+function call(socketPath: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path, headers: { "Content-Type": "application/json" } }, (res) => {
+    const req = request({ socketPath, method, path, headers: { "Content-Type": "application/json", ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
@@ -91,6 +91,21 @@ describe.skipIf(!IS_ROOT)("the CNI socket", () => {
     expect(await call(socketPath, "GET", "/readyz")).toEqual({ status: 503, body: "not ready" });
     ready = true;
     expect(await call(socketPath, "GET", "/readyz")).toEqual({ status: 200, body: "ok" });
+  });
+
+  it("answers a POST /cni that requires readiness 503 without serving it while not ready, and serves it once ready", async () => {
+    ready = false;
+    try {
+      expect(await call(socketPath, "POST", "/cni", body("ADD", { CNI_CONTAINERID: "sock-ready" }), { "Nadguard-Require-Ready": "1" })).toEqual({ status: 503, body: "not ready" });
+      expect(await lab.linkNames(pod)).toEqual(["lo"]);
+    } finally {
+      ready = true;
+    }
+    const served = await call(socketPath, "POST", "/cni", body("ADD", { CNI_CONTAINERID: "sock-ready" }), { "Nadguard-Require-Ready": "1" });
+    expect(served.status).toBe(200);
+    expect((await lab.linkNames(pod)).sort()).toEqual(["eth0", "lo"]);
+    expect(await call(socketPath, "POST", "/cni", body("DEL", { CNI_CONTAINERID: "sock-ready" }))).toEqual({ status: 200, body: "" });
+    expect(await lab.linkNames(pod)).toEqual(["lo"]);
   });
 
   it("ADD answers 200 with the result in 1.0.0 under Result, and the pod has that address", async () => {

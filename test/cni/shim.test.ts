@@ -18,19 +18,30 @@ describe("the nadguard-cni shim", () => {
   let dir: string;
   let server: Server;
   let received: Received[] = [];
+  let readyzCalls = 0;
   let readyStatus = 200;
-  let answer: { status: number; body: string; chunked?: boolean } = { status: 200, body: "" };
+  let answer: { status: number; body: string; chunked?: boolean; hangUp?: boolean } = { status: 200, body: "" };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "nadguard-shim-"));
     // Run from a directory of its own, as installed: no package.json beside it.
     await copyFile(join(dirname(NADGUARD_BIN), "nadguard-cni"), join(dir, "nadguard-cni"));
     server = createServer((req, res) => {
-      if (req.url === "/readyz") return void res.writeHead(readyStatus).end(readyStatus === 200 ? "ok" : "not ready");
+      if (req.url === "/readyz") {
+        readyzCalls++;
+        return void res.writeHead(readyStatus).end(readyStatus === 200 ? "ok" : "not ready");
+      }
+      // As the daemon (src/cni/server.ts): a call that requires readiness is not served while not ready.
+      if (req.headers["nadguard-require-ready"] === "1" && readyStatus !== 200) {
+        req.resume();
+        return void req.on("end", () => res.writeHead(503).end("not ready"));
+      }
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         received.push(JSON.parse(Buffer.concat(chunks).toString()) as Received);
+        // A daemon that dies with the call: the connection goes without an answer.
+        if (answer.hangUp) return void req.socket.destroy();
         if (!answer.chunked) return void res.writeHead(answer.status, { "Content-Type": "application/json" }).end(answer.body);
         // No Content-Length: node sends the body chunked, piece by piece.
         res.writeHead(answer.status, { "Content-Type": "application/json" });
@@ -47,6 +58,7 @@ describe("the nadguard-cni shim", () => {
   });
   beforeEach(() => {
     received = [];
+    readyzCalls = 0;
     readyStatus = 200;
     answer = { status: 200, body: "" };
   });
@@ -79,6 +91,22 @@ describe("the nadguard-cni shim", () => {
 
     const same = await shim("ADD", "1.0.0");
     expect(JSON.parse(same.stdout)).toEqual(RESULT);
+    // A ready daemon is asked once: no GET /readyz before the call.
+    expect(readyzCalls).toBe(0);
+  });
+
+  it("waits when the daemon answers that it is not ready, then posts again once /readyz says it is", async () => {
+    readyStatus = 503;
+    answer = { status: 200, body: JSON.stringify({ Result: RESULT }) };
+    const becomesReady = setTimeout(() => (readyStatus = 200), 300);
+    try {
+      const added = await shim("ADD", "1.0.0", { NADGUARD_CNI_READY_TIMEOUT_MS: "5000" });
+      expect({ code: added.code, stderr: added.stderr, out: JSON.parse(added.stdout) as unknown }).toEqual({ code: 0, stderr: "", out: RESULT });
+    } finally {
+      clearTimeout(becomesReady);
+    }
+    expect(received.map((r) => r.env.CNI_COMMAND)).toEqual(["ADD"]);
+    expect(readyzCalls).toBeGreaterThan(0);
   });
 
   it("reads an answer sent in chunks as a whole (a daemon that streams its answer)", async () => {
@@ -108,6 +136,18 @@ describe("the nadguard-cni shim", () => {
       out: { cniVersion: "1.0.0", code: 11, msg: `nadguard-cni: the nadguard daemon at ${dir}/nadguard.sock is not ready after 400 ms (NADGUARD_CNI_READY_TIMEOUT_MS)`, details: "GET /readyz answered 503 (not ready)" },
     });
     expect(received).toEqual([]);
+  });
+
+  it("fails at once with code 11 naming the socket when the daemon took the call and the connection went without an answer (no waiting)", async () => {
+    answer = { status: 200, body: "", hangUp: true };
+    const started = Date.now();
+    const lost = await shim("ADD", "1.0.0", { NADGUARD_CNI_READY_TIMEOUT_MS: "5000" });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect({ code: lost.code, out: JSON.parse(lost.stdout) }).toEqual({
+      code: 1,
+      out: { cniVersion: "1.0.0", code: 11, msg: `nadguard-cni: cannot reach the nadguard daemon at ${dir}/nadguard.sock`, details: "the connection closed before a whole answer" },
+    });
+    expect({ calls: received.length, readyzCalls }).toEqual({ calls: 1, readyzCalls: 0 });
   });
 
   it("DEL does not wait for readiness and exits 0 even when the daemon fails it, saying so on stderr", async () => {
