@@ -1,5 +1,5 @@
 // Webhook memory as production runs it: the real `nadguard webhook --state DIR` process from the
-// compiled build (node dist/src/cli/main.js, the image's entrypoint) with the NODE_OPTIONS of
+// compiled build (node dist/src/cli/main.js, the image's entrypoint) with the environment (NODE_OPTIONS, malloc settings) of
 // manifests/webhook/deployment.yaml, DIR holding the admission section's synthetic cluster
 // (1,000 namespaces × 10 NADs, RBAC) written as one YAML file per namespace. RSS is read from
 // /proc/PID/status once /readyz answers 200 (the state loaded) and again after a load phase of
@@ -20,20 +20,28 @@ import { type AdmissionClusterOptions, admissionObjects, podReview } from "./syn
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The NODE_OPTIONS the webhook's Deployment sets, as the container runs with them. */
-export async function webhookNodeOptions(): Promise<string> {
+/** The environment the webhook's Deployment sets (NODE_OPTIONS and the rest), as the container runs with it. */
+export async function webhookEnv(): Promise<Record<string, string>> {
   const manifest = await readFile(join(ROOT, "manifests", "webhook", "deployment.yaml"), "utf8");
-  const value = /- name: NODE_OPTIONS\s*\n\s*value: (.+)/.exec(manifest)?.[1]?.trim();
-  if (!value) throw new Error("manifests/webhook/deployment.yaml sets no NODE_OPTIONS");
-  return value;
+  const env: Record<string, string> = {};
+  for (const [, name, value] of manifest.matchAll(/- name: ([A-Z_][A-Z0-9_]*)\s*\n\s*value: "?([^"\n]+)"?/g)) env[name!] = value!.trim();
+  if (!env.NODE_OPTIONS) throw new Error("manifests/webhook/deployment.yaml sets no NODE_OPTIONS");
+  return env;
 }
 
-/** The Deployment's NODE_OPTIONS and a serving certificate for 127.0.0.1 written below `dir`. */
+/** The Deployment's environment as `NAME=value …`, for the report. */
+export function envText(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(" ");
+}
+
+/** The Deployment's environment and a serving certificate for 127.0.0.1 written below `dir`. */
 export async function productionStart(dir: string): Promise<Production> {
   const certs = join(dir, "certs");
   await mkdir(certs, { recursive: true });
   const { ca, files } = await benchCertificates(certs);
-  return { nodeOptions: await webhookNodeOptions(), certFile: files.certFile, keyFile: files.keyFile, ca: ca.cert };
+  return { env: await webhookEnv(), certFile: files.certFile, keyFile: files.keyFile, ca: ca.cert };
 }
 
 /**
@@ -113,9 +121,10 @@ async function load(port: number, ca: string, body: string, seconds: number, str
   return { reviews, errors };
 }
 
-/** How the Deployment starts the webhook: its NODE_OPTIONS, a serving certificate from files. */
+/** How the Deployment starts the webhook: its environment, a serving certificate from files. */
 export interface Production {
-  readonly nodeOptions: string;
+  /** The Deployment's environment (NODE_OPTIONS, MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_). */
+  readonly env: Record<string, string>;
   readonly certFile: string;
   readonly keyFile: string;
   readonly ca: string;
@@ -131,13 +140,13 @@ export interface ReadyWebhook {
   stop(): Promise<void>;
 }
 
-/** Starts `node MAIN webhook ARGS… --listen 127.0.0.1:0 --tls-cert … --tls-key …` with the Deployment's NODE_OPTIONS; stops it again when it does not become ready. */
+/** Starts `node MAIN webhook ARGS… --listen 127.0.0.1:0 --tls-cert … --tls-key …` with the Deployment's environment; stops it again when it does not become ready. */
 export async function readyWebhook(main: string, production: Production, args: readonly string[], track: (child: ChildProcess) => ChildProcess, readyWithinMs: number): Promise<ReadyWebhook> {
   const started = performance.now();
   const child = track(
     spawn(process.execPath, [main, "webhook", ...args, "--listen", "127.0.0.1:0", "--tls-cert", production.certFile, "--tls-key", production.keyFile], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NODE_OPTIONS: production.nodeOptions },
+      env: { ...process.env, ...production.env },
     }),
   );
   const stop = async (): Promise<void> => {
@@ -207,7 +216,7 @@ export const memory: Section = {
     }
     const median = (values: number[]): number => summarize(values).median;
     const table: Table = {
-      title: "nadguard webhook --state, compiled, NODE_OPTIONS of the Deployment",
+      title: "nadguard webhook --state, compiled, environment of the Deployment",
       columns: ["state", "start → /readyz", "RSS when ready", "RSS after load", "reviews in the load (allowed)", "errors"],
       rows: rows.map(({ label, samples }) => [
         label,
@@ -218,7 +227,7 @@ export const memory: Section = {
         count(samples.reduce((sum, s) => sum + s.errors, 0)),
       ]),
       notes: [
-        `node dist/src/cli/main.js webhook --state DIR --tls-cert FILE --tls-key FILE (the image's ENTRYPOINT, certificate files as the Deployment mounts them), NODE_OPTIONS=${production.nodeOptions} (manifests/webhook/deployment.yaml); no --expose-gc, no forced collection: RSS as the container's memory limit sees it.`,
+        `node dist/src/cli/main.js webhook --state DIR --tls-cert FILE --tls-key FILE (the image's ENTRYPOINT, certificate files as the Deployment mounts them), ${envText(production.env)} (the environment of manifests/webhook/deployment.yaml); no --expose-gc, no forced collection: RSS as the container's memory limit sees it.`,
         `RSS from /proc/PID/status 1 s after /readyz first answered 200, and 1 s after ${loadSeconds} s of reviews (8 concurrent streams on one HTTP/2 session); median of ${repetitions} process(es) per row.`,
       ],
     };

@@ -9,7 +9,7 @@ import type {
   RawServerBase,
   RouteGenericInterface,
 } from "fastify";
-import { type AdmissionRequest, type AdmissionResponse, AdmissionReviewRequest } from "../src/api/admission-review.js";
+import { type AdmissionRequest, type AdmissionResponse, parseAdmissionReview } from "../src/api/admission-review.js";
 import { type Problem, type ProblemCode, formatProblem, problemsFromZod } from "../src/api/errors.js";
 import { BodyChecker } from "./body-check.js";
 import { BodyError, reviewBodyParser } from "./body-parser.js";
@@ -17,15 +17,17 @@ import type { Endpoint, Outcome, ReviewHandler } from "./contract.js";
 import type { JsonLimits } from "./json-body.js";
 import { RefusedReview, annotationsProblem, refusalResponse } from "./limits.js";
 import type { WebhookMetrics } from "./metrics.js";
-import { reviewEnvelope, timeoutResponse } from "./response.js";
+import { serializeReview, timeoutResponse } from "./response.js";
 import { runReview } from "./review.js";
-import { type ReviewBudget, reviewBudget } from "./timeout.js";
+import { type ReviewBudget, budgetCache } from "./timeout.js";
 import { REASON_ANNOTATION } from "../src/admission/decision.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     /** performance.now() when the request arrived: a review's time budget runs from here. */
     receivedAt: number;
+    /** The review's budget, from its ?timeout (read once: the body parser and the route both need it). */
+    budget: ReviewBudget | undefined;
   }
 }
 
@@ -54,10 +56,14 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions, RawServ
   // as a string and reported as a schema problem instead of the wrong media type it is.
   app.removeContentTypeParser("text/plain");
   app.decorateRequest("receivedAt", 0);
-  app.addHook("onRequest", async (request) => {
+  app.decorateRequest("budget", undefined);
+  // A callback hook: an async one costs a promise and its resolution on every request.
+  app.addHook("onRequest", (request, _reply, done) => {
     request.receivedAt = performance.now();
+    done();
   });
-  const budgetOf = (request: Request): ReviewBudget => reviewBudget(queryParam(request.query, "timeout"), options.defaultTimeoutMs);
+  const budgets = budgetCache(options.defaultTimeoutMs);
+  const budgetOf = (request: Request): ReviewBudget => (request.budget ??= budgets(queryParam(request.query, "timeout")));
   // In place of fastify's JSON.parse of the whole body at once (webhook/json-body.ts says why).
   app.removeContentTypeParser("application/json");
   const checker = new BodyChecker();
@@ -82,18 +88,26 @@ function reviewRoute(metrics: WebhookMetrics, endpoint: Endpoint, handler: Revie
       const refused = request.body;
       const deadline = refused.error.code === "deadline";
       const response = deadline ? timeoutResponse(refused.uid, budget.budgetMs, budget.timeoutMs) : refusalResponse(refused);
-      return answer({ reply, metrics, endpoint, log: request.log.child({ uid: refused.uid }), started, budget }, { response, outcome: deadline ? "timeout" : "denied" });
+      return answer({ reply, metrics, endpoint, log: new ReviewLog(request.log, { uid: refused.uid }), started, budget }, { response, outcome: deadline ? "timeout" : "denied" });
     }
-    const parsed = AdmissionReviewRequest.safeParse(request.body);
+    const parsed = parseAdmissionReview(request.body);
     if (!parsed.success) {
       metrics.observeMalformed(endpoint);
       const problems = problemsFromZod(parsed.error, "", "review.schema");
       return sendRequestError(request, reply, { status: 400, code: "review.malformed", summary: "the body is not an AdmissionReview admission.k8s.io/v1", problems });
     }
     const review = parsed.data.request;
-    const log = request.log.child(reviewLogBindings(review));
+    const log = new ReviewLog(request.log, reviewLogBindings(review));
     const refused = annotationsProblem(review);
-    const result = refused ? { response: refused, outcome: "denied" as const } : await runReview(handler, review, endpoint, { budget, log, receivedAt: request.receivedAt });
+    const result = refused
+      ? { response: refused, outcome: "denied" as const }
+      : await runReview(handler, review, endpoint, {
+          budget,
+          get log() {
+            return log.child;
+          },
+          receivedAt: request.receivedAt,
+        });
     return answer({ reply, metrics, endpoint, log, started, budget }, result);
   };
 }
@@ -103,7 +117,7 @@ interface ReviewCall {
   reply: Reply;
   metrics: WebhookMetrics;
   endpoint: Endpoint;
-  log: Request["log"];
+  log: ReviewLog;
   /** performance.now() when the route started. */
   started: number;
   budget: ReviewBudget;
@@ -112,8 +126,7 @@ interface ReviewCall {
 function answer({ reply, metrics, endpoint, log, started, budget }: ReviewCall, { response, outcome }: { response: AdmissionResponse; outcome: Outcome }): Reply {
   const seconds = (performance.now() - started) / 1000;
   metrics.observeReview(endpoint, outcome, seconds, response);
-  log.info(
-    {
+  log.line(() => ({
       endpoint,
       outcome,
       allowed: response.allowed,
@@ -122,10 +135,38 @@ function answer({ reply, metrics, endpoint, log, started, budget }: ReviewCall, 
       patched: response.patch !== undefined,
       durationMs: Math.round(seconds * 1e6) / 1e3,
       timeoutMs: budget.timeoutMs,
-    },
-    "admission review",
+    }),
   );
-  return reply.code(200).type("application/json").send(reviewEnvelope(response));
+  return reply.code(200).type("application/json").send(serializeReview(response));
+}
+
+/**
+ * The log of one review: its bindings (uid, kind, operation…) on every line. The one line every
+ * review writes carries them itself; the child logger that would bind them is made only when a
+ * handler or the review's own error path logs more (a child per review is a measurable share of the
+ * hot path).
+ */
+class ReviewLog {
+  readonly #parent: Request["log"];
+  readonly #bindings: Record<string, unknown>;
+  #child: Request["log"] | undefined;
+  constructor(parent: Request["log"], bindings: Record<string, unknown>) {
+    this.#parent = parent;
+    this.#bindings = bindings;
+  }
+
+  /** The logger with the review's bindings. */
+  get child(): Request["log"] {
+    return (this.#child ??= this.#parent.child(this.#bindings));
+  }
+
+  /** The review's info line; `fields` is called only when info lines are written. */
+  line(fields: () => Record<string, unknown>): void {
+    const parent = this.#parent as Request["log"] & { isLevelEnabled?: (level: string) => boolean };
+    if (parent.isLevelEnabled && !parent.isLevelEnabled("info")) return;
+    if (this.#child) this.#child.info(fields(), "admission review");
+    else parent.info({ ...this.#bindings, ...fields() }, "admission review");
+  }
 }
 
 function reviewLogBindings(review: AdmissionRequest): Record<string, unknown> {

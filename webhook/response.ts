@@ -27,6 +27,13 @@ export function reviewEnvelope(response: AdmissionResponse): AdmissionReviewResp
   return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
 }
 
+const ENVELOPE_HEAD = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kind":${JSON.stringify(ADMISSION_KIND)},"response":`;
+
+/** JSON.stringify(reviewEnvelope(response)), with the constant envelope written once. */
+export function serializeReview(response: AdmissionResponse): string {
+  return `${ENVELOPE_HEAD}${JSON.stringify(response)}}`;
+}
+
 export function internalErrorResponse(uid: string, detail: string): AdmissionResponse {
   return {
     uid,

@@ -21,39 +21,56 @@ export async function runReview(
   endpoint: Endpoint,
   context: { budget: ReviewBudget; log: FastifyBaseLogger; receivedAt?: number },
 ): Promise<ReviewResult> {
-  const { budget, log } = context;
+  const { budget } = context;
   // The budget runs from the request's arrival: reading and parsing its body took part of it.
   const left = Math.max(0, budget.budgetMs - (performance.now() - (context.receivedAt ?? performance.now())));
   // Created only when the handler asks for it: most never do, and an AbortController per review is
-  // a measurable share of the hot path (allocation and GC).
+  // a measurable share of the hot path (allocation and GC). The log too (context.log may make it).
   let controller: AbortController | undefined;
   const reviewContext = {
-    log,
+    get log(): FastifyBaseLogger {
+      return context.log;
+    },
     get signal(): AbortSignal {
       controller ??= new AbortController();
       return controller.signal;
     },
   };
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<Settled>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: "timeout" }), left);
-  });
-  // Promise.resolve().then(): a handler that throws synchronously is caught like one that rejects;
-  // both arms are handled here, so a late rejection after a timeout is never unhandled.
-  const work = Promise.resolve()
-    .then(() => handler(request, reviewContext))
-    .then(
-      (value): Settled => ({ kind: "value", value }),
-      (error: unknown): Settled => ({ kind: "error", error }),
+  // One promise settled by whichever comes first, the handler or the deadline (a Promise.race
+  // would add three). A handler that throws synchronously is caught like one that rejects; after
+  // a timeout, a late answer or rejection is logged, never unhandled.
+  const settled = await new Promise<Settled>((resolve) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      resolve({ kind: "timeout" });
+    }, left);
+    const settle = (outcome: Settled): void => {
+      if (timedOut) {
+        context.log.warn({ lateMs: Math.round(performance.now() - started), late: outcome.kind }, "review handler finished after its timeout");
+        return;
+      }
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    let work: unknown;
+    try {
+      work = handler(request, reviewContext);
+    } catch (error) {
+      settle({ kind: "error", error });
+      return;
+    }
+    Promise.resolve(work).then(
+      (value) => settle({ kind: "value", value }),
+      (error: unknown) => settle({ kind: "error", error }),
     );
+  });
 
-  const settled = await Promise.race([work, deadline]);
-  clearTimeout(timer);
+  const log = context.log;
   if (settled.kind === "timeout") {
     controller?.abort(new DOMException(`the review's ${budget.budgetMs} ms budget ran out`, "TimeoutError"));
     log.warn({ budgetMs: budget.budgetMs, timeoutMs: budget.timeoutMs }, "review handler did not answer in time; denied");
-    void work.then((late) => log.warn({ lateMs: Math.round(performance.now() - started), late: late.kind }, "review handler finished after its timeout"));
     return { response: timeoutResponse(request.uid, budget.budgetMs, budget.timeoutMs), outcome: "timeout" };
   }
   if (settled.kind === "error") {

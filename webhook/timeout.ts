@@ -49,3 +49,19 @@ export function reviewBudget(timeoutParam: unknown, defaultTimeoutMs: number = D
   const margin = Math.max(timeoutMs * MARGIN_SHARE, MIN_MARGIN_MS);
   return { timeoutMs, budgetMs: Math.max(0, Math.floor(timeoutMs - margin)), source: parsed === undefined ? "default" : "query" };
 }
+
+/**
+ * reviewBudget for a webhook with this default, remembering the last `?timeout` it read:
+ * kube-apiserver sends the same one (the configuration's timeoutSeconds) on every call.
+ */
+export function budgetCache(defaultTimeoutMs: number = DEFAULT_TIMEOUT_MS): (timeoutParam: unknown) => ReviewBudget {
+  let lastParam: unknown;
+  let last: ReviewBudget | undefined;
+  return (timeoutParam) => {
+    if (last === undefined || timeoutParam !== lastParam) {
+      last = reviewBudget(timeoutParam, defaultTimeoutMs);
+      lastParam = timeoutParam;
+    }
+    return last;
+  };
+}

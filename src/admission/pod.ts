@@ -15,7 +15,8 @@ import {
   ANNOTATION_NETWORKS,
   ANNOTATION_RESOURCE_CONTAINER,
   type NetworkAttachmentDefinition,
-  Pod,
+  type Pod,
+  readPod,
 } from "../api/objects.js";
 import { type NetworkAttachment, type NetworkResolution, resolveNetworks } from "../authz/network-access.js";
 import { nadCniInfo } from "../networks/nad-config.js";
@@ -74,7 +75,7 @@ export async function admitPod(request: AdmissionRequest, env: AdmissionEnv, end
   if (request.operation === "UPDATE" && !networksChanged(request)) return ALLOW;
   const change: Change = request.operation === "UPDATE" ? "update" : "create";
 
-  const parsed = Pod.safeParse(request.object);
+  const parsed = readPod(request.object);
   if (!parsed.success) {
     const meta = (request.object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
     const name = request.name || (typeof meta?.name === "string" ? meta.name : undefined);

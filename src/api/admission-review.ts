@@ -122,3 +122,110 @@ export interface AdmissionReviewResponse {
   kind: typeof ADMISSION_KIND;
   response: AdmissionResponse;
 }
+
+type Obj = Record<string, unknown>;
+
+const isPlainObject = (value: unknown): value is Obj => typeof value === "object" && value !== null && !Array.isArray(value);
+const isName = (value: unknown): value is string => typeof value === "string" && value.length <= ENVELOPE_LIMITS.name;
+const isUserString = (value: unknown): value is string => typeof value === "string" && value.length <= ENVELOPE_LIMITS.userString;
+const OPERATIONS: ReadonlySet<unknown> = new Set(Operation.options);
+
+function isStringList(value: unknown, maxItems: number): value is string[] {
+  if (!Array.isArray(value) || value.length > maxItems) return false;
+  for (let i = 0; i < value.length; i++) if (!isUserString(value[i])) return false;
+  return true;
+}
+
+/** A GroupVersionKind or GroupVersionResource (`last` is "kind" or "resource"), without its other keys; undefined when not one. */
+function groupVersion(value: unknown, last: "kind" | "resource"): Obj | undefined {
+  if (!isPlainObject(value) || !isName(value.group) || !isName(value.version) || !isName(value[last])) return undefined;
+  return { group: value.group, version: value.version, [last]: value[last] };
+}
+
+/** The keys `keys` of `from` that are present, copied to `to` when each passes `valid`; false when one does not. */
+function copyPresent(from: Obj, to: Obj, keys: readonly string[], valid: (value: unknown) => boolean): boolean {
+  for (const key of keys) {
+    const value = from[key];
+    if (value === undefined) continue;
+    if (!valid(value)) return false;
+    to[key] = value;
+  }
+  return true;
+}
+
+/** userInfo.extra copied, null kept; undefined when it breaks a rule. */
+function readExtra(extra: unknown): Record<string, string[]> | null | undefined {
+  if (extra === null || !isPlainObject(extra)) return extra === null ? null : undefined;
+  const copy: Record<string, string[]> = {};
+  let keys = 0;
+  for (const key in extra) {
+    const values = extra[key];
+    if (++keys > ENVELOPE_LIMITS.extra || key.length > ENVELOPE_LIMITS.userString || key === "__proto__" || !isStringList(values, ENVELOPE_LIMITS.extra)) return undefined;
+    copy[key] = values;
+  }
+  return copy;
+}
+
+function readUserInfo(value: unknown): UserInfo | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const out: Obj = {};
+  if (!copyPresent(value, out, ["username", "uid"], isUserString)) return undefined;
+  const { groups, extra } = value;
+  if (groups !== undefined && groups !== null && !isStringList(groups, ENVELOPE_LIMITS.groups)) return undefined;
+  if (groups !== undefined) out.groups = groups;
+  if (extra !== undefined) {
+    const read = readExtra(extra);
+    if (read === undefined) return undefined;
+    out.extra = read;
+  }
+  return out as UserInfo;
+}
+
+const OPTIONAL_NAMES = ["requestSubResource", "name", "namespace"] as const;
+
+/** requestKind and requestResource, when present, copied to `to` (in the schema's order of keys); false when one is not valid. */
+function copyOptionalGroupVersions(from: Obj, to: Obj): boolean {
+  for (const [key, last] of [["requestKind", "kind"], ["requestResource", "resource"]] as const) {
+    if (from[key] === undefined) continue;
+    const read = groupVersion(from[key], last);
+    if (!read) return false;
+    to[key] = read;
+  }
+  return true;
+}
+
+const isUid = (value: unknown): value is string => typeof value === "string" && value.length >= 1 && value.length <= ENVELOPE_LIMITS.uid;
+const isOptional = (value: unknown, type: "boolean"): boolean => value === undefined || typeof value === type;
+
+/** The request of a review as AdmissionRequest parses it, or undefined when anything is off (the schema then says what). */
+function readRequest(value: unknown): AdmissionRequest | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const { uid, operation } = value;
+  if (!isUid(uid) || !OPERATIONS.has(operation) || !isOptional(value.dryRun, "boolean")) return undefined;
+  const kind = groupVersion(value.kind, "kind");
+  const resource = groupVersion(value.resource, "resource");
+  const userInfo = readUserInfo(value.userInfo);
+  if (!kind || !resource || !userInfo) return undefined;
+  const out: Obj = { uid, kind, resource };
+  if (!copyPresent(value, out, ["subResource"], isName) || !copyOptionalGroupVersions(value, out)) return undefined;
+  if (!copyPresent(value, out, OPTIONAL_NAMES, isName)) return undefined;
+  out.operation = operation;
+  out.userInfo = userInfo;
+  for (const key of ["object", "oldObject", "dryRun", "options"]) if (key in value) out[key] = value[key];
+  return out as AdmissionRequest;
+}
+
+/**
+ * AdmissionReviewRequest.safeParse with a fast path: a review as kube-apiserver sends it is read
+ * by hand, checked against every rule of the schema and copied without the keys the schema strips
+ * (what the schema's parse returns, at a fraction of its cost on the webhook's hot path). Anything
+ * the fast path does not accept goes through the schema itself, so that a bad body gets the
+ * schema's problems, word for word.
+ */
+export function parseAdmissionReview(body: unknown): z.ZodSafeParseResult<AdmissionReviewRequest> {
+  if (isPlainObject(body) && body.apiVersion === ADMISSION_API_VERSION && body.kind === ADMISSION_KIND) {
+    const request = readRequest(body.request);
+    if (request) return { success: true, data: { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, request } };
+  }
+  return AdmissionReviewRequest.safeParse(body);
+}
