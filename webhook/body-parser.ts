@@ -4,11 +4,14 @@
 // most one large object is being built in memory. A large body's limits are checked in a worker
 // thread (webhook/body-check.ts) before it is built here. A body refused by a limit whose envelope can be
 // read becomes a RefusedReview (answered as a denial with its uid); any other refusal is a 4xx.
+// The body is read by webhook/body-reader.ts: large bodies within a budget of bytes in flight.
+import type { Readable } from "node:stream";
 import type { FastifyRequest, RawServerBase, RouteGenericInterface } from "fastify";
 import type { ProblemCode } from "../src/api/errors.js";
 import type { BodyChecker } from "./body-check.js";
+import { BudgetExhausted, ByteBudget, readBody } from "./body-reader.js";
 import { JsonBodyError, type JsonLimits, buildJsonBody, parseJsonBody } from "./json-body.js";
-import { SMALL_BODY_BYTES, refusedReview } from "./limits.js";
+import { BODY_LIMIT, SMALL_BODY_BYTES, refusedReview } from "./limits.js";
 
 /** A parse error in the shape fastify's error handler reads: a 4xx status and a code. */
 export class BodyError extends Error {
@@ -66,15 +69,37 @@ export interface BodyParserOptions {
   checker: BodyChecker;
 }
 
-/** fastify's content-type parser signature with `parseAs: "buffer"`. */
-export function reviewBodyParser(options: BodyParserOptions): (request: Request, body: Buffer) => Promise<unknown> {
+/**
+ * The bytes of large bodies (over SMALL_BODY_BYTES) being read, checked or built at once: two at
+ * the body limit. A large body waits, unread, until its bytes fit; so a burst of hostile bodies
+ * costs the process at most this much memory for their bytes, not their number times the limit.
+ */
+export const LARGE_BODY_BUDGET = 2 * BODY_LIMIT;
+
+const overloaded = (): BodyError => new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: larger bodies were ahead of it", "");
+
+/** fastify's content-type parser signature without `parseAs`: the body's stream. */
+export function reviewBodyParser(options: BodyParserOptions): (request: Request, payload: Readable) => Promise<unknown> {
   const lane = new Lane();
-  return async (request, body) => {
+  const budget = new ByteBudget(LARGE_BODY_BUDGET);
+  return async (request, payload) => {
     const deadline = options.deadlineOf(request);
-    const large = body.length > SMALL_BODY_BYTES;
-    if (large && !(await lane.enter(deadline))) {
-      throw new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: larger bodies were ahead of it", "");
+    let read;
+    try {
+      read = await readBody(payload, request.headers["content-length"], { limit: BODY_LIMIT, largeBytes: SMALL_BODY_BYTES, budget, deadline });
+    } catch (error) {
+      throw error instanceof BudgetExhausted ? overloaded() : error;
     }
+    try {
+      return await parseBody(read.body, deadline);
+    } finally {
+      read.release();
+    }
+  };
+
+  async function parseBody(body: Buffer, deadline: number): Promise<unknown> {
+    const large = body.length > SMALL_BODY_BYTES;
+    if (large && !(await lane.enter(deadline))) throw overloaded();
     try {
       if (!large) return await parseJsonBody(body, { limits: options.limits, deadline });
       const checked = await options.checker.check(body, options.limits, deadline);
@@ -88,7 +113,7 @@ export function reviewBodyParser(options: BodyParserOptions): (request: Request,
     } finally {
       if (large) lane.leave();
     }
-  };
+  }
 }
 
 const CODES: Record<JsonBodyError["code"], { status: number; code: ProblemCode }> = {

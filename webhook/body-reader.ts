@@ -1,0 +1,153 @@
+// Reads a review's request body in place of fastify's `parseAs: "buffer"`, for the review routes'
+// JSON parser (webhook/body-parser.ts). A large body (over SMALL_BODY_BYTES by its Content-Length)
+// is read only once a share of a fixed budget of bytes is free for it (ByteBudget), and straight
+// into one buffer of its announced length: the bytes of all large bodies being read, checked and
+// built at once stay under the budget however many arrive together, and a body is never held twice
+// (a list of chunks and their concatenation) on the event loop. The stream stays paused while a
+// body waits, so that its sender is held back by TCP rather than by the webhook's memory. The
+// errors for a body over the size limit or of the wrong length are fastify's own.
+import type { Readable } from "node:stream";
+import { errorCodes } from "fastify";
+
+/** Bytes shared by waiters first come first served; a waiter gives up at its deadline. */
+export class ByteBudget {
+  readonly capacity: number;
+  #free: number;
+  readonly #waiting: Array<{ bytes: number; grant: () => void }> = [];
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.#free = capacity;
+  }
+
+  /**
+   * Resolves to the bytes taken (`bytes`, or the whole budget for a larger request) once they are
+   * free, or to 0 when `deadline` (performance.now() time) passes first.
+   */
+  async take(bytes: number, deadline: number): Promise<number> {
+    const wanted = Math.min(bytes, this.capacity);
+    if (this.#waiting.length === 0 && wanted <= this.#free) {
+      this.#free -= wanted;
+      return wanted;
+    }
+    return new Promise<number>((resolve) => {
+      const waiter = {
+        bytes: wanted,
+        grant: (): void => {
+          clearTimeout(timer);
+          resolve(wanted);
+        },
+      };
+      const timer = setTimeout(() => {
+        const index = this.#waiting.indexOf(waiter);
+        if (index >= 0) this.#waiting.splice(index, 1);
+        resolve(0);
+        this.#grant();
+      }, Math.max(0, deadline - performance.now()));
+      this.#waiting.push(waiter);
+    });
+  }
+
+  give(bytes: number): void {
+    this.#free += bytes;
+    this.#grant();
+  }
+
+  #grant(): void {
+    while (this.#waiting.length > 0 && this.#waiting[0]!.bytes <= this.#free) {
+      const next = this.#waiting.shift()!;
+      this.#free -= next.bytes;
+      next.grant();
+    }
+  }
+}
+
+export interface ReadOptions {
+  /** The body limit (fastify's bodyLimit). */
+  readonly limit: number;
+  /** Bodies over this many bytes by their Content-Length wait for their bytes in `budget`. */
+  readonly largeBytes: number;
+  readonly budget: ByteBudget;
+  /** When the review must be answered by (performance.now() time). */
+  readonly deadline: number;
+}
+
+/** A body read, and the bytes of the budget it holds until `release()`. */
+export interface ReadBody {
+  readonly body: Buffer;
+  release(): void;
+}
+
+/** The budget ran out for this body before its deadline (answered as overloaded). */
+export class BudgetExhausted extends Error {}
+
+/** Reads `payload` whole; rejects with fastify's body errors, or BudgetExhausted. */
+export async function readBody(payload: Readable, contentLengthHeader: string | string[] | undefined, options: ReadOptions): Promise<ReadBody> {
+  const announced = typeof contentLengthHeader === "string" && contentLengthHeader !== "" ? Number(contentLengthHeader) : Number.NaN;
+  if (announced > options.limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+  let held = 0;
+  if (Number.isInteger(announced) && announced > options.largeBytes) {
+    held = await options.budget.take(announced, options.deadline);
+    if (held === 0) throw new BudgetExhausted();
+  }
+  const release = (): void => {
+    if (held > 0) options.budget.give(held);
+    held = 0;
+  };
+  try {
+    const body = await collect(payload, Number.isInteger(announced) && announced >= 0 ? announced : undefined, options.limit);
+    return { body, release };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** The stream's bytes: into one buffer of `length` when it is known, otherwise chunks joined at the end. */
+function collect(payload: Readable, length: number | undefined, limit: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    // Its own memory (not a slice of Node's pool), so that it can be moved to the worker thread.
+    const whole = length !== undefined && length > 0 ? Buffer.allocUnsafeSlow(length) : undefined;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const stop = (): void => {
+      payload.removeListener("data", onData);
+      payload.removeListener("end", onEnd);
+      payload.removeListener("error", onEnd);
+    };
+    function onData(chunk: Buffer | string): void {
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+      const end = received + bytes.length;
+      if (end > limit) {
+        stop();
+        reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+        return;
+      }
+      if (length !== undefined && end > length) {
+        stop();
+        reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+        return;
+      }
+      if (whole) bytes.copy(whole, received);
+      else chunks.push(bytes);
+      received = end;
+    }
+    function onEnd(error?: Error & { statusCode?: number }): void {
+      stop();
+      if (error != null) {
+        if (!(typeof error.statusCode === "number" && error.statusCode >= 400)) error.statusCode = 400;
+        reject(error);
+        return;
+      }
+      if (length !== undefined && received !== length) {
+        reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+        return;
+      }
+      resolve(whole ?? Buffer.concat(chunks, received));
+    }
+    payload.on("data", onData);
+    payload.on("end", onEnd);
+    payload.on("error", onEnd);
+    payload.resume();
+  });
+}
