@@ -9,7 +9,7 @@ import type { Readable } from "node:stream";
 import type { FastifyRequest, RawServerBase, RouteGenericInterface } from "fastify";
 import type { ProblemCode } from "../src/api/errors.js";
 import type { BodyChecker } from "./body-check.js";
-import { BudgetExhausted, ByteBudget, readBody } from "./body-reader.js";
+import { BudgetExhausted, ByteBudget, SlabPool, readBody } from "./body-reader.js";
 import { JsonBodyError, type JsonLimits, buildJsonBody, parseJsonBody } from "./json-body.js";
 import { BODY_LIMIT, SMALL_BODY_BYTES, refusedReview } from "./limits.js";
 
@@ -75,6 +75,8 @@ export interface BodyParserOptions {
  * costs the process at most this much memory for their bytes, not their number times the limit.
  */
 export const LARGE_BODY_BUDGET = 2 * BODY_LIMIT;
+/** Slabs of the body limit kept for large bodies: as many as the budget lets be read at once at the limit. */
+const SLABS_KEPT = 2;
 
 const overloaded = (): BodyError => new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: larger bodies were ahead of it", "");
 
@@ -82,27 +84,30 @@ const overloaded = (): BodyError => new BodyError(429, "review.overloaded", "nad
 export function reviewBodyParser(options: BodyParserOptions): (request: Request, payload: Readable) => Promise<unknown> {
   const lane = new Lane();
   const budget = new ByteBudget(LARGE_BODY_BUDGET);
+  const slabs = new SlabPool(BODY_LIMIT, SLABS_KEPT);
   return async (request, payload) => {
     const deadline = options.deadlineOf(request);
     let read;
     try {
-      read = await readBody(payload, request.headers["content-length"], { limit: BODY_LIMIT, largeBytes: SMALL_BODY_BYTES, budget, deadline });
+      read = await readBody(payload, request.headers["content-length"], { limit: BODY_LIMIT, largeBytes: SMALL_BODY_BYTES, budget, slabs, deadline });
     } catch (error) {
       throw error instanceof BudgetExhausted ? overloaded() : error;
     }
+    // The body as it is once parsed: moved to the worker and back, it is in another Buffer.
+    let body: Buffer = read.body;
     try {
-      return await parseBody(read.body, deadline);
+      return await parseBody(body, deadline, (checked) => (body = checked));
     } finally {
-      read.release();
+      read.release(body);
     }
   };
 
-  async function parseBody(body: Buffer, deadline: number): Promise<unknown> {
+  async function parseBody(body: Buffer, deadline: number, returned: (body: Buffer) => void): Promise<unknown> {
     const large = body.length > SMALL_BODY_BYTES;
     if (large && !(await lane.enter(deadline))) throw overloaded();
     try {
       if (!large) return await parseJsonBody(body, { limits: options.limits, deadline });
-      const checked = await options.checker.check(body, options.limits, deadline);
+      const checked = await options.checker.check(body, options.limits, deadline, { owned: true, returned });
       return await buildJsonBody(checked, { limits: options.limits, deadline });
     } catch (error) {
       if (!(error instanceof JsonBodyError)) throw error;

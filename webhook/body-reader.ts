@@ -4,8 +4,12 @@
 // into one buffer of its announced length: the bytes of all large bodies being read, checked and
 // built at once stay under the budget however many arrive together, and a body is never held twice
 // (a list of chunks and their concatenation) on the event loop. The stream stays paused while a
-// body waits, so that its sender is held back by TCP rather than by the webhook's memory. The
-// errors for a body over the size limit or of the wrong length are fastify's own.
+// body waits, so that its sender is held back by TCP rather than by the webhook's memory. Large
+// bodies are read into slabs of the body limit that are kept and reused (SlabPool) rather than into
+// new memory each: a stream of hostile bodies then neither grows the process's memory (glibc keeps
+// much of what multi-MiB buffers leave behind) nor adds to the external memory that makes V8 collect
+// the event loop's heap. The errors for a body over the size limit or of the wrong length are
+// fastify's own.
 import type { Readable } from "node:stream";
 import { errorCodes } from "fastify";
 
@@ -62,20 +66,58 @@ export class ByteBudget {
   }
 }
 
+/**
+ * Up to `slabs` buffers of `slabBytes` for large bodies: a body is read into the start of a slab,
+ * and the slab comes back to the pool when the body is done with. When every slab is out, a body
+ * gets memory of its own as before. A slab whose memory was moved away (to the worker thread,
+ * which did not give it back in time) is replaced by a new one when next needed.
+ */
+export class SlabPool {
+  readonly slabBytes: number;
+  readonly #slabs: number;
+  readonly #free: ArrayBuffer[] = [];
+  #out = 0;
+
+  constructor(slabBytes: number, slabs: number) {
+    this.slabBytes = slabBytes;
+    this.#slabs = slabs;
+  }
+
+  /** A buffer of `bytes` (at most slabBytes) at the start of a slab; undefined when every slab is out. */
+  take(bytes: number): Buffer | undefined {
+    if (this.#out >= this.#slabs) return undefined;
+    this.#out++;
+    const slab = this.#free.pop() ?? new ArrayBuffer(this.slabBytes);
+    return Buffer.from(slab, 0, bytes);
+  }
+
+  /** Gives back a slab taken, under `body` as the body is now (perhaps moved to the worker and back). */
+  give(body: Uint8Array): void {
+    this.#out--;
+    const slab = body.buffer;
+    if (slab instanceof ArrayBuffer && slab.byteLength === this.slabBytes && !this.#free.includes(slab)) this.#free.push(slab);
+  }
+}
+
 export interface ReadOptions {
   /** The body limit (fastify's bodyLimit). */
   readonly limit: number;
   /** Bodies over this many bytes by their Content-Length wait for their bytes in `budget`. */
   readonly largeBytes: number;
   readonly budget: ByteBudget;
+  /** Where large bodies are read into. */
+  readonly slabs: SlabPool;
   /** When the review must be answered by (performance.now() time). */
   readonly deadline: number;
 }
 
-/** A body read, and the bytes of the budget it holds until `release()`. */
+/**
+ * A body read, and the bytes of the budget it holds until `release(body)`, given the body as it is
+ * then (the same bytes, perhaps moved to the worker and back in another Buffer): its slab is reused.
+ */
 export interface ReadBody {
   readonly body: Buffer;
-  release(): void;
+  release(body: Uint8Array): void;
 }
 
 /** The budget ran out for this body before its deadline (answered as overloaded). */
@@ -85,29 +127,32 @@ export class BudgetExhausted extends Error {}
 export async function readBody(payload: Readable, contentLengthHeader: string | string[] | undefined, options: ReadOptions): Promise<ReadBody> {
   const announced = typeof contentLengthHeader === "string" && contentLengthHeader !== "" ? Number(contentLengthHeader) : Number.NaN;
   if (announced > options.limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
-  let held = 0;
-  if (Number.isInteger(announced) && announced > options.largeBytes) {
-    held = await options.budget.take(announced, options.deadline);
-    if (held === 0) throw new BudgetExhausted();
-  }
-  const release = (): void => {
+  const length = Number.isInteger(announced) && announced >= 0 ? announced : undefined;
+  const large = length !== undefined && length > options.largeBytes;
+  const held = large ? await options.budget.take(length, options.deadline) : 0;
+  if (large && held === 0) throw new BudgetExhausted();
+  const slab = large && length <= options.slabs.slabBytes ? options.slabs.take(length) : undefined;
+  let released = false;
+  const release = (body: Uint8Array): void => {
+    if (released) return;
+    released = true;
     if (held > 0) options.budget.give(held);
-    held = 0;
+    if (slab) options.slabs.give(body);
   };
+  // Its own memory (not a slice of Node's pool), so that it can be moved to the worker thread.
+  const into = slab ?? (length !== undefined && length > 0 ? Buffer.allocUnsafeSlow(length) : undefined);
   try {
-    const body = await collect(payload, Number.isInteger(announced) && announced >= 0 ? announced : undefined, options.limit);
+    const body = await collect(payload, length, into, options.limit);
     return { body, release };
   } catch (error) {
-    release();
+    release(into ?? Buffer.alloc(0));
     throw error;
   }
 }
 
-/** The stream's bytes: into one buffer of `length` when it is known, otherwise chunks joined at the end. */
-function collect(payload: Readable, length: number | undefined, limit: number): Promise<Buffer> {
+/** The stream's bytes: into `whole` (of `length`) when the length is known, otherwise chunks joined at the end. */
+function collect(payload: Readable, length: number | undefined, whole: Buffer | undefined, limit: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
-    // Its own memory (not a slice of Node's pool), so that it can be moved to the worker thread.
-    const whole = length !== undefined && length > 0 ? Buffer.allocUnsafeSlow(length) : undefined;
     const chunks: Buffer[] = [];
     let received = 0;
     const stop = (): void => {
