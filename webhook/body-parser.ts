@@ -9,7 +9,7 @@ import type { Readable } from "node:stream";
 import type { FastifyRequest, RawServerBase, RouteGenericInterface } from "fastify";
 import type { ProblemCode } from "../src/api/errors.js";
 import type { BodyChecker } from "./body-check.js";
-import { BudgetExhausted, ByteBudget, SlabPool, readBody } from "./body-reader.js";
+import { BudgetExhausted, ByteBudget, ReadTooSlow, SlabPool, readBody } from "./body-reader.js";
 import { JsonBodyError, type JsonLimits, buildJsonBody, parseJsonBody } from "./json-body.js";
 import { BODY_LIMIT, SMALL_BODY_BYTES, refusedReview } from "./limits.js";
 
@@ -91,6 +91,7 @@ export function reviewBodyParser(options: BodyParserOptions): (request: Request,
     try {
       read = await readBody(payload, request.headers["content-length"], { limit: BODY_LIMIT, largeBytes: SMALL_BODY_BYTES, budget, slabs, deadline });
     } catch (error) {
+      if (error instanceof ReadTooSlow) throw new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: it had not all arrived", "");
       throw error instanceof BudgetExhausted ? overloaded() : error;
     }
     // The body as it is once parsed: moved to the worker and back, it is in another Buffer.

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { hostileBody } from "../test/support/hostile-reviews.js";
 import { BodyChecker } from "./body-check.js";
-import { BudgetExhausted, ByteBudget, type ReadOptions, SlabPool, readBody } from "./body-reader.js";
+import { BudgetExhausted, ByteBudget, type ReadOptions, ReadTooSlow, SlabPool, readBody } from "./body-reader.js";
 import { REVIEW_BODY_LIMITS } from "./limits.js";
 
 const later = (): number => performance.now() + 60_000;
@@ -14,7 +14,7 @@ const options = (over: Partial<ReadOptions> = {}): ReadOptions => ({ limit: 1000
 /** A request stream of `bytes` in chunks of 64, paused as Node gives it. */
 const stream = (bytes: Buffer): Readable => Readable.from(Array.from({ length: Math.ceil(bytes.length / 64) }, (_, i) => bytes.subarray(i * 64, (i + 1) * 64)), { objectMode: false });
 const bytes = (n: number, fill = 0x61): Buffer => Buffer.alloc(n, fill);
-const failure = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => "read", (error: { code?: string; statusCode?: number } | Error) => (error instanceof BudgetExhausted ? "budget" : { code: (error as { code?: string }).code, status: (error as { statusCode?: number }).statusCode }));
+const failure = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => "read", (error: { code?: string; statusCode?: number } | Error) => (error instanceof BudgetExhausted ? "budget" : error instanceof ReadTooSlow ? "too slow" : { code: (error as { code?: string }).code, status: (error as { statusCode?: number }).statusCode }));
 
 const checkers: BodyChecker[] = [];
 afterEach(async () => {
@@ -64,6 +64,21 @@ describe("readBody", () => {
     first.release(first.body);
     const second = await waiting;
     expect(second.body.equals(bytes(300, 0x62))).toBe(true);
+  });
+
+  it("gives the budget back when a body's sender goes away or does not finish by the deadline", async () => {
+    const shared = options();
+    // The client goes away after half of its 300 bytes.
+    const gone = new Readable({ read() {} });
+    gone.push(bytes(150));
+    setTimeout(() => gone.destroy(), 10);
+    expect(await failure(readBody(gone, "300", shared))).toEqual({ code: undefined, status: 400 });
+    // The client sends half and then nothing more.
+    const stalled = new Readable({ read() {} });
+    stalled.push(bytes(150));
+    expect(await failure(readBody(stalled, "300", { ...shared, deadline: performance.now() + 30 }))).toBe("too slow");
+    // Neither holds its bytes: the whole budget is free again.
+    expect(await shared.budget.take(400, performance.now() + 20)).toBe(400);
   });
 
   it("reads large bodies into the same slab, also when the body went to the worker thread and back", async () => {

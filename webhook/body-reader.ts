@@ -123,6 +123,9 @@ export interface ReadBody {
 /** The budget ran out for this body before its deadline (answered as overloaded). */
 export class BudgetExhausted extends Error {}
 
+/** The body had not all arrived by its deadline (answered as overloaded): its bytes of the budget are given back. */
+export class ReadTooSlow extends Error {}
+
 /** Reads `payload` whole; rejects with fastify's body errors, or BudgetExhausted. */
 export async function readBody(payload: Readable, contentLengthHeader: string | string[] | undefined, options: ReadOptions): Promise<ReadBody> {
   const announced = typeof contentLengthHeader === "string" && contentLengthHeader !== "" ? Number(contentLengthHeader) : Number.NaN;
@@ -142,7 +145,7 @@ export async function readBody(payload: Readable, contentLengthHeader: string | 
   // Its own memory (not a slice of Node's pool), so that it can be moved to the worker thread.
   const into = slab ?? (length !== undefined && length > 0 ? Buffer.allocUnsafeSlow(length) : undefined);
   try {
-    const body = await collect(payload, length, into, options.limit);
+    const body = await collect(payload, length, into, options.limit, options.deadline);
     return { body, release };
   } catch (error) {
     release(into ?? Buffer.alloc(0));
@@ -150,49 +153,53 @@ export async function readBody(payload: Readable, contentLengthHeader: string | 
   }
 }
 
-/** The stream's bytes: into `whole` (of `length`) when the length is known, otherwise chunks joined at the end. */
-function collect(payload: Readable, length: number | undefined, whole: Buffer | undefined, limit: number): Promise<Buffer> {
+/**
+ * The stream's bytes: into `whole` (of `length`) when the length is known, otherwise chunks joined
+ * at the end. Settles however the stream ends: a stream closed before its end (the client went away)
+ * is a 400, one still unfinished at `deadline` a ReadTooSlow, so that no read holds its budget and
+ * slab for longer than its review lives.
+ */
+function collect(payload: Readable, length: number | undefined, whole: Buffer | undefined, limit: number, deadline: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
+    const timer = setTimeout(() => fail(new ReadTooSlow()), Math.max(0, deadline - performance.now()));
     const stop = (): void => {
+      clearTimeout(timer);
       payload.removeListener("data", onData);
       payload.removeListener("end", onEnd);
       payload.removeListener("error", onEnd);
+      payload.removeListener("close", onClose);
     };
+    function fail(error: Error): void {
+      stop();
+      reject(error);
+    }
     function onData(chunk: Buffer | string): void {
       const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
       const end = received + bytes.length;
-      if (end > limit) {
-        stop();
-        reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-        return;
-      }
-      if (length !== undefined && end > length) {
-        stop();
-        reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-        return;
-      }
+      if (end > limit) return fail(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+      if (length !== undefined && end > length) return fail(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
       if (whole) bytes.copy(whole, received);
       else chunks.push(bytes);
       received = end;
     }
     function onEnd(error?: Error & { statusCode?: number }): void {
-      stop();
       if (error != null) {
         if (!(typeof error.statusCode === "number" && error.statusCode >= 400)) error.statusCode = 400;
-        reject(error);
-        return;
+        return fail(error);
       }
-      if (length !== undefined && received !== length) {
-        reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-        return;
-      }
+      if (length !== undefined && received !== length) return fail(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      stop();
       resolve(whole ?? Buffer.concat(chunks, received));
+    }
+    function onClose(): void {
+      fail(Object.assign(new Error("the request was closed before its body ended"), { statusCode: 400 }));
     }
     payload.on("data", onData);
     payload.on("end", onEnd);
     payload.on("error", onEnd);
+    payload.on("close", onClose);
     payload.resume();
   });
 }
