@@ -126,11 +126,16 @@ export class BudgetExhausted extends Error {}
 /** The body had not all arrived by its deadline (answered as overloaded): its bytes of the budget are given back. */
 export class ReadTooSlow extends Error {}
 
+/** The body's length by its Content-Length header; undefined without one (chunked) or when it is not a length. */
+function announcedLength(header: string | string[] | undefined): number | undefined {
+  const announced = typeof header === "string" && header !== "" ? Number(header) : Number.NaN;
+  return Number.isInteger(announced) && announced >= 0 ? announced : undefined;
+}
+
 /** Reads `payload` whole; rejects with fastify's body errors, or BudgetExhausted. */
 export async function readBody(payload: Readable, contentLengthHeader: string | string[] | undefined, options: ReadOptions): Promise<ReadBody> {
-  const announced = typeof contentLengthHeader === "string" && contentLengthHeader !== "" ? Number(contentLengthHeader) : Number.NaN;
-  if (announced > options.limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
-  const length = Number.isInteger(announced) && announced >= 0 ? announced : undefined;
+  const length = announcedLength(contentLengthHeader);
+  if (length !== undefined && length > options.limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
   const large = length !== undefined && length > options.largeBytes;
   const held = large ? await options.budget.take(length, options.deadline) : 0;
   if (large && held === 0) throw new BudgetExhausted();
