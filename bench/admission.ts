@@ -54,9 +54,10 @@ export interface Server {
   readonly buildMs: number;
 }
 
+/** Starts bench/admission-server.ts; node flags in BENCH_SERVER_FLAGS are added (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it). */
 export async function startServer(ctx: BenchContext, args: Record<string, unknown>): Promise<Server> {
   const child = ctx.cleanup.track(
-    spawn(process.execPath, ["--expose-gc", "--import", "tsx", join(HERE, "admission-server.ts"), JSON.stringify(args)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }),
+    spawn(process.execPath, ["--expose-gc", ...(process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean), "--import", "tsx", join(HERE, "admission-server.ts"), JSON.stringify(args)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }),
   );
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString("utf8")));

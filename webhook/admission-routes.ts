@@ -70,7 +70,6 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions, RawServ
   app.addHook("onClose", async () => checker.close());
   app.addContentTypeParser(
     "application/json",
-    { parseAs: "buffer" },
     reviewBodyParser({ limits: options.limits, checker, deadlineOf: (request) => request.receivedAt + budgetOf(request).budgetMs }),
   );
   app.setErrorHandler(answerRequestError);

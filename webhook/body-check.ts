@@ -28,6 +28,14 @@ interface Pending {
   readonly resolve: (body: Buffer) => void;
   readonly reject: (error: unknown) => void;
   readonly timer: NodeJS.Timeout;
+  readonly returned: ((body: Buffer) => void) | undefined;
+}
+
+export interface CheckOptions {
+  /** The whole memory under the body is the caller's to move to the worker. */
+  readonly owned?: boolean;
+  /** Called with the body when its bytes are back on this thread, whatever the verdict. */
+  readonly returned?: (body: Buffer) => void;
 }
 
 const unread = (why: string): JsonBodyError => new JsonBodyError("deadline", `the body could not be read before the review's deadline${why}`, "", 0, {});
@@ -58,20 +66,26 @@ export class BodyChecker {
   /**
    * Resolves with the body when it is JSON within `limits` (the same bytes; `body` itself may be
    * left empty, its memory moved), rejects with a JsonBodyError otherwise (also "deadline" when
-   * the answer has not come by `deadline`, a performance.now() time).
+   * the answer has not come by `deadline`, a performance.now() time). With `owned`, the caller's
+   * is the whole memory under `body` (a slab it reads bodies into): it is moved, not copied, and
+   * `returned` gets the body back (in a new Buffer over the same memory) whatever the verdict.
    */
-  check(body: Buffer, limits: JsonLimits, deadline: number): Promise<Buffer> {
+  check(body: Buffer, limits: JsonLimits, deadline: number, options: CheckOptions = {}): Promise<Buffer> {
     const worker = this.#start();
-    if (!worker) return checkJsonBody(body, { limits, deadline }).then(() => body);
+    if (!worker) {
+      options.returned?.(body);
+      return checkJsonBody(body, { limits, deadline }).then(() => body);
+    }
     const id = this.#nextId++;
-    // A body that is all of its memory is moved; one that shares it (a slice of a pool) is copied.
-    const moved = body.byteOffset === 0 && body.buffer.byteLength === body.length && body.buffer instanceof ArrayBuffer ? body : new Uint8Array(body);
+    // A body that is all of its memory (or whose memory is the caller's) is moved; one that shares it (a slice of a pool) is copied.
+    const movable = body.buffer instanceof ArrayBuffer && (options.owned === true || (body.byteOffset === 0 && body.buffer.byteLength === body.length));
+    const moved = movable ? body : new Uint8Array(body);
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(unread(""));
       }, Math.max(0, deadline - performance.now()) + GRACE_MS);
-      this.#pending.set(id, { limits, deadline, resolve, reject, timer });
+      this.#pending.set(id, { limits, deadline, resolve, reject, timer, returned: options.returned });
       const request: CheckRequest = { id, body: moved, limits, deadlineEpochMs: performance.timeOrigin + deadline };
       worker.postMessage(request, [moved.buffer as ArrayBuffer]);
     });
@@ -115,6 +129,7 @@ export class BodyChecker {
     this.#pending.delete(answer.id);
     clearTimeout(pending.timer);
     const body = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
+    pending.returned?.(body);
     if (answer.ok) pending.resolve(body);
     else if (answer.refusal) {
       const { code, message, path, offset, envelope } = answer.refusal;

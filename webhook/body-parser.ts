@@ -4,11 +4,14 @@
 // most one large object is being built in memory. A large body's limits are checked in a worker
 // thread (webhook/body-check.ts) before it is built here. A body refused by a limit whose envelope can be
 // read becomes a RefusedReview (answered as a denial with its uid); any other refusal is a 4xx.
+// The body is read by webhook/body-reader.ts: large bodies within a budget of bytes in flight.
+import type { Readable } from "node:stream";
 import type { FastifyRequest, RawServerBase, RouteGenericInterface } from "fastify";
 import type { ProblemCode } from "../src/api/errors.js";
 import type { BodyChecker } from "./body-check.js";
+import { BudgetExhausted, ByteBudget, ReadTooSlow, SlabPool, readBody } from "./body-reader.js";
 import { JsonBodyError, type JsonLimits, buildJsonBody, parseJsonBody } from "./json-body.js";
-import { SMALL_BODY_BYTES, refusedReview } from "./limits.js";
+import { BODY_LIMIT, SMALL_BODY_BYTES, refusedReview } from "./limits.js";
 
 /** A parse error in the shape fastify's error handler reads: a 4xx status and a code. */
 export class BodyError extends Error {
@@ -66,18 +69,46 @@ export interface BodyParserOptions {
   checker: BodyChecker;
 }
 
-/** fastify's content-type parser signature with `parseAs: "buffer"`. */
-export function reviewBodyParser(options: BodyParserOptions): (request: Request, body: Buffer) => Promise<unknown> {
+/**
+ * The bytes of large bodies (over SMALL_BODY_BYTES) being read, checked or built at once: two at
+ * the body limit. A large body waits, unread, until its bytes fit; so a burst of hostile bodies
+ * costs the process at most this much memory for their bytes, not their number times the limit.
+ */
+export const LARGE_BODY_BUDGET = 2 * BODY_LIMIT;
+/** Slabs of the body limit kept for large bodies: as many as the budget lets be read at once at the limit. */
+const SLABS_KEPT = 2;
+
+const overloaded = (): BodyError => new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: larger bodies were ahead of it", "");
+
+/** fastify's content-type parser signature without `parseAs`: the body's stream. */
+export function reviewBodyParser(options: BodyParserOptions): (request: Request, payload: Readable) => Promise<unknown> {
   const lane = new Lane();
-  return async (request, body) => {
+  const budget = new ByteBudget(LARGE_BODY_BUDGET);
+  const slabs = new SlabPool(BODY_LIMIT, SLABS_KEPT);
+  return async (request, payload) => {
     const deadline = options.deadlineOf(request);
-    const large = body.length > SMALL_BODY_BYTES;
-    if (large && !(await lane.enter(deadline))) {
-      throw new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: larger bodies were ahead of it", "");
+    let read;
+    try {
+      read = await readBody(payload, request.headers["content-length"], { limit: BODY_LIMIT, largeBytes: SMALL_BODY_BYTES, budget, slabs, deadline });
+    } catch (error) {
+      if (error instanceof ReadTooSlow) throw new BodyError(429, "review.overloaded", "nadguard could not read the body before the review's deadline: it had not all arrived", "");
+      throw error instanceof BudgetExhausted ? overloaded() : error;
     }
+    // The body as it is once parsed: moved to the worker and back, it is in another Buffer.
+    let body: Buffer = read.body;
+    try {
+      return await parseBody(body, deadline, (checked) => (body = checked));
+    } finally {
+      read.release(body);
+    }
+  };
+
+  async function parseBody(body: Buffer, deadline: number, returned: (body: Buffer) => void): Promise<unknown> {
+    const large = body.length > SMALL_BODY_BYTES;
+    if (large && !(await lane.enter(deadline))) throw overloaded();
     try {
       if (!large) return await parseJsonBody(body, { limits: options.limits, deadline });
-      const checked = await options.checker.check(body, options.limits, deadline);
+      const checked = await options.checker.check(body, options.limits, deadline, { owned: true, returned });
       return await buildJsonBody(checked, { limits: options.limits, deadline });
     } catch (error) {
       if (!(error instanceof JsonBodyError)) throw error;
@@ -88,7 +119,7 @@ export function reviewBodyParser(options: BodyParserOptions): (request: Request,
     } finally {
       if (large) lane.leave();
     }
-  };
+  }
 }
 
 const CODES: Record<JsonBodyError["code"], { status: number; code: ProblemCode }> = {
