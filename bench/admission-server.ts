@@ -10,12 +10,21 @@
 // Prints one JSON line {"ready":true,"port":…} when listening; SIGTERM closes it.
 import type { AddressInfo } from "node:net";
 import { PerformanceObserver, monitorEventLoopDelay } from "node:perf_hooks";
-import { AdmissionReviewRequest } from "../src/api/admission-review.js";
-import { review } from "../src/admission/review.js";
-import { envFor } from "../src/cli/env.js";
 import { DEFAULT_CONFIG } from "../src/config/config.js";
-import { buildWebhook } from "../webhook/server.js";
 import { type AdmissionClusterOptions, admissionSnapshot, podReview } from "./synthetic.js";
+import { engineModule } from "./system.js";
+
+// nadguard's own modules as `nadguard webhook` runs them: from dist/ when the build is current.
+const [reviewModule, envModule, envelopeModule, serverModule] = await Promise.all([
+  engineModule<typeof import("../src/admission/review.js")>("src/admission/review.js"),
+  engineModule<typeof import("../src/cli/env.js")>("src/cli/env.js"),
+  engineModule<typeof import("../src/api/admission-review.js")>("src/api/admission-review.js"),
+  engineModule<typeof import("../webhook/server.js")>("webhook/server.js"),
+]);
+const { review } = reviewModule.module;
+const { envFor } = envModule.module;
+const { AdmissionReviewRequest } = envelopeModule.module;
+const { buildWebhook } = serverModule.module;
 
 interface ServerArgs extends AdmissionClusterOptions {
   readonly certFile: string;
@@ -87,7 +96,7 @@ async function main(): Promise<void> {
   await app.listen({ host: "127.0.0.1", port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   process.once("SIGTERM", () => void app.close().then(() => process.exit(0)));
-  process.stdout.write(`${JSON.stringify({ ready: true, port, pid: process.pid, buildMs, nads: snapshot.nads.size, namespaces: snapshot.namespaces.size })}\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, port, pid: process.pid, buildMs, nads: snapshot.nads.size, namespaces: snapshot.namespaces.size, from: serverModule.from })}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -52,6 +52,8 @@ export interface Server {
   readonly port: number;
   readonly pid: number;
   readonly buildMs: number;
+  /** Where nadguard's modules came from: the build (dist/, current with the sources) or the sources through tsx. */
+  readonly from: "dist" | "tsx";
 }
 
 /** Starts bench/admission-server.ts; node flags in BENCH_SERVER_FLAGS are added (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it). */
@@ -62,11 +64,11 @@ export async function startServer(ctx: BenchContext, args: Record<string, unknow
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
   const lines = createInterface({ input: child.stdout! });
-  const ready = await new Promise<{ port: number; pid: number; buildMs: number }>((resolve, reject) => {
+  const ready = await new Promise<Omit<Server, "child">>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`admission server did not start in 120 s: ${stderr}`)), 120_000);
     lines.once("line", (line) => {
       clearTimeout(timer);
-      resolve(JSON.parse(line) as { port: number; pid: number; buildMs: number });
+      resolve(JSON.parse(line) as Omit<Server, "child">);
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
@@ -235,7 +237,7 @@ export const admission: Section = {
       const after100k = await memory(bigServer.port, ca.cert);
       await ctx.cleanup.stop(bigServer.child);
 
-      return { status: "done", ...describe(results, targets, { afterTiny, idle10k, after10k, idle100k, after100k, build10k: server.buildMs, build100k: bigServer.buildMs, big: bigLoad[0]! }, { reps, fixedS, openS, full: ctx.full }) };
+      return { status: "done", ...describe(results, targets, { afterTiny, idle10k, after10k, idle100k, after100k, build10k: server.buildMs, build100k: bigServer.buildMs, big: bigLoad[0]! }, { reps, fixedS, openS, full: ctx.full, from: server.from }) };
     } finally {
       for (const s of servers) await ctx.cleanup.stop(s.child);
       await rm(dir, { recursive: true, force: true });
@@ -258,7 +260,7 @@ function describe(
   results: ReadonlyMap<string, JobOutcome[]>,
   targets: readonly Target[],
   mem: Memory,
-  run: { reps: number; fixedS: number; openS: number; full: boolean },
+  run: { reps: number; fixedS: number; openS: number; full: boolean; from: "dist" | "tsx" },
 ): { tables: Table[]; method: string[]; reading: string[] } {
   const get = (load: string, target: string): JobOutcome[] => results.get(`${load}/${target}`) ?? [];
   const rows: string[][] = [];
@@ -336,11 +338,11 @@ function describe(
     ],
     notes: [
       "The snapshot holds every NAD, RoleBinding and ServiceAccount, with the RBAC index built on first use.",
-      "The server runs the TypeScript sources through tsx (as `nadguard webhook` does without `npm run build`); the first row is that process with an almost empty cluster.",
+      `nadguard's modules ${run.from === "dist" ? "from the build (dist/, current with the sources), as the image runs them" : "from the sources through tsx (dist/ missing or older than the sources)"}; the bench's own harness through tsx, whose loader is part of every row's RSS (section 13 measures \`nadguard webhook --state\` from the build alone). The first row is that process with an almost empty cluster.`,
     ],
   };
   const method = [
-    "Server: bench/admission-server.ts — the real app from webhook/server.ts buildWebhook with the handlers of `nadguard webhook` (src/admission/review.ts over src/cli/env.ts envFor), default config (authorization mode rbac), TLS with a CA and serving certificate from certs/generate.ts, HTTP/2 with HTTP/1.1 fallback; a `/floor` route on the same fastify instance answers a precomputed AdmissionReview after the same JSON body parsing.",
+    "Server: bench/admission-server.ts — the real app from webhook/server.ts buildWebhook with the handlers of `nadguard webhook` (src/admission/review.ts over src/cli/env.ts envFor), default config (authorization mode rbac), TLS with a CA and serving certificate from certs/generate.ts, HTTP/2 with HTTP/1.1 fallback; a `/floor` route on the same fastify instance answers a precomputed AdmissionReview after fastify's default JSON body parsing (the admission routes read bodies with their own reader and its limits).",
     "State: 1,000 namespaces × 10 NADs (macvlan, ipvlan, bridge, SR-IOV with resourceName, host-device, vlan), a ServiceAccount and two RoleBindings per namespace (one grants the neighbouring tenant's service accounts `use` on its NADs), 40 unrelated ClusterRoleBindings; built in memory through the state-directory schemas and SnapshotBuilder.",
     "Pod: a Deployment pod created by the ReplicaSet controller (2.8 KB review), two containers, annotation `macvlan-0, sriov-3@fast0, <neighbour>/bridge-2@shared0`: one SR-IOV attachment (resource injected, JSON patch returned) and one cross-namespace attachment whose RBAC check fails for the controller's identity and succeeds for the pod's service account.",
     "Load: bench/admission-load.ts in a separate process (see the table notes); both processes share the machine's CPUs.",

@@ -29,7 +29,7 @@ export async function netnsUnavailable(): Promise<string | undefined> {
 
 export async function loadEngine(): Promise<{ policy: typeof PolicyModule; nft: typeof NftModule; from: "dist" | "tsx" } | string> {
   try {
-    const [policy, nft] = await Promise.all([engineModule<typeof PolicyModule>("policy/index.js"), engineModule<typeof NftModule>("nft/index.js")]);
+    const [policy, nft] = await Promise.all([engineModule<typeof PolicyModule>("src/policy/index.js"), engineModule<typeof NftModule>("src/nft/index.js")]);
     if (typeof policy.module.compilePod !== "function" || typeof policy.module.podScript !== "function" || typeof policy.module.transitionOps !== "function") {
       return "src/policy does not export compilePod, podScript and transitionOps yet";
     }

@@ -10,6 +10,7 @@ import type * as PolicyModule from "../src/policy/index.js";
 import { type Section, skipped } from "./report.js";
 import { type Table, bytes, count, ms, msPair, pairedRatios, ratioPair, size, summarize } from "./stats.js";
 import { type PolicyCluster, editPolicy, policyCluster, relabelNamespace, relabelPod } from "./synthetic.js";
+import { engineModule } from "./system.js";
 
 type Policy = typeof PolicyModule;
 
@@ -76,8 +77,11 @@ export const compile: Section = {
   title: "2. Compile: full and incremental",
   async run(ctx) {
     let policy: Policy;
+    let from: "dist" | "tsx";
     try {
-      policy = await import("../src/policy/index.js");
+      const loaded = await engineModule<Policy>("src/policy/index.js");
+      policy = loaded.module;
+      from = loaded.from;
     } catch (error) {
       return skipped(`src/policy cannot be loaded: ${(error as Error).message.split("\n")[0]}`);
     }
@@ -200,6 +204,7 @@ export const compile: Section = {
       },
     ];
     const method = [
+      `The compiler ${from === "dist" ? "from the build (dist/, current with the sources), as \`nadguard enforce\` runs it" : "from the sources through tsx (dist/ missing or older than the sources)"}.`,
       "Clusters from bench/synthetic.ts policyCluster: pods/20 namespaces (labels team, env); pods with app/tier/version labels and named container ports, Running, each with a dual-stack address on net-system/data (macvlan, net1) and an IPv4 address on net-system/storage (ipvlan, net2).",
       "Policies round-robin over namespaces, policy-for data, storage or both; the mix per 10: default-deny ingress, 3 same-namespace app→app with one port, 2 namespaceSelector (team) with two ports, AND peer (matchExpressions In on namespaces + podSelector), ipBlock with two excepts, egress to named ports plus UDP 53 to an ipBlock, matchExpressions In/NotIn with a port range.",
       `Each run after a forced GC; incremental runs also after a ${SETTLE_MS} ms pause, so the collector's background sweeping is over (an event reaches an idle enforcer).`,

@@ -82,9 +82,9 @@ export const convergence: Section = {
     let cli: typeof import("../src/cli/enforce.js");
     try {
       const loaded = await Promise.all([
-        engineModule<typeof import("../src/enforcer/enforcer.js")>("enforcer/enforcer.js"),
-        engineModule<typeof import("../src/enforcer/netns.js")>("enforcer/netns.js"),
-        engineModule<typeof import("../src/cli/enforce.js")>("cli/enforce.js"),
+        engineModule<typeof import("../src/enforcer/enforcer.js")>("src/enforcer/enforcer.js"),
+        engineModule<typeof import("../src/enforcer/netns.js")>("src/enforcer/netns.js"),
+        engineModule<typeof import("../src/cli/enforce.js")>("src/cli/enforce.js"),
       ]);
       [enforcerModule, netnsModule, cli] = [loaded[0].module, loaded[1].module, loaded[2].module];
     } catch (error) {

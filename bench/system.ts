@@ -230,7 +230,7 @@ export function cpuMsSince(since: NodeJS.CpuUsage): number {
 }
 
 /**
- * One of nadguard's modules (`path` relative to src/, as `enforcer/enforcer.js`) as the command runs it:
+ * One of nadguard's modules (`path` from the repository's root, as `src/enforcer/enforcer.js`) as the command runs it:
  * from dist/ when the build is current (bin/compiled.js decides, as bin/nadguard.js does), else the
  * source through tsx, whose compiled output is slower and larger than tsc's.
  */
@@ -238,6 +238,6 @@ export async function engineModule<T>(path: string): Promise<{ module: T; from: 
   // @ts-expect-error bin/compiled.js is plain JavaScript without declarations
   const { compiledIsCurrent } = (await import("../bin/compiled.js")) as { compiledIsCurrent: boolean };
   const from = compiledIsCurrent ? "dist" : "tsx";
-  const url = new URL(from === "dist" ? `../dist/src/${path}` : `../src/${path}`, import.meta.url);
+  const url = new URL(from === "dist" ? `../dist/${path}` : `../${path}`, import.meta.url);
   return { module: (await import(url.href)) as T, from };
 }
