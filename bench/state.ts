@@ -186,7 +186,7 @@ function describe(results: readonly Repetition[], run: { files: number; reps: nu
     ],
   };
   const method = [
-    "Server: `nadguard webhook --state DIR` as a user runs it (bin/nadguard.js, TypeScript through tsx), TLS from certs/generate.ts, log level warn; the state directory starts as a copy of examples/cluster.",
+    "Server: `nadguard webhook --state DIR` as a user runs it (bin/nadguard.js: the build in dist/ when it is current with the sources, else the sources through tsx), TLS from certs/generate.ts, log level warn; the state directory starts as a copy of examples/cluster.",
     `Load: bench/admission-load.ts in its own process, one HTTP/2 session, ${RATE} reviews/s started on a fixed schedule (open loop), the example pod review examples/reviews/pod-tenant-a-allowed.json (allowed, SR-IOV patch). Per repetition a quiet run, then a churn run in which, ${CHURN_AFTER_MS / 1000} s in, one \`cp\` writes ${size(run.files)} NAD files (one NAD each, 26 namespaces) into the directory; they are removed again between repetitions, outside any measured run.`,
   ];
   const q = summarize(quiet.flatMap((o) => o.latencies));
