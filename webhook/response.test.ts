@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_WARNING_LENGTH, finalizeResponse, reviewEnvelope, serializeReview, truncate } from "./response.js";
+import { MAX_WARNING_LENGTH, finalizeResponse, serializeReview, truncate } from "./response.js";
 
 const patch = Buffer.from(JSON.stringify([{ op: "add", path: "/metadata/labels", value: { a: "b" } }])).toString("base64");
 
@@ -68,7 +68,7 @@ describe("serializeReview", () => {
     ["a denial with text to escape", { uid: "u-3", allowed: false, status: { code: 403, reason: "Forbidden", message: "line\nbreak \u2028 and \"quotes\"" } }],
   ])("writes %s as the JSON of its AdmissionReview envelope", (_name, response) => {
     const text = serializeReview(response);
-    expect(text).toBe(JSON.stringify(reviewEnvelope(response)));
+    expect(text).toBe(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response }));
     expect(JSON.parse(text)).toEqual({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response });
   });
 });

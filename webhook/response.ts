@@ -7,7 +7,6 @@ import {
   ADMISSION_API_VERSION,
   ADMISSION_KIND,
   type AdmissionResponse,
-  type AdmissionReviewResponse,
   type AdmissionStatus,
 } from "../src/api/admission-review.js";
 import { MAX_WARNING } from "../src/admission/decision.js";
@@ -23,13 +22,9 @@ export const MAX_WARNING_LENGTH = MAX_WARNING;
  */
 const MAX_MESSAGE_LENGTH = MAX_DENIAL_LENGTH;
 
-export function reviewEnvelope(response: AdmissionResponse): AdmissionReviewResponse {
-  return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
-}
-
 const ENVELOPE_HEAD = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kind":${JSON.stringify(ADMISSION_KIND)},"response":`;
 
-/** JSON.stringify(reviewEnvelope(response)), with the constant envelope written once. */
+/** The AdmissionReview (AdmissionReviewResponse) carrying `response`, as JSON, with the constant envelope written once. */
 export function serializeReview(response: AdmissionResponse): string {
   return `${ENVELOPE_HEAD}${JSON.stringify(response)}}`;
 }
