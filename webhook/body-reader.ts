@@ -147,8 +147,9 @@ export async function readBody(payload: Readable, contentLengthHeader: string | 
     if (held > 0) options.budget.give(held);
     if (slab) options.slabs.give(body);
   };
-  // Its own memory (not a slice of Node's pool), so that it can be moved to the worker thread.
-  const into = slab ?? (length !== undefined && length > 0 ? Buffer.allocUnsafeSlow(length) : undefined);
+  // A large body gets memory of its own (not a slice of Node's pool), so that it can be moved to
+  // the worker thread; a small one, never moved, a slice of the pool (no allocation of its own).
+  const into = slab ?? (length === undefined || length === 0 ? undefined : large ? Buffer.allocUnsafeSlow(length) : Buffer.allocUnsafe(length));
   try {
     const body = await collect(payload, length, into, options.limit, options.deadline);
     return { body, release };
